@@ -1,0 +1,1 @@
+"""The MIS platform's services: one folder per gRPC service, plus `common`."""
