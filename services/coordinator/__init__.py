@@ -1,0 +1,1 @@
+"""Drives pipeline runs, exports datasets, launches training Jobs."""

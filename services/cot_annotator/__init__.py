@@ -1,0 +1,1 @@
+"""Safety chain-of-thought labels for train samples."""

@@ -1,0 +1,1 @@
+"""Instruction refinement and detoxification into a neutral instruction."""

@@ -1,0 +1,1 @@
+"""Harmful-element extraction: seeds in, harmful queries with two objects out."""

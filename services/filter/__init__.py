@@ -1,0 +1,1 @@
+"""Safety labelling, split routing and near-duplicate detection."""

@@ -1,0 +1,1 @@
+"""The safety judge other teams call."""

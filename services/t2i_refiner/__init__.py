@@ -1,0 +1,1 @@
+"""Self-refined text-to-image: draw, review, redraw."""
