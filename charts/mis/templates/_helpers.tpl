@@ -113,6 +113,19 @@ Call with (dict "root" $ "server" NAME "from" WHERE); returns it as JSON. */}}
 {{- toJson $found -}}
 {{- end -}}
 
+{{/* A model endpoint with its defaults filled in, or a clear failure.
+Call with (dict "root" $ "name" NAME "from" WHERE); returns it as JSON. */}}
+{{- define "mis.endpoint" -}}
+{{- $given := index .root.Values.modelEndpoints .name -}}
+{{- if not $given -}}
+{{- fail (printf "%s: %q is not in modelEndpoints" .from .name) -}}
+{{- end -}}
+{{- $defaults := dict "backend" "openai" "server" "" "baseUrl" "" "model" "" "concurrency" 8 "timeoutSeconds" 120 "apiKeySecret" (dict "name" "" "key" "api-key") -}}
+{{- $endpoint := merge (deepCopy $given) $defaults -}}
+{{- $_ := set $endpoint "apiKeySecret" (merge (deepCopy (get $given "apiKeySecret" | default dict)) (dict "name" "" "key" "api-key")) -}}
+{{- toJson $endpoint -}}
+{{- end -}}
+
 {{- define "mis.modelServerName" -}}
 {{- include "mis.componentName" (dict "root" .root "component" (printf "vllm-%s" .name)) -}}
 {{- end -}}
@@ -139,10 +152,7 @@ Call with (dict "root" $ "name" NAME "svc" VALUES).
 -}}
 {{- range $prefix, $endpointName := $svc.modelEndpoints -}}
 {{- $where := printf "services.%s.modelEndpoints.%s" $.name $prefix -}}
-{{- $endpoint := index $root.Values.modelEndpoints $endpointName | default dict -}}
-{{- if not $endpoint -}}
-{{- fail (printf "%s: %q is not in modelEndpoints" $where $endpointName) -}}
-{{- end -}}
+{{- $endpoint := include "mis.endpoint" (dict "root" $root "name" $endpointName "from" $where) | fromJson -}}
 {{- $_ := set $env (printf "%sBACKEND" $prefix) $endpoint.backend -}}
 {{- if eq $endpoint.backend "openai" -}}
 {{- $baseUrl := $endpoint.baseUrl -}}
@@ -177,9 +187,10 @@ Call with (dict "root" $ "name" NAME "svc" VALUES).
 {{- end -}}
 {{- end -}}
 {{- end -}}
-{{- $judgeOn := $root.Values.services.judge.enabled -}}
-{{- if and (eq .name "cot-annotator") $svc.useJudge $judgeOn -}}
+{{- if eq .name "cot-annotator" -}}
+{{- if and $svc.useJudge $root.Values.services.judge.enabled -}}
 {{- $_ := set $env "MIS_JUDGE_ADDRESS" (include "mis.grpcTarget" (dict "root" $root "component" "judge")) -}}
+{{- end -}}
 {{- end -}}
 {{- if eq .name "coordinator" -}}
 {{- range $stage := list "extractor" "detoxifier" "t2i-refiner" "filter" "cot-annotator" "judge" -}}

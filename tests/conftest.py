@@ -1,0 +1,92 @@
+"""Fixtures every test tier shares: the real S3 server, the store, real service
+processes, and (integration tier) the real vLLM server with a tiny model."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from services.common.config import StoreSettings
+from services.common.s3server import LocalS3Server
+from services.common.store import AsyncStore, Store
+from tests.support.processes import VLLM_PYTHON, ServiceUnderTest, VllmServer
+
+
+@pytest.fixture(scope="session")
+def s3_server(tmp_path_factory) -> LocalS3Server:
+    root = tmp_path_factory.mktemp("s3")
+    with LocalS3Server(root / "data", log_path=root / "rclone.log") as server:
+        yield server
+
+
+@pytest.fixture
+def bucket_name(request) -> str:
+    """A fresh bucket per test, so tests never see each other's objects."""
+    import hashlib
+    return "t-" + hashlib.sha1(request.node.nodeid.encode()).hexdigest()[:16]
+
+
+@pytest.fixture
+def store_settings(s3_server, bucket_name) -> StoreSettings:
+    return StoreSettings(endpoint=s3_server.endpoint, access_key=s3_server.access_key,
+                         secret_key=s3_server.secret_key, bucket=bucket_name,
+                         timeout_seconds=10.0)
+
+
+@pytest.fixture
+def store(store_settings) -> Store:
+    store = Store.from_settings(store_settings)
+    store.ensure_bucket()
+    return store
+
+
+@pytest.fixture
+def async_store(store) -> AsyncStore:
+    return AsyncStore(store)
+
+
+@pytest.fixture
+def store_env(store_settings) -> dict[str, str]:
+    """The MIS_S3_* variables a service process needs to reach the test store."""
+    return {"MIS_S3_ENDPOINT": store_settings.endpoint,
+            "MIS_S3_ACCESS_KEY": store_settings.access_key,
+            "MIS_S3_SECRET_KEY": store_settings.secret_key,
+            "MIS_S3_BUCKET": store_settings.bucket}
+
+
+@pytest.fixture
+def start_service(tmp_path, store_env):
+    """Start `mis serve NAME` as a real process; every one is stopped at teardown."""
+    started: list[ServiceUnderTest] = []
+
+    def start(name: str, env: dict[str, str] | None = None, timeout: float = 60.0) -> ServiceUnderTest:
+        service = ServiceUnderTest(name, tmp_path / f"svc-{name}-{len(started)}",
+                                   {**store_env, **(env or {})})
+        started.append(service)
+        return service.start(timeout)
+
+    yield start
+    for service in started:
+        service.kill()
+
+
+@pytest.fixture(scope="session")
+def tiny_llm_dir(tmp_path_factory) -> Path:
+    from tests.support.tiny_llm import build_tiny_llm
+    return build_tiny_llm(tmp_path_factory.mktemp("tiny-llm") / "model")
+
+
+@pytest.fixture(scope="session")
+def vllm(tiny_llm_dir, tmp_path_factory) -> VllmServer:
+    """The real vLLM server. Missing .venv-vllm fails under `make test`
+    (MIS_REQUIRE_VLLM=1) and skips elsewhere."""
+    if not VLLM_PYTHON.exists():
+        if os.environ.get("MIS_REQUIRE_VLLM") == "1":
+            pytest.fail("the integration tier needs .venv-vllm: run `make setup-vllm`")
+        pytest.skip("vLLM venv missing (make setup-vllm)")
+    server = VllmServer(tiny_llm_dir, tmp_path_factory.mktemp("vllm") / "vllm.log")
+    server.start()
+    yield server
+    server.stop()

@@ -1,0 +1,156 @@
+"""Starting real service processes and the real vLLM server for tests."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import urllib3
+
+ROOT = Path(__file__).resolve().parents[2]
+VLLM_PYTHON = ROOT / ".venv-vllm" / "bin" / "python"
+
+
+@dataclass
+class ServiceUnderTest:
+    """One `mis serve NAME` process on loopback."""
+
+    name: str
+    workdir: Path
+    env: dict[str, str] = field(default_factory=dict)
+    process: subprocess.Popen | None = None
+    port: int = 0
+
+    @property
+    def address(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    @property
+    def log_path(self) -> Path:
+        return self.workdir / f"{self.name}.log"
+
+    def log_text(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def start(self, timeout: float = 60.0) -> "ServiceUnderTest":
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        port_file = self.workdir / f"{self.name}.port"
+        port_file.unlink(missing_ok=True)
+        env = dict(os.environ)
+        env.update({"MIS_HOST": "127.0.0.1", "MIS_PORT": "0", "MIS_PORT_FILE": str(port_file),
+                    "PYTHONUNBUFFERED": "1"})
+        env.update(self.env)
+        log = open(self.log_path, "ab")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "services.cli.main", "serve", self.name],
+            env=env, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT)
+        deadline = time.monotonic() + timeout
+        while not port_file.exists():
+            if self.process.poll() is not None:
+                raise RuntimeError(f"{self.name} exited with {self.process.returncode}:\n"
+                                   f"{self.log_text()[-3000:]}")
+            if time.monotonic() > deadline:
+                self.kill()
+                raise TimeoutError(f"{self.name} did not start in {timeout}s:\n{self.log_text()[-3000:]}")
+            time.sleep(0.05)
+        self.port = int(port_file.read_text())
+        return self
+
+    def terminate(self, timeout: float = 30.0) -> int:
+        """SIGTERM and wait: the exit code of a graceful drain."""
+        if self.process is None:
+            return 0
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+        try:
+            return self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.kill()
+            raise
+
+    def kill(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
+
+
+@dataclass
+class VllmServer:
+    """The real vLLM OpenAI-compatible server (CPU build) serving a tiny model."""
+
+    model_dir: Path
+    log_path: Path
+    served_name: str = "tiny"
+    port: int = 0
+    process: subprocess.Popen | None = None
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/v1"
+
+    def start(self, timeout: float = 420.0) -> "VllmServer":
+        from services.common.s3server import free_port
+
+        if not VLLM_PYTHON.exists():
+            raise FileNotFoundError(f"{VLLM_PYTHON} missing: run `make setup-vllm`")
+        if not self.port:
+            self.port = free_port()
+        env = dict(os.environ)
+        # On the CPU backend the memory flag reserves host memory: keep it small.
+        env.update({"VLLM_CPU_KVCACHE_SPACE": "1", "VLLM_LOGGING_LEVEL": "WARNING",
+                    "TOKENIZERS_PARALLELISM": "false"})
+        env.pop("PYTHONPATH", None)
+        log = open(self.log_path, "ab")
+        self.process = subprocess.Popen(
+            [str(VLLM_PYTHON), "-m", "vllm.entrypoints.openai.api_server",
+             "--model", str(self.model_dir), "--served-model-name", self.served_name,
+             "--host", "127.0.0.1", "--port", str(self.port), "--dtype", "float32",
+             "--max-model-len", "2048", "--gpu-memory-utilization", "0.2",
+             # A random-weight model loops on whitespace inside JSON otherwise.
+             "--structured-outputs-config",
+             '{"backend": "xgrammar", "disable_any_whitespace": true}'],
+            env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        self.wait_ready(timeout)
+        return self
+
+    def wait_ready(self, timeout: float) -> None:
+        http = urllib3.PoolManager(retries=False, timeout=2.0)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                tail = self.log_path.read_text(errors="replace")[-3000:]
+                raise RuntimeError(f"vLLM exited with {self.process.returncode}:\n{tail}")
+            try:
+                if http.request("GET", f"http://127.0.0.1:{self.port}/v1/models").status == 200:
+                    return
+            except urllib3.exceptions.HTTPError:
+                pass
+            time.sleep(1.0)
+        raise TimeoutError(f"vLLM not ready after {timeout}s")
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(30)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait()
+        self.process = None
+
+    def restart(self) -> None:
+        """Stop and start on the same port (for retry tests)."""
+        self.stop()
+        self.start()
+
+
+def vllm_env(server: VllmServer, prefix: str) -> dict[str, str]:
+    """Variables pointing a model endpoint group (MIS_LLM_, MIS_VLM_, ...) at the test vLLM."""
+    return {f"{prefix}BACKEND": "openai", f"{prefix}BASE_URL": server.base_url,
+            f"{prefix}MODEL": server.served_name, f"{prefix}API_KEY": "test",
+            f"{prefix}MAX_TOKENS": "128", f"{prefix}TIMEOUT_SECONDS": "60"}
