@@ -23,7 +23,7 @@ from typing import Any, Callable, Iterator, TypeVar
 
 import urllib3
 from minio import Minio
-from minio.error import S3Error
+from minio.error import InvalidResponseError, S3Error, ServerError
 
 from services.common.backoff import Backoff
 from services.common.config import StoreSettings
@@ -51,6 +51,12 @@ def image_key(sha256: str, extension: str) -> str:
 def _transient(exc: BaseException) -> bool:
     if isinstance(exc, S3Error):
         return exc.code in {"InternalError", "ServiceUnavailable", "SlowDown", "RequestTimeout"}
+    if isinstance(exc, ServerError):
+        return exc.status_code >= 500
+    if isinstance(exc, InvalidResponseError):
+        # A 5xx whose body minio could not parse (rclone answers concurrent
+        # writes of one key this way): the same fault, worth another try.
+        return getattr(exc, "_code", 0) >= 500
     return isinstance(exc, (urllib3.exceptions.HTTPError, ConnectionError, TimeoutError))
 
 
@@ -94,6 +100,13 @@ class Store:
                     raise ObjectNotFound(f"{what}: {exc.code}") from None
                 if not _transient(exc) or attempt >= self.backoff.max_attempts:
                     raise StoreError(f"{what}: {exc.code}: {exc.message}") from exc
+            except InvalidResponseError as exc:
+                # Some S3 servers (rclone among them) send error bodies minio
+                # cannot parse; the HTTP status still says what happened.
+                if getattr(exc, "_code", 0) == 404:
+                    raise ObjectNotFound(f"{what}: not found") from None
+                if not _transient(exc) or attempt >= self.backoff.max_attempts:
+                    raise StoreError(f"{what}: {exc}") from exc
             except Exception as exc:
                 if not _transient(exc) or attempt >= self.backoff.max_attempts:
                     raise StoreError(f"{what}: {exc}") from exc

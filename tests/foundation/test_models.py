@@ -1,0 +1,145 @@
+"""Model clients: schema checks, the offline backend, and the OpenAI-compatible
+client against the real vLLM server (integration tier)."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+
+import pytest
+
+from services.common.config import ModelEndpointSettings
+from services.common.models import (ChatRequest, ModelUnavailable, OfflineChatModel,
+                                    OpenAIChatModel, OutputParseError, image_part, text_part)
+from services.common.models.schema import SchemaViolation, parse_json_answer
+
+VERDICT_SCHEMA = {
+    "type": "object",
+    "properties": {"verdict": {"type": "string", "enum": ["aligned", "not aligned"]},
+                   "objects": {"type": "array", "items": {"type": "string", "minLength": 1},
+                               "minItems": 2, "maxItems": 2}},
+    "required": ["verdict"],
+    "additionalProperties": False,
+}
+
+
+@pytest.mark.parametrize("text, problem", [
+    ('{"verdict": "aligned"', "not valid JSON"),
+    ('{"verdict": "maybe"}', "$.verdict: 'maybe' is not one of"),
+    ('{}', "$.verdict: missing"),
+    ('', "empty answer"),
+    ('{"verdict": "aligned", "objects": ["knife"]}', "fewer than 2 items"),
+    ('{"verdict": "aligned", "objects": ["knife", "  "]}', "shorter than 1"),
+    ('["aligned"]', "expected object"),
+])
+def test_answers_that_do_not_fit_are_named(text, problem):
+    with pytest.raises(SchemaViolation) as caught:
+        parse_json_answer(text, VERDICT_SCHEMA)
+    assert problem in str(caught.value)
+
+
+def test_extra_keys_and_fences_are_tolerated():
+    parsed = parse_json_answer('```json\n{"verdict": "aligned", "note": 1}\n```', VERDICT_SCHEMA)
+    assert parsed["verdict"] == "aligned"
+
+
+async def test_offline_backend_is_deterministic_and_named():
+    model = OfflineChatModel()
+    request = ChatRequest(messages=[{"role": "user", "content": "x"}], task="review",
+                          schema=VERDICT_SCHEMA, inputs={"pair": 1})
+    first, second = await model.complete(request), await model.complete(request)
+    assert first.parsed == second.parsed and first.backend == "offline"
+    other = await model.complete(ChatRequest(messages=request.messages, task="review",
+                                             schema=VERDICT_SCHEMA, inputs={"pair": 2}))
+    assert other.parsed["verdict"] in ("aligned", "not aligned")
+    assert model.meter.calls == 3 and model.meter.completion_tokens > 0
+
+
+def test_images_travel_as_data_urls():
+    from PIL import Image
+    from services.common.images import to_png
+    part = image_part(to_png(Image.new("RGB", (4, 4))))
+    assert part["image_url"]["url"].startswith("data:image/png;base64,")
+
+
+def settings_for(vllm, **overrides) -> ModelEndpointSettings:
+    values = dict(backend="openai", base_url=vllm.base_url, model=vllm.served_name,
+                  api_key="test", max_tokens=48, timeout_seconds=60.0, concurrency=4)
+    values.update(overrides)
+    return ModelEndpointSettings(**values)
+
+
+@pytest.mark.integration
+async def test_chat_call_against_vllm(vllm):
+    model = OpenAIChatModel(settings_for(vllm))
+    try:
+        completion = await model.complete(ChatRequest(
+            messages=[{"role": "user", "content": [text_part("Describe the two objects.")]}],
+            task="chat", max_tokens=16))
+    finally:
+        await model.close()
+    assert completion.backend == "openai" and completion.model == "tiny"
+    assert completion.prompt_tokens > 0 and 0 < completion.completion_tokens <= 16
+    assert model.meter.calls == 1 and model.meter.prompt_tokens == completion.prompt_tokens
+
+
+@pytest.mark.integration
+async def test_structured_output_against_vllm_parses(vllm):
+    model = OpenAIChatModel(settings_for(vllm, max_tokens=64))
+    try:
+        completion = await model.complete(ChatRequest(
+            messages=[{"role": "user", "content": "Are the images aligned?"}], task="review",
+            schema={"type": "object", "additionalProperties": False, "required": ["verdict"],
+                    "properties": {"verdict": {"type": "string", "enum": ["aligned", "not aligned"]}}}))
+    finally:
+        await model.close()
+    assert completion.parsed["verdict"] in ("aligned", "not aligned")
+
+
+@pytest.mark.integration
+async def test_output_cut_off_by_max_tokens_is_a_parse_error_with_the_raw_text(vllm):
+    model = OpenAIChatModel(settings_for(vllm, max_tokens=3))
+    try:
+        with pytest.raises(OutputParseError) as caught:
+            await model.complete(ChatRequest(
+                messages=[{"role": "user", "content": "Name two objects."}], task="extract",
+                schema={"type": "object", "required": ["object1", "object2"],
+                        "properties": {"object1": {"type": "string"}, "object2": {"type": "string"}}}))
+    finally:
+        await model.close()
+    assert caught.value.raw and caught.value.attempts == 2
+
+
+@pytest.mark.integration
+async def test_unreachable_endpoint_fails_after_bounded_retries():
+    from services.common.backoff import Backoff
+    from services.common.s3server import free_port
+    model = OpenAIChatModel(ModelEndpointSettings(backend="openai", model="tiny", max_attempts=3,
+                                                  base_url=f"http://127.0.0.1:{free_port()}/v1"),
+                            backoff=Backoff(max_attempts=3, initial_seconds=0.05))
+    with pytest.raises(ModelUnavailable) as caught:
+        await model.complete(ChatRequest(messages=[{"role": "user", "content": "hi"}], task="chat"))
+    assert caught.value.attempts == 3
+
+
+@pytest.mark.integration
+async def test_retry_path_survives_a_vllm_restart(vllm):
+    """Stop the real server, call, start it again: the call succeeds after retries.
+
+    Runs last in this module because it restarts the shared server (same port)."""
+    from services.common.backoff import Backoff
+    model = OpenAIChatModel(settings_for(vllm, max_tokens=8),
+                            backoff=Backoff(max_attempts=60, initial_seconds=1.0, max_seconds=5.0))
+    vllm.stop()
+    restarter = threading.Thread(target=vllm.start)
+    try:
+        call = asyncio.ensure_future(model.complete(ChatRequest(
+            messages=[{"role": "user", "content": "hello again"}], task="chat", max_tokens=8)))
+        await asyncio.sleep(1.0)
+        assert not call.done()
+        restarter.start()
+        completion = await call
+    finally:
+        restarter.join()
+        await model.close()
+    assert completion.attempts > 1 and completion.completion_tokens > 0

@@ -1,0 +1,193 @@
+"""The service runtime as real processes: health, reflection, drain on SIGTERM,
+metrics, request ids, TLS and mutual TLS."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import grpc
+import pytest
+import urllib3
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha.proto_reflection_descriptor_database import \
+    ProtoReflectionDescriptorDatabase
+
+from mis.v1 import judge_pb2, judge_pb2_grpc
+from services.common.channels import open_channel, target_for
+from services.common.config import ServerSettings
+from services.common.server import binding, start_server
+from services.registry import SERVICES
+from tests.support.certs import make_pki
+from tests.support.processes import ROOT
+
+SERVICE_NAMES = {
+    "extractor": "mis.v1.ExtractorService", "detoxifier": "mis.v1.DetoxifierService",
+    "t2i-refiner": "mis.v1.T2IRefinerService", "filter": "mis.v1.FilterService",
+    "cot-annotator": "mis.v1.CotAnnotatorService", "judge": "mis.v1.JudgeService",
+    "coordinator": "mis.v1.CoordinatorService",
+}
+
+
+def test_every_registered_service_is_covered():
+    assert set(SERVICE_NAMES) == set(SERVICES)
+
+
+@pytest.mark.parametrize("name", list(SERVICE_NAMES))
+def test_service_process_answers_health_and_reflection(start_service, name):
+    service = start_service(name)
+    with grpc.insecure_channel(service.address) as channel:
+        health = health_pb2_grpc.HealthStub(channel)
+        for service_name in ("", SERVICE_NAMES[name]):
+            reply = health.Check(health_pb2.HealthCheckRequest(service=service_name), timeout=5)
+            assert reply.status == health_pb2.HealthCheckResponse.SERVING
+        listed = set(ProtoReflectionDescriptorDatabase(channel).get_services())
+        assert SERVICE_NAMES[name] in listed
+        assert "grpc.health.v1.Health" in listed
+    assert service.terminate() == 0
+
+
+def _start_slow_service(tmp_path, seconds: float, grace: float) -> tuple[subprocess.Popen, int]:
+    port_file = tmp_path / "slow.port"
+    env = {**os.environ, "MIS_PORT": "0", "MIS_PORT_FILE": str(port_file),
+           "MIS_GRACE_SECONDS": str(grace)}
+    process = subprocess.Popen([sys.executable, "-m", "tests.support.slow_service", str(seconds)],
+                               env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + 30
+    while not port_file.exists():
+        assert process.poll() is None, process.stdout.read().decode()
+        assert time.monotonic() < deadline, "slow service did not start"
+        time.sleep(0.05)
+    return process, int(port_file.read_text())
+
+
+def test_sigterm_drains_an_in_flight_call(tmp_path):
+    process, port = _start_slow_service(tmp_path, seconds=1.5, grace=10)
+    with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+        stub = judge_pb2_grpc.JudgeServiceStub(channel)
+        pending = stub.Judge.future(judge_pb2.JudgeRequest(), timeout=20)
+        time.sleep(0.4)  # the call is now inside the servicer
+        process.send_signal(signal.SIGTERM)
+        time.sleep(0.2)
+        health = health_pb2_grpc.HealthStub(channel)
+        try:
+            status = health.Check(health_pb2.HealthCheckRequest(), timeout=2).status
+            assert status == health_pb2.HealthCheckResponse.NOT_SERVING
+        except grpc.RpcError as exc:  # new calls may already be refused
+            assert exc.code() == grpc.StatusCode.UNAVAILABLE
+        reply = pending.result()
+    assert reply.verdict.rationale == "finished after drain"
+    assert process.wait(20) == 0
+    logs = [json.loads(line) for line in process.stdout.read().decode().splitlines()
+            if line.startswith("{")]
+    assert any(entry["msg"] == "draining" for entry in logs)
+
+
+def test_a_call_longer_than_the_grace_period_is_cut(tmp_path):
+    process, port = _start_slow_service(tmp_path, seconds=30, grace=0.5)
+    with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+        pending = judge_pb2_grpc.JudgeServiceStub(channel).Judge.future(judge_pb2.JudgeRequest(),
+                                                                        timeout=20)
+        time.sleep(0.4)
+        process.send_signal(signal.SIGTERM)
+        with pytest.raises(grpc.RpcError) as caught:
+            pending.result()
+        assert caught.value.code() in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.CANCELLED)
+    assert process.wait(20) == 0
+
+
+class EchoJudge(judge_pb2_grpc.JudgeServiceServicer):
+    async def Judge(self, request, context):
+        return judge_pb2.JudgeResponse(verdict=judge_pb2.Verdict(rationale=request.item.question))
+
+    async def GetJudgeInfo(self, request, context):
+        await asyncio.sleep(5)
+        return judge_pb2.GetJudgeInfoResponse()
+
+
+async def _serve(settings: ServerSettings):
+    return await start_server([binding(judge_pb2, "JudgeService",
+                                       judge_pb2_grpc.add_JudgeServiceServicer_to_server,
+                                       EchoJudge())], settings)
+
+
+async def test_request_id_metrics_and_default_deadline():
+    running = await _serve(ServerSettings(port=0, metrics_port=0))
+    try:
+        async with open_channel(f"127.0.0.1:{running.port}", deadline_seconds=0.5) as channel:
+            stub = judge_pb2_grpc.JudgeServiceStub(channel)
+            call = stub.Judge(judge_pb2.JudgeRequest(item=judge_pb2.JudgeItem(question="q")),
+                              metadata=(("x-request-id", "req-123"),))
+            reply = await call
+            assert reply.verdict.rationale == "q"
+            trailing = dict(await call.trailing_metadata())
+            assert trailing["x-request-id"] == "req-123"
+            with pytest.raises(grpc.aio.AioRpcError) as caught:
+                await stub.GetJudgeInfo(judge_pb2.GetJudgeInfoRequest())
+            assert caught.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
+        page = urllib3.PoolManager().request(
+            "GET", f"http://127.0.0.1:{running.metrics_port}/metrics").data.decode()
+        assert 'mis_rpc_total{code="OK",method="/mis.v1.JudgeService/Judge"} 1.0' in page
+    finally:
+        await running.drain(0)
+
+
+async def test_message_size_limit_is_enforced():
+    running = await _serve(ServerSettings(port=0, max_message_bytes=1024))
+    try:
+        async with open_channel(f"127.0.0.1:{running.port}") as channel:
+            stub = judge_pb2_grpc.JudgeServiceStub(channel)
+            with pytest.raises(grpc.aio.AioRpcError) as caught:
+                await stub.Judge(judge_pb2.JudgeRequest(item=judge_pb2.JudgeItem(question="x" * 4096)))
+            assert caught.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+    finally:
+        await running.drain(0)
+
+
+async def test_tls_and_mutual_tls(tmp_path):
+    pki = make_pki(tmp_path / "pki")
+    tls = await _serve(ServerSettings(port=0, tls_cert=pki.server_cert, tls_key=pki.server_key))
+    mtls = await _serve(ServerSettings(port=0, tls_cert=pki.server_cert, tls_key=pki.server_key,
+                                       tls_client_ca=pki.ca_cert))
+    request = judge_pb2.JudgeRequest(item=judge_pb2.JudgeItem(question="over tls"))
+    try:
+        async with open_channel(f"localhost:{tls.port}", tls_ca=pki.ca_cert) as channel:
+            reply = await judge_pb2_grpc.JudgeServiceStub(channel).Judge(request)
+            assert reply.verdict.rationale == "over tls"
+        async with open_channel(f"localhost:{tls.port}", deadline_seconds=2) as plain:
+            with pytest.raises(grpc.aio.AioRpcError):
+                await judge_pb2_grpc.JudgeServiceStub(plain).Judge(request)
+        async with open_channel(f"localhost:{mtls.port}", tls_ca=pki.ca_cert,
+                                deadline_seconds=2) as no_client_cert:
+            with pytest.raises(grpc.aio.AioRpcError) as caught:
+                await judge_pb2_grpc.JudgeServiceStub(no_client_cert).Judge(request)
+            assert caught.value.code() == grpc.StatusCode.UNAVAILABLE
+        async with open_channel(f"localhost:{mtls.port}", tls_ca=pki.ca_cert,
+                                tls_cert=pki.client_cert, tls_key=pki.client_key) as channel:
+            reply = await judge_pb2_grpc.JudgeServiceStub(channel).Judge(request)
+            assert reply.verdict.rationale == "over tls"
+    finally:
+        await tls.drain(0)
+        await mtls.drain(0)
+
+
+async def test_round_robin_spreads_calls_over_an_explicit_list():
+    servers = [await _serve(ServerSettings(port=0)) for _ in range(3)]
+    try:
+        target = [f"127.0.0.1:{s.port}" for s in servers]
+        assert target_for(target).startswith("ipv4:")
+        async with open_channel(target) as channel:
+            stub = judge_pb2_grpc.JudgeServiceStub(channel)
+            for _ in range(30):
+                await stub.Judge(judge_pb2.JudgeRequest())
+        served = [s.metrics.rpc_total.labels("/mis.v1.JudgeService/Judge", "OK")._value.get()
+                  for s in servers]
+        assert all(count >= 5 for count in served), served
+    finally:
+        for server in servers:
+            await server.drain(0)
