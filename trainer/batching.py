@@ -50,10 +50,14 @@ def padding_share(batches: Sequence[Sequence[int]], lengths: Sequence[int]) -> f
 class Collator:
     """Pads a micro-batch to its longest sample and adds the vision inputs."""
 
-    def __init__(self, samples: Sequence[EncodedSample], image_tokens: ImageTokens, pad_token_id: int) -> None:
+    def __init__(self, samples: Sequence[EncodedSample], image_tokens: ImageTokens, pad_token_id: int,
+                 image_token_id: int | None = None) -> None:
         self.samples = samples
         self.image_tokens = image_tokens
         self.pad_token_id = pad_token_id
+        # Models with multimodal RoPE (Qwen2-VL) locate image tokens through a type mask,
+        # which their processor would otherwise build: 1 marks an image token.
+        self.image_token_id = image_token_id
 
     def __call__(self, indices: list[int]) -> dict[str, torch.Tensor]:
         batch = [self.samples[i] for i in indices]
@@ -67,8 +71,10 @@ class Collator:
             labels[row, :n] = torch.tensor(sample.labels)
             attention_mask[row, :n] = 1
         inputs = {"input_ids": input_ids, "labels": labels, "attention_mask": attention_mask}
-        images = open_images([path for sample in batch for path in sample.images])
-        if images:
+        if self.image_token_id is not None:
+            inputs["mm_token_type_ids"] = (input_ids == self.image_token_id).long()
+        images = [open_images(sample.images) for sample in batch]
+        if any(images):
             inputs.update(self.image_tokens.pixel_inputs(images))
         return inputs
 

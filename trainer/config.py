@@ -118,6 +118,11 @@ def _coerce(key: str, value: Any) -> Any:
             raise ConfigError(f"{key}: must be an integer, got {value!r}")
         return value
     if hint is float:
+        if isinstance(value, str):
+            try:
+                value = float(value)  # YAML 1.1 reads "2e-6" (no dot) as a string
+            except ValueError:
+                pass
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise ConfigError(f"{key}: must be a number, got {value!r}")
         return float(value)
@@ -131,7 +136,7 @@ def _coerce(key: str, value: Any) -> Any:
 
 
 def parse_override(text: str) -> tuple[str, Any]:
-    """`key=value` with the value read as YAML, so `epochs=2`, `fsdp=true`, `lr=2e-6` type right."""
+    """`key=value` with the value read as YAML and checked against the key's type."""
     key, sep, raw = text.partition("=")
     key = key.strip()
     if not sep or not key:
@@ -145,12 +150,7 @@ def parse_override(text: str) -> tuple[str, Any]:
     # Paths and URIs that YAML would read as something else stay strings.
     if _HINTS[key] is str and not isinstance(value, str):
         value = raw
-    if _HINTS[key] is float and isinstance(value, str):
-        try:
-            value = float(value)  # YAML 1.1 reads "2e-6" (no dot) as a string
-        except ValueError:
-            pass
-    return key, value
+    return key, _coerce(key, value)
 
 
 def preset_path(name_or_path: str) -> Path:

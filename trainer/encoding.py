@@ -31,8 +31,8 @@ class ImageTokens(Protocol):
     def tokenize(self, text: str, images: list[Image.Image]) -> list[int]:
         """Token ids of `text` with each image token expanded for its image."""
 
-    def pixel_inputs(self, images: list[Image.Image]) -> dict[str, torch.Tensor]:
-        """The vision inputs of the model's forward for these images, in order."""
+    def pixel_inputs(self, images: list[list[Image.Image]]) -> dict[str, torch.Tensor]:
+        """The vision inputs of the model's forward for these images (per sample, in order)."""
 
 
 class ProcessorImageTokens:
@@ -46,15 +46,19 @@ class ProcessorImageTokens:
     def tokenize(self, text: str, images: list[Image.Image]) -> list[int]:
         if not images:
             return self.tokenizer(text, add_special_tokens=False)["input_ids"]
-        encoded = self.processor(text=[text], images=images, add_special_tokens=False)
+        # Nested per sample: LLaVA-OneVision tiles a lone image (any-resolution) but not the
+        # images of a multi-image sample, and tells them apart by this nesting.
+        encoded = self.processor(text=[text], images=[images], add_special_tokens=False)
         ids = encoded["input_ids"][0]
         return ids.tolist() if hasattr(ids, "tolist") else list(ids)
 
-    def pixel_inputs(self, images: list[Image.Image]) -> dict[str, torch.Tensor]:
+    def pixel_inputs(self, images: list[list[Image.Image]]) -> dict[str, torch.Tensor]:
         # Through the processor rather than its image processor alone, so any
         # processor-level image settings apply exactly as in `tokenize`.
-        encoded = self.processor(text=[self.image_token * len(images)], images=images, return_tensors="pt")
-        return {k: v for k, v in encoded.items() if k not in ("input_ids", "attention_mask", "token_type_ids")}
+        with_images = [group for group in images if group]
+        encoded = self.processor(text=[self.image_token * len(group) for group in with_images],
+                                 images=with_images, return_tensors="pt", padding=True)
+        return {k: v for k, v in encoded.items() if k not in ("input_ids", "attention_mask", "token_type_ids", "mm_token_type_ids")}
 
 
 class QwenVLImageTokens:
@@ -83,8 +87,8 @@ class QwenVLImageTokens:
             expanded.extend([token] * next(counts) if token == self.image_token_id else [token])
         return expanded
 
-    def pixel_inputs(self, images: list[Image.Image]) -> dict[str, torch.Tensor]:
-        encoded = self.image_processor(images=images, return_tensors="pt")
+    def pixel_inputs(self, images: list[list[Image.Image]]) -> dict[str, torch.Tensor]:
+        encoded = self.image_processor(images=[image for group in images for image in group], return_tensors="pt")
         return {"pixel_values": encoded["pixel_values"], "image_grid_thw": encoded["image_grid_thw"]}
 
 

@@ -1,0 +1,1 @@
+"""Tests of the MIRage trainer on tiny models built from configs."""

@@ -1,0 +1,1 @@
+"""Tests of the training Jobs the coordinator launches on Kubernetes."""

@@ -1,0 +1,417 @@
+"""The MIRage recipe: supervised safety fine-tuning of a multi-image VLM, top to bottom.
+
+    python -m trainer.train --config qwen2_vl_7b dataset=s3://mis/exports/v3 output=s3://mis/runs/r1
+    torchrun --nproc-per-node 8 -m trainer.train --config qwen2_vl_7b fsdp=true ...
+
+setup    reads the config, joins the process group, fetches data and model, freezes the
+         vision encoder, encodes every conversation (loss on assistant tokens only), builds
+         length-grouped batches, the optimizer and the warm-up + decay schedule, and resumes
+         from the newest complete checkpoint under the output;
+train    runs optimizer steps (gradient accumulation, bf16, clipping), reports progress,
+         checkpoints every `checkpoint_every` steps;
+finish   writes the final model in its own format (bf16, LoRA merged) for vLLM to serve;
+cleanup  records the outcome and leaves the process group.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import hashlib
+import inspect
+import json
+import logging
+import math
+import os
+import random
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+
+import torch
+import torch.distributed as dist
+
+from trainer import backbones, checkpoint
+from trainer.batching import BatchDataset, Collator, epoch_batches, padding_share
+from trainer.config import TrainConfig, load_config
+from trainer.data import load_records, mix
+from trainer.encoding import ConversationEncoder, EncodedSample, SampleTooLong
+from trainer.progress import ProgressReporter
+from trainer.store import Store, is_s3, join
+
+log = logging.getLogger("trainer")
+
+
+class MIRageRecipe:
+    def __init__(self, config: TrainConfig, store: Store | None = None) -> None:
+        self.config = config
+        self.store = store or Store()
+        self.step = 0
+        self.saved_step = -1
+        self.last_loss: float | None = None
+
+    # ------------------------------------------------------------------ setup
+    def setup(self) -> None:
+        cfg = self.config
+        self._join_process_group()
+        random.seed(cfg.seed)
+        torch.manual_seed(cfg.seed)
+        self.work = Path(cfg.work_dir or Path(tempfile.gettempdir()) /
+                         f"mirage-{hashlib.sha1(cfg.output.encode()).hexdigest()[:12]}")
+        self.work.mkdir(parents=True, exist_ok=True)
+        if self.rank0:
+            log.info("resolved config %s", json.dumps(cfg.as_dict(), sort_keys=True))
+
+        model_dir = self._fetch_model(cfg.model)
+        self.backbone = backbones.load_backbone(model_dir)
+        model = self.backbone.model
+        backbones.freeze_vision(model, self.backbone.family)
+        if cfg.finetune == "lora":
+            model = backbones.apply_lora(model, self.backbone.family, cfg.lora_rank, cfg.lora_alpha,
+                                         cfg.lora_dropout)
+        if cfg.gradient_checkpointing:
+            model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+        model.config.use_cache = False
+        self.raw_model = model  # moved to the device by _parallelize (after sharding, with FSDP)
+        self.trainable = backbones.trainable_parameter_names(self.raw_model)
+
+        self.samples = self._encode_dataset()
+        self.lengths = [len(s) for s in self.samples]
+        self.micro_per_epoch = math.ceil(len(self.samples) / (cfg.micro_batch_size * self.world_size))
+        self.steps_per_epoch = math.ceil(self.micro_per_epoch / cfg.grad_accum_steps)
+        self.total_steps = self.steps_per_epoch * cfg.epochs
+        self.collator = Collator(self.samples, self.backbone.image_tokens, self._pad_token_id(),
+                                 self._image_type_token_id())
+
+        self.model = self._parallelize(self.raw_model)
+        params = [p for p in self.raw_model.parameters() if p.requires_grad]
+        self.optimizer = torch.optim.AdamW(params, lr=cfg.learning_rate, weight_decay=cfg.weight_decay)
+        from transformers import get_scheduler
+
+        self.scheduler = get_scheduler(cfg.lr_scheduler, self.optimizer,
+                                       num_warmup_steps=math.ceil(cfg.warmup_ratio * self.total_steps),
+                                       num_training_steps=self.total_steps)
+        self.progress = ProgressReporter(self.store, cfg.output, self.total_steps, enabled=self.rank0)
+        self._resume()
+        if self.rank0:
+            n_trainable = sum(p.numel() for p in params)
+            log.info("samples=%d steps=%d (per epoch %d) trainable_params=%d padding_share_epoch0=%.3f",
+                     len(self.samples), self.total_steps, self.steps_per_epoch, n_trainable,
+                     padding_share(self._batches(0), self.lengths))
+
+    def _join_process_group(self) -> None:
+        self.world_size = int(os.environ.get("WORLD_SIZE", "1"))
+        self.distributed = self.world_size > 1
+        local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+        if torch.cuda.is_available():
+            torch.cuda.set_device(local_rank)
+            self.device = torch.device("cuda", local_rank)
+        else:
+            self.device = torch.device("cpu")
+        if self.distributed:
+            dist.init_process_group("nccl" if self.device.type == "cuda" else "gloo")
+        self.rank = dist.get_rank() if self.distributed else 0
+        self.local_rank = local_rank
+        self.rank0 = self.rank == 0
+
+    def _barrier(self) -> None:
+        if self.distributed:
+            dist.barrier()
+
+    def _fetch(self, uri: str, name: str) -> Path:
+        """Local copy of a model or dataset; on each node the first rank downloads it."""
+        if not is_s3(uri):
+            return self.store.fetch_dir(uri, Path(uri))
+        dest = self.work / name
+        if self.local_rank == 0:
+            self.store.fetch_dir(uri, dest)
+        self._barrier()
+        return dest
+
+    def _fetch_model(self, uri: str) -> Path | str:
+        """An s3:// model is downloaded; a local folder is used in place; anything else is
+        taken as a Hugging Face Hub id, which from_pretrained resolves (HF_TOKEN if gated)."""
+        if is_s3(uri) or Path(uri).is_dir():
+            return self._fetch(uri, "model")
+        return uri
+
+    def _encode_dataset(self) -> list[EncodedSample]:
+        cfg = self.config
+        safety = load_records(self._fetch(cfg.dataset, "dataset"), "safety")
+        general = load_records(self._fetch(cfg.general_dataset, "general"), "general") if cfg.general_dataset else []
+        mixture = mix(safety, general, cfg.general_ratio, cfg.seed)
+        encoder = ConversationEncoder(self.backbone.image_tokens, self.backbone.template_owner, cfg.max_length)
+        samples, skipped = [], 0
+        for sample in mixture:
+            try:
+                samples.append(encoder.encode(sample))
+            except SampleTooLong:
+                if cfg.on_too_long == "error":
+                    raise
+                skipped += 1
+        if skipped and self.rank0:
+            log.warning("skipped %d sample(s) longer than max_length=%d", skipped, cfg.max_length)
+        if not samples:
+            raise ValueError("dataset: no sample fits max_length; nothing to train on")
+        return samples
+
+    def _image_type_token_id(self) -> int | None:
+        """The image token id if the model takes `mm_token_type_ids` (multimodal RoPE)."""
+        if "mm_token_type_ids" not in inspect.signature(self.backbone.model.forward).parameters:
+            return None
+        return self.backbone.tokenizer.convert_tokens_to_ids(self.backbone.image_tokens.image_token)
+
+    def _pad_token_id(self) -> int:
+        tokenizer = self.backbone.tokenizer
+        pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+        if pad is None:
+            raise backbones.UnsupportedModelError("model: the tokenizer has neither a pad nor an eos token")
+        return pad
+
+    def _parallelize(self, model: torch.nn.Module) -> torch.nn.Module:
+        if not self.distributed:
+            return model.to(self.device)
+        if self.config.fsdp:
+            from torch.distributed.fsdp import MixedPrecisionPolicy, fully_shard
+
+            policy = MixedPrecisionPolicy(param_dtype=torch.bfloat16, reduce_dtype=torch.float32) \
+                if self.config.precision == "bf16" else MixedPrecisionPolicy()
+            # Decoder layers are sharded one by one. The vision encoder stays in the root unit:
+            # a batch without images skips it on some ranks, and a unit of its own would then
+            # all-gather on some ranks only and hang.
+            for layer in model.get_submodule(self.backbone.family.decoder_layers):
+                fully_shard(layer, mp_policy=policy)
+            fully_shard(model, mp_policy=policy)
+            return model.to(self.device)  # only this rank's shards travel to the GPU
+        from torch.nn.parallel import DistributedDataParallel
+
+        model.to(self.device)
+        # Text-only batches leave the projector unused on some ranks.
+        return DistributedDataParallel(model, device_ids=[self.device.index] if self.device.type == "cuda" else None,
+                                       find_unused_parameters=True)
+
+    def _resume(self) -> None:
+        if not self.config.resume:
+            return
+        found = checkpoint.latest_checkpoint(self.store, self.config.output) if self.rank0 else None
+        if self.distributed:
+            box = [found]
+            dist.broadcast_object_list(box, src=0)
+            found = box[0]
+        if found is None:
+            return
+        state_file = None
+        if self.rank0:
+            folder = Path(found)
+            if is_s3(found):
+                folder = self.work / "resume"
+                shutil.rmtree(folder, ignore_errors=True)
+                self.store.fetch_dir(found, folder)
+            state_file = folder / checkpoint.STATE_FILE
+        rest = checkpoint.load_training_state(self.raw_model, self.optimizer, state_file, self.distributed)
+        self.scheduler.load_state_dict(rest["scheduler"])
+        checkpoint.restore_rng(rest["rng"])
+        self.step = rest["step"]
+        if rest["total_steps"] != self.total_steps:
+            raise ValueError(f"resume: checkpoint {found} was made for {rest['total_steps']} steps, "
+                             f"this run has {self.total_steps}; the data or batch settings changed")
+        if self.rank0:
+            log.info("resumed from %s at step %d", found, self.step)
+
+    # ------------------------------------------------------------------ train
+    def _batches(self, epoch: int) -> list[list[int]]:
+        cfg = self.config
+        return epoch_batches(self.lengths, cfg.micro_batch_size, self.world_size, self.rank,
+                             cfg.seed, epoch, cfg.length_group_batches)
+
+    def _step_groups(self, epoch: int, first_step: int):
+        """Yields lists of micro-batches, one list per optimizer step, from `first_step` on."""
+        accum = self.config.grad_accum_steps
+        batches = self._batches(epoch)[first_step * accum:]
+        loader = torch.utils.data.DataLoader(
+            BatchDataset(batches, self.collator), batch_size=None, num_workers=self.config.num_workers,
+            # Its own generator, so the loader does not draw from the global RNG (that would
+            # make a resumed run's dropout differ from an uninterrupted one).
+            generator=torch.Generator().manual_seed(self.config.seed + epoch))
+        group = []
+        for batch in loader:
+            group.append(batch)
+            if len(group) == accum:
+                yield group
+                group = []
+        if group:
+            yield group
+
+    def _forward_backward(self, group: list[dict[str, torch.Tensor]]) -> torch.Tensor:
+        autocast = torch.autocast(self.device.type, dtype=torch.bfloat16,
+                                  enabled=self.config.precision == "bf16" and not self.config.fsdp)
+        total = torch.zeros((), device=self.device)
+        for position, batch in enumerate(group):
+            batch = {k: v.to(self.device) for k, v in batch.items()}
+            last = position == len(group) - 1
+            # Gradients are reduced across ranks once per optimizer step, not per micro-batch.
+            sync = contextlib.nullcontext()
+            if isinstance(self.model, torch.nn.parallel.DistributedDataParallel) and not last:
+                sync = self.model.no_sync()
+            elif hasattr(self.model, "set_requires_gradient_sync"):  # FSDP2
+                self.model.set_requires_gradient_sync(last)
+            with sync:
+                with autocast:
+                    loss = self.model(**batch).loss / len(group)
+                loss.backward()
+            total += loss.detach()
+        return total
+
+    def train(self) -> None:
+        cfg = self.config
+        stop_at = self.step + cfg.stop_after_steps if cfg.stop_after_steps else self.total_steps
+        self.model.train()
+        self.progress.report(self.step, None, self.step / self.steps_per_epoch, "running")
+        while self.step < min(stop_at, self.total_steps):
+            epoch, first = divmod(self.step, self.steps_per_epoch)
+            for group in self._step_groups(epoch, first):
+                loss = self._forward_backward(group)
+                params = [p for p in self.raw_model.parameters() if p.requires_grad]
+                torch.nn.utils.clip_grad_norm_(params, cfg.max_grad_norm if cfg.max_grad_norm else float("inf"))
+                self.optimizer.step()
+                self.scheduler.step()
+                self.optimizer.zero_grad(set_to_none=True)
+                self.step += 1
+                if self.distributed:
+                    dist.all_reduce(loss)  # SUM: gloo has no AVG
+                    loss = loss / self.world_size
+                self.last_loss = float(loss)
+                self._report(epoch)
+                if self.step >= stop_at:
+                    break
+            # Each pass of the while loop finishes one epoch (or stops early).
+        if self.step < self.total_steps and self.saved_step != self.step:
+            self.save_checkpoint()  # stopped early: leave a checkpoint to resume from
+
+    def _report(self, epoch: int) -> None:
+        cfg = self.config
+        fraction = self.step / self.steps_per_epoch
+        if self.rank0 and (self.step % cfg.log_every == 0 or self.step == self.total_steps):
+            log.info("step %d/%d epoch %.2f loss %.4f lr %.3g", self.step, self.total_steps, fraction,
+                     self.last_loss, self.scheduler.get_last_lr()[0])
+        if self.step % cfg.progress_every == 0:
+            self.progress.report(self.step, self.last_loss, fraction, "running")
+        if cfg.checkpoint_every and self.step % cfg.checkpoint_every == 0:
+            self.save_checkpoint()
+
+    # ------------------------------------------------------------------ checkpoint
+    def save_checkpoint(self) -> None:
+        self.saved_step = self.step
+        name = checkpoint.step_dir_name(self.step)
+        local = self.work / "checkpoints" / name
+        params, optimizer = checkpoint.gather_training_state(self.raw_model, self.optimizer, self.trainable)
+        if self.rank0:
+            shutil.rmtree(local, ignore_errors=True)
+            self._export_model(local / "model", final=False)
+            torch.save({"model": params, "optimizer": optimizer, "scheduler": self.scheduler.state_dict(),
+                        "rng": checkpoint.rng_state(), "step": self.step, "total_steps": self.total_steps,
+                        "config": self.config.as_dict()}, local / checkpoint.STATE_FILE)
+            (local / checkpoint.MARKER).write_text(str(self.step))
+            self.store.publish_dir(local, join(self.config.output, "checkpoints", name), last=checkpoint.MARKER)
+            checkpoint.prune_checkpoints(self.store, self.config.output, self.config.keep_checkpoints)
+            log.info("checkpoint %s written", name)
+        else:
+            self._export_model(local / "model", final=False)  # joins the collective gather
+        self._barrier()
+
+    def _export_model(self, folder: Path, final: bool) -> None:
+        """The model in its own format: bf16 for a bf16 run; a LoRA run's adapter or, at the end, merged."""
+        state = checkpoint.full_model_state(self.raw_model)
+        if not self.rank0:
+            return
+        folder.mkdir(parents=True, exist_ok=True)
+        dtype = torch.bfloat16 if self.config.precision == "bf16" else torch.float32
+        model = self.raw_model
+        if self.config.finetune == "lora":
+            if not final:
+                model.save_pretrained(folder)
+                return
+            model = model.merge_and_unload()
+            state = model.state_dict()
+        state = {k: v.to(dtype) if v.is_floating_point() else v for k, v in state.items()}
+        model.config.dtype = dtype
+        model.save_pretrained(folder, state_dict=state)
+        for part in self.backbone.savables:
+            part.save_pretrained(folder)
+
+    # ------------------------------------------------------------------ finish and cleanup
+    def finish(self) -> None:
+        if self.step < self.total_steps:
+            if self.rank0:
+                log.info("stopped at step %d of %d (stop_after_steps); resume to continue",
+                         self.step, self.total_steps)
+            self.progress.report(self.step, self.last_loss,
+                                 self.step / self.steps_per_epoch, "stopped")
+            return
+        local = self.work / "final-model"
+        if self.rank0:
+            shutil.rmtree(local, ignore_errors=True)
+        self._export_model(local, final=True)
+        if self.rank0:
+            self.store.publish_dir(local, join(self.config.output, "model"))
+            log.info("final model written to %s", join(self.config.output, "model"))
+        self.progress.report(self.step, self.last_loss, float(self.config.epochs), "succeeded")
+        self._barrier()
+
+    def fail(self, error: BaseException) -> None:
+        if getattr(self, "progress", None) is not None:
+            self.progress.report(self.step, self.last_loss,
+                                 self.step / max(1, getattr(self, "steps_per_epoch", 1)), "failed")
+        log.error("training failed: %s", error)
+
+    def cleanup(self) -> None:
+        if dist.is_initialized():
+            dist.destroy_process_group()
+
+
+class JsonLogFormatter(logging.Formatter):
+    """One JSON object per line, with the rank, so logs from many ranks can be told apart."""
+
+    def __init__(self, rank: int) -> None:
+        super().__init__()
+        self.rank = rank
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry = {"time": self.formatTime(record), "level": record.levelname, "rank": self.rank,
+                 "logger": record.name, "message": record.getMessage()}
+        if record.exc_info:
+            entry["exception"] = self.formatException(record.exc_info)
+        return json.dumps(entry)
+
+
+def run(config: TrainConfig, store: Store | None = None) -> MIRageRecipe:
+    recipe = MIRageRecipe(config, store)
+    try:
+        recipe.setup()
+        recipe.train()
+        recipe.finish()
+    except BaseException as error:
+        recipe.fail(error)
+        raise
+    finally:
+        recipe.cleanup()
+    return recipe
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m trainer.train", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--config", required=True, help="a preset name (see trainer/presets) or a YAML path")
+    parser.add_argument("overrides", nargs="*", metavar="key=value")
+    args = parser.parse_args(argv)
+    handler = logging.StreamHandler(sys.stdout)
+    handler.setFormatter(JsonLogFormatter(rank=int(os.environ.get("RANK", "0"))))
+    logging.basicConfig(level=logging.INFO, handlers=[handler])
+    config = load_config(args.config, args.overrides)
+    run(config)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
