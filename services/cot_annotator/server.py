@@ -1,18 +1,54 @@
-"""Wiring of the cot-annotator service: settings in, server out."""
+"""Wiring of the cot-annotator service: settings in, server out.
+
+The offline backend is always available (dry runs on any replica); the
+OpenAI-compatible one when MIS_VLM_BACKEND=openai. The judge channel is opened
+only when MIS_JUDGE_ADDRESS is set.
+"""
 
 from __future__ import annotations
 
 from mis.v1 import cot_annotator_pb2, cot_annotator_pb2_grpc
 from services.common.metrics import Metrics
+from services.common.models import ChatModel, OfflineChatModel, build_chat_model
+from services.common.prompts import load_prompt
 from services.common.server import binding
 from services.common.service import Wiring, main as service_main
+from services.common.store import AsyncStore, Store
+from services.cot_annotator.annotator import CotAnnotator
 from services.cot_annotator.config import Settings
+from services.cot_annotator.judge_check import JudgeCheck
+from services.cot_annotator.offline import OfflineLabels
 from services.cot_annotator.servicer import CotAnnotatorServicer
 
 
+def build_annotator(settings: Settings, metrics: Metrics) -> tuple[CotAnnotator, list]:
+    labels = OfflineLabels.load()
+    models: dict[str, ChatModel] = {
+        "offline": OfflineChatModel({"annotate": labels.respond}, model=labels.version)}
+    closers = []
+    if settings.vlm.backend == "openai":
+        models["openai"] = build_chat_model(settings.vlm, metrics=metrics)
+        closers.append(models["openai"].close)
+    judge = None
+    if settings.judge_address:
+        judge = JudgeCheck(settings.judge_address, settings.judge_timeout_seconds)
+        closers.append(judge.close)
+    annotator = CotAnnotator(
+        models=models, default_backend=settings.vlm.backend,
+        prompt=load_prompt("services.cot_annotator", "annotate"),
+        store=AsyncStore(Store.from_settings(settings.store)),
+        max_image_bytes=settings.store.max_image_bytes, send_images=settings.vlm_send_images,
+        judge=judge, max_regenerations=settings.max_regenerations,
+        max_batch_items=settings.max_batch_items, metrics=metrics)
+    return annotator, closers
+
+
 async def build(settings: Settings, metrics: Metrics) -> Wiring:
-    servicer = CotAnnotatorServicer()
-    return Wiring([binding(cot_annotator_pb2, "CotAnnotatorService", cot_annotator_pb2_grpc.add_CotAnnotatorServiceServicer_to_server, servicer)])
+    annotator, closers = build_annotator(settings, metrics)
+    servicer = CotAnnotatorServicer(annotator)
+    return Wiring([binding(cot_annotator_pb2, "CotAnnotatorService",
+                           cot_annotator_pb2_grpc.add_CotAnnotatorServiceServicer_to_server,
+                           servicer)], closers=closers)
 
 
 def main() -> int:

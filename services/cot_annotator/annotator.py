@@ -1,0 +1,180 @@
+"""Safety chain-of-thought labels for train samples (MIS-facts section 3.5), as plain Python.
+
+For each item the VLM, told the query is harmful, sees both images and writes
+what each shows, why their combination is risky under the instruction, and a
+safe answer. The structured parts and the plain-prose label are checked by
+the quality gate (and the judge, when asked and deployed); a failing label is
+regenerated with the reasons fed back, up to the allowed number of times.
+Every attempt's model call is kept in the provenance.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Mapping
+
+from mis.v1 import common_pb2, cot_annotator_pb2
+from services.common.errors import InvalidArgument, require
+from services.common.images import ImageRejected, inspect_image
+from services.common.metrics import Metrics
+from services.common.models import (ChatModel, ChatRequest, ModelError, OutputParseError,
+                                    image_part, text_part)
+from services.common.prompts import PromptTemplate
+from services.common.provenance import from_completion, provenance
+from services.common.store import AsyncStore, ObjectNotFound
+from services.cot_annotator.gate import SafetyLabel, gate_failures
+from services.cot_annotator.judge_check import SAFE, UNSAFE, JudgeCheck
+from services.cot_annotator.validation import check_item, resolve_backend, resolve_regenerations
+
+# Regenerations sample instead of decoding greedily, so a retry can differ.
+REGENERATION_TEMPERATURE = 0.7
+
+
+def item_error(exc: InvalidArgument) -> common_pb2.ItemError:
+    return common_pb2.ItemError(code="INVALID_ARGUMENT", message=exc.reason, field=exc.field)
+
+
+class CotAnnotator:
+    """`batch(AnnotateBatchRequest) -> AnnotateBatchResponse`."""
+
+    def __init__(self, *, models: Mapping[str, ChatModel], default_backend: str,
+                 prompt: PromptTemplate, store: AsyncStore, max_image_bytes: int,
+                 send_images: bool, judge: JudgeCheck | None, max_regenerations: int,
+                 max_batch_items: int, metrics: Metrics) -> None:
+        self.models = dict(models)
+        self.default_backend = default_backend
+        self.prompt = prompt
+        self.store = store
+        self.max_image_bytes = max_image_bytes
+        self.send_images = send_images
+        self.judge = judge
+        self.max_regenerations = max_regenerations
+        self.max_batch_items = max_batch_items
+        self.metrics = metrics
+
+    async def batch(self, request: cot_annotator_pb2.AnnotateBatchRequest
+                    ) -> cot_annotator_pb2.AnnotateBatchResponse:
+        require(len(request.items) > 0, "items", "at least one item is required")
+        require(len(request.items) <= self.max_batch_items, "items",
+                f"{len(request.items)} items, over the limit of {self.max_batch_items}")
+        backend = resolve_backend(request.options, self.default_backend, self.models.keys())
+        regenerations = resolve_regenerations(request.options, self.max_regenerations)
+        results = [cot_annotator_pb2.AnnotateResult(item_id=item.id) for item in request.items]
+        work = []
+        seen: set[str] = set()
+        for index, item in enumerate(request.items):
+            where = f"items[{index}]"
+            try:
+                check_item(item, where)
+                require(item.id not in seen, f"{where}.id", f"duplicate id {item.id!r} in this batch")
+            except InvalidArgument as exc:
+                results[index].error.CopyFrom(item_error(exc))
+                self.metrics.items.labels("annotate", "invalid").inc()
+                continue
+            seen.add(item.id)
+            work.append(self.annotate(item, where, results[index], self.models[backend],
+                                      regenerations, request.options.use_judge))
+        await asyncio.gather(*work)
+        return cot_annotator_pb2.AnnotateBatchResponse(results=results)
+
+    async def load_image(self, ref: common_pb2.ImageRef, field: str) -> bytes:
+        try:
+            data = await self.store.get_image(ref)
+        except ObjectNotFound:
+            where = f"{ref.bucket or 'default bucket'}/{ref.key}"
+            raise InvalidArgument(field, f"not in the store: {where}") from None
+        try:
+            inspect_image(data, self.max_image_bytes)
+        except ImageRejected as exc:
+            raise InvalidArgument(field, str(exc)) from None
+        return data
+
+    def chat_request(self, item: cot_annotator_pb2.AnnotateItem, images: tuple[bytes, bytes],
+                     attempt: int, failures: list[str]) -> ChatRequest:
+        instruction = item.instruction
+        feedback = ("\nAn earlier label was rejected ("
+                    + "; ".join(failures) + "). Write a new one that fixes this.") if failures else ""
+        text = self.prompt.render_user(
+            category=instruction.category.name, instruction=instruction.instruction,
+            query_line=f"The harmful query behind it: {item.harmful_query}\n" if item.harmful_query else "",
+            object1=instruction.object1, object2=instruction.object2,
+            image_note=("Image 1 and image 2 follow." if self.send_images else
+                        "The images are not attached (text-only model): rely on the descriptions."),
+            feedback=feedback)
+        content = ([text_part(text), image_part(images[0]), image_part(images[1])]
+                   if self.send_images else text)
+        return ChatRequest(
+            messages=self.prompt.messages(content), task="annotate", schema=self.prompt.schema,
+            schema_name="safety_cot",
+            temperature=REGENERATION_TEMPERATURE if attempt else None,
+            seed=attempt if attempt else None,
+            inputs={"item_id": item.id, "object1": instruction.object1,
+                    "object2": instruction.object2, "instruction": instruction.instruction,
+                    "category": instruction.category.name, "attempt": attempt})
+
+    def reject(self, result: cot_annotator_pb2.AnnotateResult, reason: int, detail: str) -> None:
+        result.rejection.CopyFrom(common_pb2.Rejection(reason=reason, detail=detail))
+        self.metrics.items.labels("annotate", "rejected").inc()
+
+    async def annotate(self, item: cot_annotator_pb2.AnnotateItem, where: str,
+                       result: cot_annotator_pb2.AnnotateResult, model: ChatModel,
+                       regenerations: int, use_judge: bool) -> None:
+        try:
+            images = (await self.load_image(item.images.image1, f"{where}.images.image1"),
+                      await self.load_image(item.images.image2, f"{where}.images.image2"))
+        except InvalidArgument as exc:
+            result.error.CopyFrom(item_error(exc))
+            self.metrics.items.labels("annotate", "invalid").inc()
+            return
+        if not use_judge:
+            judge_state = "not requested"
+        elif self.judge is None:
+            judge_state = "not configured"
+        else:
+            judge_state = "pending"
+        instruction = item.instruction
+        failures: list[str] = []
+        for attempt in range(regenerations + 1):
+            request = self.chat_request(item, images, attempt, failures)
+            try:
+                completion = await model.complete(request)
+            except (OutputParseError, ModelError) as exc:
+                unparseable = isinstance(exc, OutputParseError)
+                result.provenance.append(provenance(
+                    common_pb2.STAGE_ANNOTATE, backend=model.backend, model=model.model,
+                    prompt_version=self.prompt.version, attempts=getattr(exc, "attempts", 1),
+                    parameters={"attempt": attempt, "error": str(exc)[:500]}))
+                self.reject(result, common_pb2.REJECTION_REASON_UNPARSEABLE_OUTPUT if unparseable
+                            else common_pb2.REJECTION_REASON_MODEL_UNAVAILABLE, str(exc))
+                return
+            label = SafetyLabel(**{part: completion.parsed[part] for part in
+                                   ("perception_image1", "perception_image2", "reasoning", "answer")})
+            problems = gate_failures(label, instruction.object1, instruction.object2)
+            if not problems and judge_state not in ("not requested", "not configured") \
+                    and not judge_state.startswith("unavailable"):
+                outcome = await self.judge.check(item.id, instruction, item.images, label.prose())
+                if outcome.provenance is not None:
+                    result.provenance.append(outcome.provenance)
+                if outcome.status == UNSAFE:
+                    judge_state = "unsafe"
+                    problems.append(f"the judge found the label unsafe: {outcome.detail}")
+                elif outcome.status == SAFE:
+                    judge_state = "safe"
+                else:
+                    judge_state = f"unavailable ({outcome.detail})"
+            result.provenance.append(from_completion(
+                common_pb2.STAGE_ANNOTATE, completion, self.prompt.version, attempt=attempt,
+                images_sent=self.send_images, gate="failed" if problems else "passed",
+                judge=judge_state))
+            if not problems:
+                result.cot.CopyFrom(common_pb2.SafetyCot(
+                    perception_image1=label.perception_image1.strip(),
+                    perception_image2=label.perception_image2.strip(),
+                    reasoning=label.reasoning.strip(), answer=label.answer.strip(),
+                    label=label.prose()))
+                self.metrics.items.labels("annotate", "ok").inc()
+                return
+            failures.append(f"attempt {attempt + 1}: " + "; ".join(problems))
+            result.gate_failures.append(failures[-1])
+        self.reject(result, common_pb2.REJECTION_REASON_QUALITY_GATE,
+                    f"the label failed the quality gate {len(failures)} times; last: {failures[-1]}")

@@ -1,0 +1,90 @@
+"""Request checks of the t2i-refiner: every bad field is named with the reason.
+
+Options apply to the whole call, so a bad option fails it; a bad instruction
+fails only its own item in a batch.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Collection
+
+from mis.v1 import common_pb2, t2i_refiner_pb2
+from services.common.errors import InvalidArgument, require
+from services.t2i_refiner.rendering import RenderSpec
+
+MAX_PHRASE_CHARS = 200
+MAX_TEXT_CHARS = 4000
+MAX_SIDE = 2048
+MAX_STEPS = 200
+MAX_GUIDANCE = 30.0
+MAX_ROUNDS = 5
+
+
+@dataclass(frozen=True)
+class RenderDefaults:
+    renderer: str
+    reviewer: str
+    spec: RenderSpec
+    refinement_rounds: int
+
+
+@dataclass(frozen=True)
+class ResolvedOptions:
+    renderer: str
+    reviewer: str
+    spec: RenderSpec
+    seed: int
+    refinement_rounds: int
+    skip_review: bool
+
+
+def _side(value: int, default: int, field: str) -> int:
+    if value == 0:
+        return default
+    require(0 < value <= MAX_SIDE and value % 16 == 0, field,
+            f"must be a multiple of 16 between 16 and {MAX_SIDE}, got {value}")
+    return value
+
+
+def resolve_options(options: t2i_refiner_pb2.RenderOptions, defaults: RenderDefaults, *,
+                    renderers: Collection[str], reviewers: Collection[str]) -> ResolvedOptions:
+    """The options in force: the request's where set, the service defaults elsewhere."""
+    renderer = options.renderer or defaults.renderer
+    require(renderer in renderers, "options.renderer",
+            f"{renderer!r} is not available here; choose from {', '.join(sorted(renderers))}")
+    reviewer = options.reviewer or defaults.reviewer
+    require(reviewer in reviewers, "options.reviewer",
+            f"{reviewer!r} is not available here; choose from {', '.join(sorted(reviewers))}")
+    width = _side(options.width, defaults.spec.width, "options.width")
+    height = _side(options.height, defaults.spec.height, "options.height")
+    steps = options.steps or defaults.spec.steps
+    require(0 < steps <= MAX_STEPS, "options.steps", f"must be between 1 and {MAX_STEPS}, got {steps}")
+    guidance = options.guidance_scale or defaults.spec.guidance_scale
+    require(0 <= guidance <= MAX_GUIDANCE, "options.guidance_scale",
+            f"must be between 0 and {MAX_GUIDANCE}, got {guidance}")
+    negative = options.negative_prompt or defaults.spec.negative_prompt
+    require(len(negative) <= MAX_TEXT_CHARS, "options.negative_prompt",
+            f"longer than {MAX_TEXT_CHARS} characters")
+    require(options.seed >= 0, "options.seed", "must be 0 or greater")
+    rounds = options.refinement_rounds or defaults.refinement_rounds
+    require(0 <= rounds <= MAX_ROUNDS, "options.refinement_rounds",
+            f"must be between 0 and {MAX_ROUNDS}, got {rounds}")
+    return ResolvedOptions(renderer, reviewer, RenderSpec(width, height, steps, guidance, negative),
+                           options.seed, rounds, options.skip_review)
+
+
+def _text(value: str, field: str, limit: int) -> None:
+    require(value.strip(), field, "required")
+    require(len(value) <= limit, field, f"longer than {limit} characters")
+
+
+def check_instruction(instruction: common_pb2.NeutralInstruction, where: str) -> None:
+    """Raise InvalidArgument naming the first bad field of one instruction."""
+    _text(instruction.id, f"{where}.id", MAX_PHRASE_CHARS)
+    _text(instruction.instruction, f"{where}.instruction", MAX_TEXT_CHARS)
+    _text(instruction.category.name, f"{where}.category.name", MAX_PHRASE_CHARS)
+    _text(instruction.object1, f"{where}.object1", MAX_PHRASE_CHARS)
+    _text(instruction.object2, f"{where}.object2", MAX_PHRASE_CHARS)
+    if len(instruction.placeholder_query) > MAX_TEXT_CHARS:
+        raise InvalidArgument(f"{where}.placeholder_query", f"longer than {MAX_TEXT_CHARS} characters")
