@@ -1,9 +1,31 @@
-"""gRPC adapter of the detoxifier service (skeleton: every RPC answers UNIMPLEMENTED)."""
+"""gRPC adapter of the detoxifier service: map errors, delegate to `Detoxification`.
+
+The unary `Detoxify` is the batch path with one query; an invalid query becomes
+INVALID_ARGUMENT naming the field ("query.object1").
+"""
 
 from __future__ import annotations
 
-from mis.v1 import detoxifier_pb2_grpc
+from mis.v1 import detoxifier_pb2, detoxifier_pb2_grpc
+from services.common.errors import InvalidArgument, grpc_errors, require
+from services.detoxifier.detoxification import Detoxification
+from services.extractor.stagekit import unary_field
 
 
 class DetoxifierServicer(detoxifier_pb2_grpc.DetoxifierServiceServicer):
-    pass
+    def __init__(self, detoxification: Detoxification) -> None:
+        self.detoxification = detoxification
+
+    @grpc_errors
+    async def DetoxifyBatch(self, request, context):
+        return await self.detoxification.batch(request)
+
+    @grpc_errors
+    async def Detoxify(self, request, context):
+        require(request.HasField("query"), "query", "required")
+        reply = await self.detoxification.batch(
+            detoxifier_pb2.DetoxifyBatchRequest(queries=[request.query], options=request.options))
+        result = reply.results[0]
+        if result.HasField("error"):
+            raise InvalidArgument(unary_field(result.error.field, "queries", "query"), result.error.message)
+        return detoxifier_pb2.DetoxifyResponse(result=result)

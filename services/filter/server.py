@@ -6,13 +6,35 @@ from mis.v1 import filter_pb2, filter_pb2_grpc
 from services.common.metrics import Metrics
 from services.common.server import binding
 from services.common.service import Wiring, main as service_main
+from services.common.store import AsyncStore, Store
+from services.extractor.stagekit import Backends, service_taxonomy
+from services.filter.classification import Classification
 from services.filter.config import Settings
+from services.filter.fingerprints import Thresholds
+from services.filter.offline import offline_responders
 from services.filter.servicer import FilterServicer
 
 
+def build_classification(settings: Settings, store: AsyncStore, metrics: Metrics | None = None) -> Classification:
+    responders = offline_responders()
+    return Classification(
+        llm=Backends.build(settings.llm, metrics=metrics, responders=responders),
+        vlm=Backends.build(settings.vlm, metrics=metrics, responders=responders),
+        taxonomy=service_taxonomy(settings.taxonomy_path), store=store,
+        max_batch_items=settings.max_batch_items, max_text_chars=settings.max_text_chars,
+        send_images=settings.vlm_send_images, metrics=metrics)
+
+
 async def build(settings: Settings, metrics: Metrics) -> Wiring:
-    servicer = FilterServicer()
-    return Wiring([binding(filter_pb2, "FilterService", filter_pb2_grpc.add_FilterServiceServicer_to_server, servicer)])
+    store = AsyncStore(Store.from_settings(settings.store))
+    classification = build_classification(settings, store, metrics)
+    servicer = FilterServicer(
+        classification, store,
+        thresholds=Thresholds(settings.max_image_distance, settings.min_text_similarity),
+        max_run_items=settings.max_run_items, link_ttl_seconds=settings.review_link_ttl_seconds)
+    return Wiring([binding(filter_pb2, "FilterService", filter_pb2_grpc.add_FilterServiceServicer_to_server,
+                           servicer)],
+                  closers=[classification.llm.close, classification.vlm.close])
 
 
 def main() -> int:

@@ -1,0 +1,136 @@
+"""What every model-driven stage does around a model call, written once for the
+extractor, detoxifier and filter: pick the backend a request names, check batch
+limits and the request's taxonomy, and turn a failed call (unparseable output,
+an endpoint that kept failing) into a per-item `Rejection` with provenance
+instead of a crashed batch."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from mis.v1 import common_pb2
+from services.common.config import ModelEndpointSettings
+from services.common.errors import InvalidArgument
+from services.common.metrics import Metrics
+from services.common.models import (ChatModel, ChatRequest, ModelError, ModelUnavailable,
+                                    OfflineChatModel, OutputParseError, build_chat_model)
+from services.common.models.offline import Responder
+from services.common.provenance import from_completion, provenance
+from services.common.settings import SettingsError
+from services.common.taxonomy import Taxonomy, TaxonomyError, load_taxonomy, taxonomy_from_request
+
+log = logging.getLogger("mis.stage")
+
+
+@dataclass
+class Backends:
+    """The endpoint's configured backend plus the offline one, which is always
+    available so any run can ask for a dry run by name."""
+
+    models: dict[str, ChatModel]
+    default: str
+
+    @classmethod
+    def build(cls, settings: ModelEndpointSettings, *, metrics: Metrics | None,
+              responders: dict[str, Responder]) -> "Backends":
+        models: dict[str, ChatModel] = {"offline": OfflineChatModel(responders)}
+        if settings.backend != "offline":
+            models[settings.backend] = build_chat_model(settings, metrics=metrics)
+        return cls(models, settings.backend)
+
+    def pick(self, name: str, field: str = "options.backend") -> ChatModel:
+        chosen = name or self.default
+        if chosen not in self.models:
+            raise InvalidArgument(field, f"backend {chosen!r} is not configured on this service; "
+                                         f"choose from {', '.join(sorted(self.models))}")
+        return self.models[chosen]
+
+    async def close(self) -> None:
+        for model in self.models.values():
+            await model.close()
+
+
+def service_taxonomy(path) -> Taxonomy:
+    """The service's default taxonomy; a bad file fails start-up naming the variable."""
+    try:
+        return load_taxonomy(path)
+    except TaxonomyError as exc:
+        raise SettingsError(f"MIS_TAXONOMY_PATH: {exc}") from None
+
+
+def check_batch(count: int, limit: int, field: str) -> None:
+    """An empty batch or one over the limit fails the whole call."""
+    if count == 0:
+        raise InvalidArgument(field, "at least one item is required")
+    if count > limit:
+        raise InvalidArgument(field, f"{count} items is over the limit of {limit} per batch")
+
+
+def request_taxonomy(message: common_pb2.Taxonomy, default: Taxonomy,
+                     field: str = "options.taxonomy") -> Taxonomy:
+    try:
+        return taxonomy_from_request(message, default)
+    except TaxonomyError as exc:
+        raise InvalidArgument(field, str(exc)) from None
+
+
+def check_text(value: str, field: str, limit: int) -> None:
+    if not value.strip():
+        raise InvalidArgument(field, "required, a non-empty string")
+    if len(value) > limit:
+        raise InvalidArgument(field, f"{len(value)} characters is over the limit of {limit}")
+
+
+class StageRejected(Exception):
+    """A model call produced no usable answer; carries the item's rejection."""
+
+    def __init__(self, rejection: common_pb2.Rejection, record: common_pb2.Provenance) -> None:
+        super().__init__(rejection.detail)
+        self.rejection = rejection
+        self.provenance = record
+
+
+def rejection(reason: int, detail: str) -> common_pb2.Rejection:
+    return common_pb2.Rejection(reason=reason, detail=detail[:2000])
+
+
+async def ask(model: ChatModel, request: ChatRequest, stage: int,
+              prompt_version: str, **parameters: Any) -> tuple[Any, common_pb2.Provenance]:
+    """One structured model call: (parsed answer, provenance), or StageRejected."""
+    # A rejected call still records what was asked for (temperature, max_tokens).
+    sampling = getattr(model, "parameters", None)
+    parameters = {**(sampling(request) if callable(sampling) else {}), **parameters}
+    try:
+        completion = await model.complete(request)
+    except OutputParseError as exc:
+        raw = exc.raw if len(exc.raw) <= 300 else exc.raw[:300] + "..."
+        raise StageRejected(
+            rejection(common_pb2.REJECTION_REASON_UNPARSEABLE_OUTPUT, f"{request.task}: {exc} (raw: {raw!r})"),
+            provenance(stage, backend=model.backend, model=model.model, prompt_version=prompt_version,
+                       parameters=parameters, attempts=exc.attempts)) from None
+    except ModelUnavailable as exc:
+        raise StageRejected(
+            rejection(common_pb2.REJECTION_REASON_MODEL_UNAVAILABLE, f"{request.task}: {exc}"),
+            provenance(stage, backend=model.backend, model=model.model, prompt_version=prompt_version,
+                       parameters=parameters, attempts=exc.attempts)) from None
+    except ModelError as exc:
+        # A definite refusal by the endpoint (a 4xx such as a prompt over the
+        # context length) is this item's failure, not the batch's.
+        log.warning("model call failed", extra={"task": request.task, "error": str(exc)})
+        raise StageRejected(
+            rejection(common_pb2.REJECTION_REASON_MODEL_UNAVAILABLE, f"{request.task}: {exc}"),
+            provenance(stage, backend=model.backend, model=model.model, prompt_version=prompt_version,
+                       parameters=parameters)) from None
+    return completion.parsed, from_completion(stage, completion, prompt_version, **parameters)
+
+
+def item_error(exc: InvalidArgument) -> common_pb2.ItemError:
+    return common_pb2.ItemError(code="INVALID_ARGUMENT", message=exc.reason, field=exc.field)
+
+
+def unary_field(field: str, batch_prefix: str, unary_name: str) -> str:
+    """An item error's field as the unary RPC names it: "seeds[0].text" -> "seed.text"."""
+    prefix = f"{batch_prefix}[0]"
+    return unary_name + field[len(prefix):] if field.startswith(prefix) else field
