@@ -17,6 +17,8 @@ from pathlib import Path
 
 import urllib3
 
+from services.common.lifetime import tied_to_parent
+
 
 def rclone_binary() -> str:
     beside_python = Path(sys.executable).parent / "rclone"
@@ -56,9 +58,9 @@ class LocalS3Server:
             self.port = free_port(self.host)
         log = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL
         self.process = subprocess.Popen(
-            [rclone_binary(), "serve", "s3", "--addr", self.endpoint,
-             "--auth-key", f"{self.access_key},{self.secret_key}",
-             "--config", "/dev/null", str(self.data_dir)],
+            tied_to_parent([rclone_binary(), "serve", "s3", "--addr", self.endpoint,
+                            "--auth-key", f"{self.access_key},{self.secret_key}",
+                            "--config", "/dev/null", str(self.data_dir)]),
             stdout=log, stderr=log, start_new_session=True)
         self._wait_ready(timeout)
         return self

@@ -12,6 +12,8 @@ from pathlib import Path
 
 import urllib3
 
+from services.common.lifetime import tied_to_parent
+
 ROOT = Path(__file__).resolve().parents[2]
 VLLM_PYTHON = ROOT / ".venv-vllm" / "bin" / "python"
 
@@ -106,14 +108,14 @@ class VllmServer:
                     "TOKENIZERS_PARALLELISM": "false"})
         env.pop("PYTHONPATH", None)
         log = open(self.log_path, "ab")
-        self.process = subprocess.Popen(
+        self.process = subprocess.Popen(tied_to_parent(
             [str(VLLM_PYTHON), "-m", "vllm.entrypoints.openai.api_server",
              "--model", str(self.model_dir), "--served-model-name", self.served_name,
              "--host", "127.0.0.1", "--port", str(self.port), "--dtype", "float32",
              "--max-model-len", "2048", "--gpu-memory-utilization", "0.2",
              # A random-weight model loops on whitespace inside JSON otherwise.
              "--structured-outputs-config",
-             '{"backend": "xgrammar", "disable_any_whitespace": true}'],
+             '{"backend": "xgrammar", "disable_any_whitespace": true}']),
             env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         self.wait_ready(timeout)
         return self
