@@ -16,7 +16,7 @@ from importlib import resources
 from pathlib import Path
 
 from bench.harness import compare
-from mis.v1 import (common_pb2, cot_annotator_pb2, cot_annotator_pb2_grpc, detoxifier_pb2,
+from mis.v1 import (cot_annotator_pb2, cot_annotator_pb2_grpc, detoxifier_pb2,
                     detoxifier_pb2_grpc, extractor_pb2, extractor_pb2_grpc, filter_pb2,
                     filter_pb2_grpc, t2i_refiner_pb2, t2i_refiner_pb2_grpc)
 from services.common.channels import open_channel

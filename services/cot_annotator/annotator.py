@@ -22,16 +22,13 @@ from services.common.models import (ChatModel, ChatRequest, ModelError, OutputPa
 from services.common.prompts import PromptTemplate
 from services.common.provenance import from_completion, provenance
 from services.common.store import AsyncStore, ObjectNotFound
+from services.common.stage import item_error
 from services.cot_annotator.gate import SafetyLabel, gate_failures
 from services.cot_annotator.judge_check import SAFE, UNSAFE, JudgeCheck
 from services.cot_annotator.validation import check_item, resolve_backend, resolve_regenerations
 
 # Regenerations sample instead of decoding greedily, so a retry can differ.
 REGENERATION_TEMPERATURE = 0.7
-
-
-def item_error(exc: InvalidArgument) -> common_pb2.ItemError:
-    return common_pb2.ItemError(code="INVALID_ARGUMENT", message=exc.reason, field=exc.field)
 
 
 class CotAnnotator:

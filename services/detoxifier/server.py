@@ -10,7 +10,7 @@ from services.detoxifier.config import Settings
 from services.detoxifier.detoxification import Detoxification
 from services.detoxifier.offline import offline_responders
 from services.detoxifier.servicer import DetoxifierServicer
-from services.extractor.stagekit import Backends, service_taxonomy
+from services.common.stage import Backends, service_taxonomy
 
 
 def build_detoxification(settings: Settings, metrics: Metrics | None = None) -> Detoxification:

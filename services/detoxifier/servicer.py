@@ -9,7 +9,7 @@ from __future__ import annotations
 from mis.v1 import detoxifier_pb2, detoxifier_pb2_grpc
 from services.common.errors import InvalidArgument, grpc_errors, require
 from services.detoxifier.detoxification import Detoxification
-from services.extractor.stagekit import unary_field
+from services.common.stage import unary_field
 
 
 class DetoxifierServicer(detoxifier_pb2_grpc.DetoxifierServiceServicer):

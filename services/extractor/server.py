@@ -11,7 +11,7 @@ from services.extractor.config import Settings
 from services.extractor.extraction import Extraction
 from services.extractor.offline import OfflineExtractor
 from services.extractor.servicer import ExtractorServicer
-from services.extractor.stagekit import Backends, service_taxonomy
+from services.common.stage import Backends, service_taxonomy
 
 
 def build_extraction(settings: Settings, metrics: Metrics | None = None) -> Extraction:

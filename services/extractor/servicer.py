@@ -9,7 +9,7 @@ from __future__ import annotations
 from mis.v1 import extractor_pb2, extractor_pb2_grpc
 from services.common.errors import InvalidArgument, grpc_errors, require
 from services.extractor.extraction import Extraction
-from services.extractor.stagekit import unary_field
+from services.common.stage import unary_field
 
 
 class ExtractorServicer(extractor_pb2_grpc.ExtractorServiceServicer):

@@ -20,7 +20,7 @@ from services.common.models import ChatModel, ChatRequest, image_part, text_part
 from services.common.prompts import load_prompt
 from services.common.store import AsyncStore, ObjectNotFound
 from services.common.taxonomy import Taxonomy
-from services.extractor.stagekit import (Backends, StageRejected, ask, check_batch, check_text,
+from services.common.stage import (Backends, StageRejected, ask, check_batch, check_text,
                                          item_error, rejection, request_taxonomy)
 from services.filter.fingerprints import image_hash, instruction_text
 

@@ -7,7 +7,7 @@ from services.common.metrics import Metrics
 from services.common.server import binding
 from services.common.service import Wiring, main as service_main
 from services.common.store import AsyncStore, Store
-from services.extractor.stagekit import Backends, service_taxonomy
+from services.common.stage import Backends, service_taxonomy
 from services.filter.classification import Classification
 from services.filter.config import Settings
 from services.filter.fingerprints import Thresholds

@@ -11,7 +11,7 @@ import asyncio
 from mis.v1 import filter_pb2, filter_pb2_grpc
 from services.common.errors import InvalidArgument, grpc_errors, require
 from services.common.store import AsyncStore
-from services.extractor.stagekit import unary_field
+from services.common.stage import unary_field
 from services.filter.classification import Classification
 from services.filter.deduplication import run_deduplicate
 from services.filter.fingerprints import Thresholds

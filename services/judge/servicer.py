@@ -13,13 +13,13 @@ from mis.v1 import judge_pb2, judge_pb2_grpc
 from services.common.errors import InvalidArgument, ResourceExhausted, grpc_errors
 from services.common.interceptors import caller_of
 from services.judge.admission import AdmissionQueue, RateLimiter
-from services.judge.judge import Judge, item_error
+from services.judge.judge import Judge as SafetyJudge, item_error
 
 ANONYMOUS = "anonymous"
 
 
 class JudgeServicer(judge_pb2_grpc.JudgeServiceServicer):
-    def __init__(self, judge: Judge, limiter: RateLimiter, queue: AdmissionQueue,
+    def __init__(self, judge: SafetyJudge, limiter: RateLimiter, queue: AdmissionQueue,
                  tokens: dict[str, str] | None = None, stream_window: int = 64) -> None:
         self.judge = judge
         self.limiter = limiter

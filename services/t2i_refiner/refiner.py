@@ -19,6 +19,7 @@ from mis.v1 import common_pb2, t2i_refiner_pb2
 from services.common.errors import InvalidArgument, require
 from services.common.provenance import provenance
 from services.common.store import AsyncStore
+from services.common.stage import item_error
 from services.t2i_refiner.metrics import RenderMetrics
 from services.t2i_refiner.rendering import Renderer, RenderSpec, derive_seed
 from services.t2i_refiner.review import PairReviewer, PairUnderReview, ReviewOutcome
@@ -39,10 +40,6 @@ class PairJob:
     # The last round's PNG bytes, for the review (earlier rounds live in the store).
     latest_images: tuple[bytes, bytes] = (b"", b"")
     rejection: common_pb2.Rejection | None = None
-
-
-def item_error(exc: InvalidArgument) -> common_pb2.ItemError:
-    return common_pb2.ItemError(code="INVALID_ARGUMENT", message=exc.reason, field=exc.field)
 
 
 class PairRefiner:

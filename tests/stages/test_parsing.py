@@ -20,7 +20,7 @@ from services.common.config import ModelEndpointSettings
 from services.common.taxonomy import load_taxonomy
 from services.detoxifier.detoxification import Detoxification
 from services.extractor.extraction import Extraction
-from services.extractor.stagekit import Backends
+from services.common.stage import Backends
 from services.filter.classification import Classification
 
 UNPARSEABLE = common_pb2.REJECTION_REASON_UNPARSEABLE_OUTPUT

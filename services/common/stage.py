@@ -1,8 +1,7 @@
-"""What every model-driven stage does around a model call, written once for the
-extractor, detoxifier and filter: pick the backend a request names, check batch
-limits and the request's taxonomy, and turn a failed call (unparseable output,
-an endpoint that kept failing) into a per-item `Rejection` with provenance
-instead of a crashed batch."""
+"""What every model-driven stage does around a model call, written once: pick
+the backend a request names, check batch limits and the request's taxonomy,
+and turn a failed call (unparseable output, an endpoint that kept failing) into
+a per-item `Rejection` with provenance instead of a crashed batch."""
 
 from __future__ import annotations
 
