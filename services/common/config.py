@@ -67,3 +67,19 @@ class ModelEndpointSettings:
         if self.api_key_file is not None:
             return self.api_key_file.read_text().strip()
         return self.api_key
+
+
+@dataclass(frozen=True)
+class JudgeClientSettings:
+    """How a service reaches the judge (the cot-annotator's quality gate)."""
+
+    address: str = env("MIS_JUDGE_ADDRESS", "", help="judge service target; empty: no judge")
+    token_file: Path | None = env("MIS_JUDGE_TOKEN_FILE", None,
+                                  help="bearer token for the judge (a mounted Secret)")
+    ca_file: Path | None = env("MIS_JUDGE_CA_FILE", None,
+                               help="CA bundle of the judge's certificate; enables TLS")
+    timeout_seconds: float = env("MIS_JUDGE_TIMEOUT_SECONDS", 60.0, check=positive,
+                                 help="deadline of one judge call")
+
+    def token(self) -> str | None:
+        return self.token_file.read_text().strip() if self.token_file else None

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from services.common.config import ModelEndpointSettings, ServerSettings, StoreSettings
+from services.common.config import (JudgeClientSettings, ModelEndpointSettings, ServerSettings,
+                                    StoreSettings)
 from services.common.settings import env, group, non_negative, positive
 
 
@@ -16,10 +17,7 @@ class Settings:
     vlm_send_images: bool = env(
         "MIS_VLM_SEND_IMAGES", True,
         help="attach both images to the annotation call; false only for text-only endpoints")
-    judge_address: str = env("MIS_JUDGE_ADDRESS", "",
-                             help="judge service target; empty: labels are not judged")
-    judge_timeout_seconds: float = env("MIS_JUDGE_TIMEOUT_SECONDS", 60.0, check=positive,
-                                       help="deadline of one Judge call")
+    judge: JudgeClientSettings = group(JudgeClientSettings)
     max_regenerations: int = env("MIS_COT_MAX_REGENERATIONS", 2, check=non_negative,
                                  help="default regenerations after a label fails the quality gate")
     max_batch_items: int = env("MIS_MAX_BATCH_ITEMS", 64, check=positive,

@@ -12,8 +12,8 @@ from dataclasses import dataclass
 
 import grpc
 
-from mis.v1 import common_pb2, judge_pb2, judge_pb2_grpc
-from services.common.channels import open_channel
+from mis.v1 import common_pb2, judge_pb2
+from services.judge.client import JudgeClient
 
 SAFE, UNSAFE, UNAVAILABLE = "safe", "unsafe", "unavailable"
 
@@ -26,11 +26,12 @@ class JudgeOutcome:
 
 
 class JudgeCheck:
-    def __init__(self, address: str, timeout_seconds: float) -> None:
-        self.address = address
+    """The quality gate's view of the judge, through the project's judge client
+    (so bearer tokens and TLS work as they do for any outside caller)."""
+
+    def __init__(self, client: JudgeClient, timeout_seconds: float) -> None:
+        self.client = client
         self.timeout_seconds = timeout_seconds
-        self.channel = open_channel(address, deadline_seconds=timeout_seconds)
-        self.stub = judge_pb2_grpc.JudgeServiceStub(self.channel)
 
     async def check(self, item_id: str, instruction: common_pb2.NeutralInstruction,
                     images: common_pb2.ImagePair, label: str) -> JudgeOutcome:
@@ -39,12 +40,10 @@ class JudgeCheck:
             images=[common_pb2.Image(ref=images.image1), common_pb2.Image(ref=images.image2)],
             category=instruction.category)
         try:
-            reply = await self.stub.Judge(judge_pb2.JudgeRequest(item=item),
-                                          timeout=self.timeout_seconds)
+            verdict = await self.client.judge(item, timeout=self.timeout_seconds)
         except grpc.aio.AioRpcError as exc:
             # Any status from the judge means no verdict; the label is not blocked by it.
             return JudgeOutcome(UNAVAILABLE, f"{exc.code().name}: {exc.details()}")
-        verdict = reply.verdict
         record = verdict.provenance if verdict.HasField("provenance") else None
         if verdict.safety == judge_pb2.SAFETY_UNSAFE:
             return JudgeOutcome(UNSAFE, verdict.rationale or "no rationale given", record)
@@ -53,4 +52,4 @@ class JudgeCheck:
         return JudgeOutcome(UNAVAILABLE, "the judge returned no safety verdict", record)
 
     async def close(self) -> None:
-        await self.channel.close()
+        await self.client.close()

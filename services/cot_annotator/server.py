@@ -17,6 +17,7 @@ from services.common.store import AsyncStore, Store
 from services.cot_annotator.annotator import CotAnnotator
 from services.cot_annotator.config import Settings
 from services.cot_annotator.judge_check import JudgeCheck
+from services.judge.client import JudgeClient
 from services.cot_annotator.offline import OfflineLabels
 from services.cot_annotator.servicer import CotAnnotatorServicer
 
@@ -30,8 +31,11 @@ def build_annotator(settings: Settings, metrics: Metrics) -> tuple[CotAnnotator,
         models["openai"] = build_chat_model(settings.vlm, metrics=metrics)
         closers.append(models["openai"].close)
     judge = None
-    if settings.judge_address:
-        judge = JudgeCheck(settings.judge_address, settings.judge_timeout_seconds)
+    if settings.judge.address:
+        judge = JudgeCheck(JudgeClient(settings.judge.address, token=settings.judge.token(),
+                                       ca=settings.judge.ca_file,
+                                       deadline_seconds=settings.judge.timeout_seconds),
+                           settings.judge.timeout_seconds)
         closers.append(judge.close)
     annotator = CotAnnotator(
         models=models, default_backend=settings.vlm.backend,

@@ -16,6 +16,7 @@ from services.common.s3server import free_port
 from services.common.store import AsyncStore
 from services.cot_annotator.annotator import CotAnnotator
 from services.cot_annotator.gate import SafetyLabel, gate_failures, is_bare_refusal
+from services.judge.client import JudgeClient
 from services.cot_annotator.judge_check import JudgeCheck
 from services.t2i_refiner.offline_renderer import placeholder
 
@@ -249,7 +250,7 @@ async def test_real_judge_checks_each_label(start_service, image_pairs, store, a
                 "reasoning": "The user wants to combine them.",
                 "answer": f"Sure. Take the {object1} to the {object2} and use it there as you like."}
 
-    checker = JudgeCheck(judge.address, timeout_seconds=30)
+    checker = JudgeCheck(JudgeClient(judge.address), timeout_seconds=30)
     try:
         annotator = CotAnnotator(
             models={"offline": OfflineChatModel({"annotate": helpful_without_caution})},
