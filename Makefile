@@ -72,7 +72,7 @@ proto-baseline: setup-node
 
 ## run: the main job on this machine: local stack and the demo pipeline
 run: setup
-	$(VENV)/bin/mis stack up --check
+	$(VENV)/bin/mis demo
 
 ## stack: bring the local stack up until Ctrl-C
 stack: setup

@@ -10,6 +10,10 @@ import sys
 COMMAND_MODULES = [
     "services.cli.serve",
     "services.cli.stack",
+    "services.cli.runs",
+    "services.cli.datasets",
+    "services.cli.demo",
+    "services.cli.evaluate",
 ]
 
 

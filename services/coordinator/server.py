@@ -1,18 +1,36 @@
-"""Wiring of the coordinator service: settings in, server out."""
+"""Wiring of the coordinator service: settings in, server out. At start it
+resumes every unfinished run it finds in the store."""
 
 from __future__ import annotations
+
+import asyncio
 
 from mis.v1 import coordinator_pb2, coordinator_pb2_grpc
 from services.common.metrics import Metrics
 from services.common.server import binding
 from services.common.service import Wiring, main as service_main
+from services.common.store import Store
+from services.coordinator.callers import GrpcCallers
 from services.coordinator.config import Settings
+from services.coordinator.metrics import CoordinatorMetrics
+from services.coordinator.runs import RunManager
 from services.coordinator.servicer import CoordinatorServicer
+from services.coordinator.trainings import Trainings
 
 
 async def build(settings: Settings, metrics: Metrics) -> Wiring:
-    servicer = CoordinatorServicer()
-    return Wiring([binding(coordinator_pb2, "CoordinatorService", coordinator_pb2_grpc.add_CoordinatorServiceServicer_to_server, servicer)])
+    store = Store.from_settings(settings.store)
+    await asyncio.to_thread(store.ensure_bucket)
+    trainings = Trainings.from_settings(settings.training, settings.store, store.client)
+    own_metrics = CoordinatorMetrics(metrics)
+    callers = GrpcCallers(settings.addresses, settings.resolve_seconds,
+                          settings.server.max_message_bytes, metrics=own_metrics)
+    runs = RunManager(store, callers, resume=settings.resume, metrics=own_metrics)
+    await runs.start()
+    servicer = CoordinatorServicer(runs, store, trainings)
+    return Wiring([binding(coordinator_pb2, "CoordinatorService",
+                           coordinator_pb2_grpc.add_CoordinatorServiceServicer_to_server, servicer)],
+                  closers=[runs.close])
 
 
 def main() -> int:

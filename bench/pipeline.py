@@ -1,0 +1,217 @@
+"""Throughput of a coordinator run against two baselines on the same vLLM
+server and the same seeds, and the coordinator's per-sample overhead.
+
+Throughput is seeds taken to an outcome per second (each seed yields its
+samples or its rejections; with the tests' tiny random-weight model most seeds
+are rejected at extraction, so samples per second would read zero), printed
+with the samples it made.
+
+- candidate: a coordinator run (`RunManager`, the pipelined engine with its
+  durable store writes) over the five stage services;
+- (a) the paper-style loop: every seed, then every query of it, through the
+  stages one request at a time;
+- (b) the ceiling: the same requests sent straight to the services, each
+  stage's whole set at once (no coordinator, no store writes), i.e. as much
+  concurrency as the server can take. Target: candidate >= 0.9 of (b).
+
+The stage services run in this process as real gRPC servers with their model
+endpoints pointed at the vLLM server (the tiny text-only model the tests use,
+so images are not sent; built locally, no download). Then the same comparison
+with the offline backends gives the coordinator's overhead per sample.
+
+    python -m bench.pipeline                 # vLLM (starts it: minutes on CPU) and offline
+    python -m bench.pipeline --offline-only  # only the overhead with offline backends
+    options: --seeds 36 --rounds 3 --concurrency 16
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from mis.v1 import (common_pb2, cot_annotator_pb2, coordinator_pb2, detoxifier_pb2,  # noqa: E402
+                    extractor_pb2, filter_pb2, t2i_refiner_pb2)
+from services.common.config import StoreSettings  # noqa: E402
+from services.common.s3server import LocalS3Server  # noqa: E402
+from services.common.store import Store  # noqa: E402
+from services.coordinator.callers import GrpcCallers  # noqa: E402
+from services.coordinator.inprocess import InProcessStages  # noqa: E402
+from services.coordinator.inputs import load_inputs  # noqa: E402
+from services.coordinator.runconfig import PIPELINE, parse_run_config  # noqa: E402
+from services.coordinator.runs import RunManager  # noqa: E402
+
+SEEDS = Path(__file__).resolve().parents[1] / "services" / "coordinator" / "data" / "demo-seeds.jsonl"
+STAGE_KEYS = ("extract", "detoxify", "render", "filter", "annotate")
+
+
+def run_config(seeds: int, concurrency: int) -> coordinator_pb2.RunConfig:
+    return parse_run_config({
+        "name": "bench", "seeds": [{"uri": str(SEEDS), "format": "jsonl", "limit": seeds}],
+        "queries_per_seed": 2, "render": {"width": 64, "height": 64, "seed": 1},
+        "stages": {key: {"concurrency": concurrency, "batch_size": 1, "timeout_seconds": 600}
+                   for key in STAGE_KEYS}})
+
+
+class DirectClient:
+    """The stages called straight, without the coordinator: one request at a
+    time (the paper-style loop) or each stage's whole set at once (the ceiling)."""
+
+    def __init__(self, callers: dict, config: coordinator_pb2.RunConfig, taxonomy) -> None:
+        self.callers = callers
+        self.taxonomy = taxonomy
+        self.render_options = t2i_refiner_pb2.RenderOptions(width=64, height=64, seed=1)
+
+    async def extract(self, seeds):
+        reply = await self.callers["extract"](extractor_pb2.ExtractBatchRequest(
+            seeds=seeds, options=extractor_pb2.ExtractOptions(taxonomy=self.taxonomy, queries_per_seed=2)))
+        return [q for r in reply.results for q in r.queries]
+
+    async def detoxify(self, queries):
+        reply = await self.callers["detoxify"](detoxifier_pb2.DetoxifyBatchRequest(
+            queries=queries, options=detoxifier_pb2.DetoxifyOptions(taxonomy=self.taxonomy)))
+        return [r.instruction for r in reply.results if r.HasField("instruction")]
+
+    async def render(self, instructions):
+        reply = await self.callers["render"](t2i_refiner_pb2.RenderPairBatchRequest(
+            instructions=instructions, options=self.render_options))
+        return [(i, r.pair) for i, r in zip(instructions, reply.results) if r.HasField("pair")]
+
+    async def classify(self, rendered):
+        reply = await self.callers["filter"](filter_pb2.ClassifyBatchRequest(
+            items=[filter_pb2.FilterItem(id=i.id, instruction=i, images=p) for i, p in rendered],
+            options=filter_pb2.FilterOptions(taxonomy=self.taxonomy)))
+        return [(i, p) for (i, p), r in zip(rendered, reply.results)
+                if not r.HasField("rejection") and r.split == common_pb2.SPLIT_TRAIN]
+
+    async def annotate(self, train):
+        await self.callers["annotate"](cot_annotator_pb2.AnnotateBatchRequest(
+            items=[cot_annotator_pb2.AnnotateItem(id=i.id, instruction=i, images=p) for i, p in train]))
+
+    async def one_seed(self, seed) -> None:
+        for query in await self.extract([seed]):
+            for instruction in await self.detoxify([query]):
+                for item in await self.render([instruction]):
+                    for train in await self.classify([item]):
+                        await self.annotate([train])
+
+    async def sequential(self, seeds) -> None:
+        for seed in seeds:
+            await self.one_seed(seed)
+
+    async def ceiling(self, seeds) -> None:
+        """Every stage's requests all at once, one request per item, as a
+        direct concurrent client would send them."""
+        async def each(call, items):
+            results = await asyncio.gather(*(call([item]) for item in items))
+            return [out for result in results for out in result]
+        queries = await each(self.extract, list(seeds))
+        instructions = await each(self.detoxify, queries)
+        rendered = await each(self.render, instructions)
+        train = await each(self.classify, rendered)
+        await asyncio.gather(*(self.annotate([item]) for item in train))
+
+
+async def coordinator_run(store: Store, addresses, config, label: str) -> int:
+    manager = RunManager(store, GrpcCallers(addresses))
+    run = await manager.create(config, f"{label}-{time.time_ns()}")
+    async for snapshot in manager.watch(run.id, interval=0.05):
+        run = snapshot
+    await manager.close()
+    if run.state != coordinator_pb2.RUN_STATE_SUCCEEDED:
+        raise RuntimeError(f"bench run ended {run.state}: {run.message}")
+    return run.progress.samples_total
+
+
+async def measure(store: Store, env: dict, seeds: int, concurrency: int, rounds: int, label: str) -> None:
+    stages = await InProcessStages().start_all(env)
+    try:
+        config = run_config(seeds, concurrency)
+        inputs = await asyncio.to_thread(load_inputs, config, store)
+        callers, close = await GrpcCallers(stages.stage_addresses()).open(config)
+        direct = DirectClient(callers, config, inputs.taxonomy)
+        times: dict[str, list[float]] = {"coordinator": [], "sequential": [], "ceiling": []}
+
+        async def timed(name, work):
+            started = time.perf_counter()
+            result = await work()
+            times[name].append(time.perf_counter() - started)
+            return result
+        samples = await coordinator_run(store, stages.stage_addresses(), config, label)  # warm-up
+        seed_count = len(inputs.seeds)
+        for index in range(rounds):
+            order = [("coordinator", lambda: coordinator_run(store, stages.stage_addresses(), config, label)),
+                     ("sequential", lambda: direct.sequential(inputs.seeds)),
+                     ("ceiling", lambda: direct.ceiling(inputs.seeds))]
+            for name, work in (order if index % 2 == 0 else order[::-1]):
+                await timed(name, work)
+        await close()
+    finally:
+        await stages.stop()
+    median = {name: statistics.median(values) for name, values in times.items()}
+    rate = {name: seed_count / value for name, value in median.items()}
+    print(f"[{label}] {seed_count} seeds -> {samples} samples, {rounds} rounds (medians)")
+    for name in ("coordinator", "sequential", "ceiling"):
+        print(f"  {name:<12} {median[name]:7.2f} s  {rate[name]:7.2f} seeds/s  "
+              f"{samples / median[name]:7.2f} samples/s")
+    print(f"  coordinator / sequential loop (a): {rate['coordinator'] / rate['sequential']:.2f}")
+    ratio = rate["coordinator"] / rate["ceiling"]
+    print(f"  coordinator / direct concurrent client (b): {ratio:.2f}  target >= 0.9: "
+          f"{'met' if ratio >= 0.9 else 'NOT met'}")
+    if samples:
+        overhead = (median["coordinator"] - median["ceiling"]) / samples * 1000
+        print(f"  coordinator overhead over the ceiling: {overhead:.1f} ms per sample")
+
+
+async def main_async(args: argparse.Namespace) -> int:
+    with tempfile.TemporaryDirectory() as scratch:
+        s3 = LocalS3Server(Path(scratch) / "s3").start()
+        try:
+            settings = StoreSettings(endpoint=s3.endpoint, access_key=s3.access_key,
+                                     secret_key=s3.secret_key, bucket="bench")
+            store = Store.from_settings(settings)
+            store.ensure_bucket()
+            env = {"MIS_S3_ENDPOINT": s3.endpoint, "MIS_S3_ACCESS_KEY": s3.access_key,
+                   "MIS_S3_SECRET_KEY": s3.secret_key, "MIS_S3_BUCKET": "bench",
+                   "MIS_T2I_WIDTH": "64", "MIS_T2I_HEIGHT": "64",
+                   "MIS_LLM_CONCURRENCY": "64", "MIS_VLM_CONCURRENCY": "64"}
+            await measure(store, env, args.seeds, args.concurrency, args.rounds, "offline")
+            if not args.offline_only:
+                from tests.support.processes import VLLM_PYTHON, VllmServer, vllm_env
+                from tests.support.tiny_llm import build_tiny_llm
+                if not VLLM_PYTHON.exists():
+                    print("vLLM venv missing (make setup-vllm): the vLLM comparison is skipped")
+                    return 0
+                model = build_tiny_llm(Path(scratch) / "tiny-llm")
+                vllm = VllmServer(model, Path(scratch) / "vllm.log").start()
+                try:
+                    vllm_vars = {**vllm_env(vllm, "MIS_LLM_"), **vllm_env(vllm, "MIS_VLM_"),
+                                 "MIS_VLM_SEND_IMAGES": "false",
+                                 "MIS_LLM_CONCURRENCY": "64", "MIS_VLM_CONCURRENCY": "64"}
+                    await measure(store, {**env, **vllm_vars}, args.seeds, args.concurrency,
+                                  args.rounds, "vllm")
+                finally:
+                    vllm.stop()
+        finally:
+            s3.stop()
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.pipeline", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--seeds", type=int, default=36)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--concurrency", type=int, default=16, help="calls in flight per stage")
+    parser.add_argument("--offline-only", action="store_true")
+    return asyncio.run(main_async(parser.parse_args(argv)))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

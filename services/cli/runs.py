@@ -1,0 +1,132 @@
+"""`mis runs ...`: create, watch, list, get, cancel and retry-failed pipeline
+runs on a coordinator (MIS_COORDINATOR_ADDRESS or --coordinator)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+
+import grpc
+
+from services.coordinator.client import (CoordinatorClient, default_address, progress_lines,
+                                         state_name)
+from services.coordinator.runconfig import RunConfigError, load_run_config
+
+FINISHED = {"succeeded", "failed", "cancelled"}
+
+
+def watch_run(client: CoordinatorClient, run_id: str, out=sys.stdout, interval: float = 1.0):
+    """Draw live progress bars until the run ends; return the last snapshot."""
+    tty = out.isatty()
+    drawn = 0
+    last_print = 0.0
+    run = None
+    for run in client.watch(run_id):
+        lines = progress_lines(run)
+        now = time.monotonic()
+        done = state_name(run.state) in FINISHED
+        if tty:
+            if drawn:
+                out.write(f"\x1b[{drawn}F\x1b[J")
+            out.write("\n".join(lines) + "\n")
+            drawn = len(lines)
+        elif done or now - last_print >= interval * 5:
+            out.write("\n".join(lines) + "\n")
+            last_print = now
+        out.flush()
+    return run
+
+
+def _client(args: argparse.Namespace) -> CoordinatorClient:
+    return CoordinatorClient(args.coordinator)
+
+
+def create(args: argparse.Namespace) -> int:
+    try:
+        config = load_run_config(args.config)
+    except RunConfigError as exc:
+        print(f"bad run config {args.config}: {exc}", file=sys.stderr)
+        return 2
+    with _client(args) as client:
+        run = client.create(config, args.run_id)
+        print(f"run {run.id} {state_name(run.state)}")
+        if args.watch:
+            run = watch_run(client, run.id)
+            return 0 if state_name(run.state) == "succeeded" else 1
+    return 0
+
+
+def watch(args: argparse.Namespace) -> int:
+    with _client(args) as client:
+        run = watch_run(client, args.run_id)
+    return 0 if run is not None and state_name(run.state) == "succeeded" else 1
+
+
+def list_runs(args: argparse.Namespace) -> int:
+    with _client(args) as client:
+        runs = client.list()
+    print(f"{'run':<28} {'state':<10} {'samples':>8}  message")
+    for run in runs:
+        print(f"{run.id:<28} {state_name(run.state):<10} {run.progress.samples_finished:>8}  {run.message}")
+    return 0
+
+
+def get(args: argparse.Namespace) -> int:
+    with _client(args) as client:
+        print("\n".join(progress_lines(client.get(args.run_id))))
+    return 0
+
+
+def cancel(args: argparse.Namespace) -> int:
+    with _client(args) as client:
+        run = client.cancel(args.run_id)
+    print(f"run {run.id} {state_name(run.state)}")
+    return 0
+
+
+def retry_failed(args: argparse.Namespace) -> int:
+    with _client(args) as client:
+        count = client.retry_failed(args.run_id)
+        print(f"run {args.run_id}: {count} failed items put back into the pipeline")
+        if args.watch and count:
+            watch_run(client, args.run_id)
+    return 0
+
+
+def handle_rpc_errors(handler):
+    """Print a gRPC error as one readable line and exit non-zero."""
+    def run(args: argparse.Namespace) -> int:
+        try:
+            return handler(args)
+        except grpc.RpcError as exc:
+            print(f"error: {exc.code().name}: {exc.details()}", file=sys.stderr)
+            return 1
+    return run
+
+
+def add_coordinator_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--coordinator", default=default_address(),
+                        help="coordinator host:port (default MIS_COORDINATOR_ADDRESS or %(default)s)")
+
+
+def register(commands: argparse._SubParsersAction) -> None:
+    parser = commands.add_parser("runs", help="pipeline runs on the coordinator")
+    actions = parser.add_subparsers(dest="action", required=True)
+    spec = [
+        ("create", create, "create a run from a YAML run config", [("config", {}),
+                                                                   ("--run-id", {"default": ""}),
+                                                                   ("--watch", {"action": "store_true"})]),
+        ("watch", watch, "live progress bars until the run ends", [("run_id", {})]),
+        ("list", list_runs, "every run", []),
+        ("get", get, "one run's progress", [("run_id", {})]),
+        ("cancel", cancel, "cancel a run", [("run_id", {})]),
+        ("retry-failed", retry_failed, "put a run's failed samples back into the pipeline",
+         [("run_id", {}), ("--watch", {"action": "store_true"})]),
+    ]
+    for name, handler, text, arguments in spec:
+        action = actions.add_parser(name, help=text)
+        for flag, options in arguments:
+            action.add_argument(flag, **options)
+        add_coordinator_option(action)
+        action.set_defaults(handler=handle_rpc_errors(handler))

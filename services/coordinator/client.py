@@ -1,0 +1,112 @@
+"""A small synchronous client of the coordinator for the CLI and scripts,
+and the text progress bars `mis runs watch` draws."""
+
+from __future__ import annotations
+
+import os
+from typing import Iterator
+
+import grpc
+
+from mis.v1 import common_pb2, coordinator_pb2 as pb, coordinator_pb2_grpc
+from services.coordinator.runconfig import BY_STAGE
+
+DEFAULT_ADDRESS = "127.0.0.1:50051"
+
+
+def default_address() -> str:
+    return os.environ.get("MIS_COORDINATOR_ADDRESS", DEFAULT_ADDRESS)
+
+
+class CoordinatorClient:
+    def __init__(self, address: str, timeout_seconds: float = 600.0) -> None:
+        self.address = address
+        self.timeout = timeout_seconds
+        self.channel = grpc.insecure_channel(address, options=[
+            ("grpc.max_receive_message_length", 64 * 1024 * 1024)])
+        self.stub = coordinator_pb2_grpc.CoordinatorServiceStub(self.channel)
+
+    def close(self) -> None:
+        self.channel.close()
+
+    def __enter__(self) -> "CoordinatorClient":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def create(self, config: pb.RunConfig, run_id: str = "") -> pb.Run:
+        return self.stub.CreateRun(pb.CreateRunRequest(config=config, run_id=run_id),
+                                   timeout=self.timeout).run
+
+    def get(self, run_id: str) -> pb.Run:
+        return self.stub.GetRun(pb.GetRunRequest(run_id=run_id), timeout=self.timeout).run
+
+    def list(self) -> list[pb.Run]:
+        return list(self.stub.ListRuns(pb.ListRunsRequest(), timeout=self.timeout).runs)
+
+    def cancel(self, run_id: str) -> pb.Run:
+        return self.stub.CancelRun(pb.CancelRunRequest(run_id=run_id), timeout=self.timeout).run
+
+    def retry_failed(self, run_id: str) -> int:
+        return self.stub.RetryFailed(pb.RetryFailedRequest(run_id=run_id), timeout=self.timeout).requeued
+
+    def watch(self, run_id: str) -> Iterator[pb.Run]:
+        for reply in self.stub.WatchRun(pb.WatchRunRequest(run_id=run_id)):
+            yield reply.run
+
+    def export(self, run_id: str, version: str = "", local_dir: str = "") -> pb.DatasetManifest:
+        return self.stub.ExportDataset(pb.ExportDatasetRequest(
+            run_id=run_id, version=version, local_dir=local_dir), timeout=self.timeout).manifest
+
+    def import_folder(self, path: str, name: str = "", version: str = "") -> pb.ImportDatasetResponse:
+        return self.stub.ImportDataset(pb.ImportDatasetRequest(path=path, name=name, version=version),
+                                       timeout=self.timeout)
+
+
+def state_name(state: int) -> str:
+    return pb.RunState.Name(state).removeprefix("RUN_STATE_").lower()
+
+
+def stage_totals(run: pb.Run) -> dict[int, int]:
+    """How many items each stage will see, as far as known now: the samples
+    less those stopped at an earlier stage; train samples only for annotate."""
+    progress = run.progress
+    counts = {s.stage: s for s in progress.stages}
+    totals: dict[int, int] = {}
+    remaining = progress.samples_total
+    for stage in (common_pb2.STAGE_DETOXIFY, common_pb2.STAGE_RENDER, common_pb2.STAGE_FILTER):
+        totals[stage] = remaining
+        if stage in counts:
+            remaining -= counts[stage].rejected + counts[stage].failed
+    tests = sum(n for split, n in progress.per_split.items() if split != "train")
+    filtered = counts[common_pb2.STAGE_FILTER].done if common_pb2.STAGE_FILTER in counts else 0
+    totals[common_pb2.STAGE_ANNOTATE] = max(filtered - tests, 0)
+    return totals
+
+
+def progress_lines(run: pb.Run, width: int = 30) -> list[str]:
+    """One bar per stage: items finished at that stage of those that will reach it."""
+    progress = run.progress
+    active = run.state in (pb.RUN_STATE_PENDING, pb.RUN_STATE_RUNNING)
+    totals = stage_totals(run)
+    lines = [f"run {run.id}  {state_name(run.state)}  {run.message}"]
+    for stage in progress.stages:
+        info = BY_STAGE.get(stage.stage)
+        if info is None:
+            continue
+        finished = stage.done + stage.rejected + stage.failed
+        reached = finished + stage.in_flight
+        total = max(reached, totals.get(stage.stage, 0) if active else 0, 1)
+        filled = int(width * finished / total)
+        lines.append(f"  {info.key:<9}[{'#' * filled}{'.' * (width - filled)}] {finished:>4}/{total:<4} "
+                     f"in flight {stage.in_flight:<3} rejected {stage.rejected:<3} failed {stage.failed}")
+    splits = ", ".join(f"{k} {v}" for k, v in sorted(progress.per_split.items())) or "none yet"
+    lines.append(f"  samples {progress.samples_finished}/{progress.samples_total} finished; "
+                 f"per split: {splits}; tokens {progress.tokens.prompt_tokens}+"
+                 f"{progress.tokens.completion_tokens}; GPU-seconds {progress.gpu_seconds:.1f}")
+    for failure in list(progress.failures)[:5]:
+        lines.append(f"  failed {failure.sample_id} at "
+                     f"{common_pb2.Stage.Name(failure.stage).removeprefix('STAGE_').lower()}: "
+                     f"{failure.reason}")
+    return lines

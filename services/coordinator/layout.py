@@ -1,0 +1,72 @@
+"""Where a run lives in the store. Every key is derived from the run id and
+the sample or seed id, never from time or process, so writing an output twice
+(a retry after a crash) lands on the same object: the store itself is the
+run's durable state and no other database is needed.
+
+    runs/<run>/run.json                      config, state, message, timestamps
+    runs/<run>/seeds/<seed-key>/extract.json the extractor's result for one seed
+    runs/<run>/samples/<sample>/<stage>.json detoxify, render, filter, annotate
+    runs/<run>/failures/<item>.json          an item that exhausted its retries
+    runs/<run>/result.json                   the finished samples, after dedup and targets
+    runs/<run>/progress.json                 the last progress snapshot
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+RUNS = "runs/"
+DATASETS = "datasets/"
+
+# Stage names as they appear in keys, in pipeline order.
+STAGE_KEYS = ("extract", "detoxify", "render", "filter", "annotate")
+
+
+def digest(*parts: str, length: int = 20) -> str:
+    joined = "\x00".join(parts).encode()
+    return hashlib.sha256(joined).hexdigest()[:length]
+
+
+def sample_id(run_id: str, seed_id: str, query_index: int) -> str:
+    """A sample's id: the same run, seed and query index always give the same id."""
+    return "s" + digest(run_id, seed_id, str(query_index))
+
+
+def seed_key(seed_id: str) -> str:
+    return digest(seed_id, length=24)
+
+
+def run_prefix(run_id: str) -> str:
+    return f"{RUNS}{run_id}/"
+
+
+def run_record(run_id: str) -> str:
+    return f"{RUNS}{run_id}/run.json"
+
+
+def extract_output(run_id: str, seed_id: str) -> str:
+    return f"{RUNS}{run_id}/seeds/{seed_key(seed_id)}/extract.json"
+
+
+def stage_output(run_id: str, sample: str, stage: str) -> str:
+    return f"{RUNS}{run_id}/samples/{sample}/{stage}.json"
+
+
+def failure_record(run_id: str, item_id: str) -> str:
+    return f"{RUNS}{run_id}/failures/{item_id}.json"
+
+
+def failures_prefix(run_id: str) -> str:
+    return f"{RUNS}{run_id}/failures/"
+
+
+def result_record(run_id: str) -> str:
+    return f"{RUNS}{run_id}/result.json"
+
+
+def progress_record(run_id: str) -> str:
+    return f"{RUNS}{run_id}/progress.json"
+
+
+def dataset_prefix(name: str, version: str) -> str:
+    return f"{DATASETS}{name}/{version}/"

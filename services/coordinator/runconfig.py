@@ -1,0 +1,223 @@
+"""Run configs: the YAML file a user edits, turned into the `RunConfig`
+message, with defaults filled in and every mistake reported as the key at
+fault and the reason (`stages.render.concurrency: must be 1 or more`).
+
+YAML is friendlier than the proto's JSON form in three ways, all optional:
+stages may be a mapping keyed by stage name (`render: {concurrency: 2}`),
+stage and seed-format names may be short and lower-case (`render`,
+`jsonl`), and relative seed and taxonomy paths are read relative to the
+config file.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+from google.protobuf import descriptor, json_format
+
+from mis.v1 import common_pb2, coordinator_pb2
+
+
+class RunConfigError(ValueError):
+    """A run config is malformed; `key` is the path to the value at fault."""
+
+    def __init__(self, key: str, reason: str) -> None:
+        super().__init__(f"{key}: {reason}" if key else reason)
+        self.key = key
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class StageInfo:
+    stage: int
+    key: str            # name in store keys and YAML
+    service: str        # `mis serve` name, also the address setting
+    concurrency: int    # default calls in flight
+    batch_size: int     # default items per call
+
+
+# The pipeline, in order. The judge is not a pipeline stage: the annotator calls it.
+PIPELINE: tuple[StageInfo, ...] = (
+    StageInfo(common_pb2.STAGE_EXTRACT, "extract", "extractor", 4, 4),
+    StageInfo(common_pb2.STAGE_DETOXIFY, "detoxify", "detoxifier", 4, 4),
+    StageInfo(common_pb2.STAGE_RENDER, "render", "t2i-refiner", 4, 2),
+    StageInfo(common_pb2.STAGE_FILTER, "filter", "filter", 4, 4),
+    StageInfo(common_pb2.STAGE_ANNOTATE, "annotate", "cot-annotator", 4, 4),
+)
+BY_STAGE = {info.stage: info for info in PIPELINE}
+BY_KEY = {info.key: info for info in PIPELINE}
+DEFAULT_TIMEOUT_SECONDS = 300.0
+DEFAULT_MAX_ATTEMPTS = 4
+DEFAULT_QUERIES_PER_SEED = 2
+
+_SEED_FORMATS = {"jsonl": "SEED_FORMAT_JSONL", "mis_test": "SEED_FORMAT_MIS_TEST",
+                 "vlguard": "SEED_FORMAT_VLGUARD"}
+
+
+def _stage_enum_name(value: Any, key: str) -> Any:
+    if isinstance(value, str) and value.lower() in BY_KEY:
+        return common_pb2.Stage.Name(BY_KEY[value.lower()].stage)
+    if isinstance(value, str) and value.upper() in common_pb2.Stage.keys():
+        return value.upper()
+    if isinstance(value, str):
+        raise RunConfigError(key, f"unknown stage {value!r} (expected one of {', '.join(BY_KEY)})")
+    return value
+
+
+def _normalise(raw: dict[str, Any]) -> dict[str, Any]:
+    """Short YAML spellings to the proto's JSON form."""
+    data = dict(raw)
+    stages = data.get("stages")
+    if isinstance(stages, dict):
+        listed = []
+        for name, body in stages.items():
+            if body is None:
+                body = {}
+            if not isinstance(body, dict):
+                raise RunConfigError(f"stages.{name}", "expected a mapping of stage settings")
+            listed.append({**body, "stage": _stage_enum_name(name, f"stages.{name}")})
+        data["stages"] = listed
+    elif isinstance(stages, list):
+        data["stages"] = [
+            {**body, "stage": _stage_enum_name(body.get("stage"), f"stages[{i}].stage")}
+            if isinstance(body, dict) else body for i, body in enumerate(stages)]
+    seeds = data.get("seeds")
+    if isinstance(seeds, (str, dict)):
+        seeds = [seeds]
+    if isinstance(seeds, list):
+        normalised = []
+        for body in seeds:
+            body = {"uri": body} if isinstance(body, str) else body
+            if isinstance(body, dict) and isinstance(body.get("format"), str):
+                fmt = body["format"]
+                body = {**body, "format": _SEED_FORMATS.get(fmt.lower(), fmt.upper())}
+            normalised.append(body)
+        data["seeds"] = normalised
+    return data
+
+
+def _check_keys(value: Any, message: descriptor.Descriptor, path: str) -> None:
+    """Unknown keys named by their path, before the proto parser's long message."""
+    if not isinstance(value, dict):
+        raise RunConfigError(path, "expected a mapping")
+    fields = {f.name: f for f in message.fields}
+    fields.update({f.json_name: f for f in message.fields})
+    for key, inner in value.items():
+        where = f"{path}.{key}" if path else str(key)
+        field = fields.get(key)
+        if field is None:
+            known = ", ".join(f.name for f in message.fields)
+            raise RunConfigError(where, f"unknown key (expected one of {known})")
+        if field.message_type is None or field.message_type.full_name.startswith("google.protobuf."):
+            continue
+        if field.is_repeated:
+            if not isinstance(inner, list):
+                raise RunConfigError(where, "expected a list")
+            for index, item in enumerate(inner):
+                label = item.get("stage", index) if isinstance(item, dict) and key == "stages" else index
+                if isinstance(label, str) and label.startswith("STAGE_"):
+                    label = BY_STAGE[common_pb2.Stage.Value(label)].key
+                _check_keys(item, field.message_type, f"{where}.{label}" if isinstance(label, str)
+                            else f"{where}[{label}]")
+        else:
+            _check_keys(inner, field.message_type, where)
+
+
+def parse_run_config(raw: Any, base_dir: Path | None = None) -> coordinator_pb2.RunConfig:
+    """A mapping (parsed YAML) to a RunConfig; relative paths resolved against `base_dir`."""
+    if not isinstance(raw, dict):
+        raise RunConfigError("", "a run config is a mapping of keys (name, seeds, stages, ...)")
+    data = _normalise(raw)
+    _check_keys(data, coordinator_pb2.RunConfig.DESCRIPTOR, "")
+    try:
+        config = json_format.ParseDict(data, coordinator_pb2.RunConfig())
+    except json_format.ParseError as exc:
+        raise RunConfigError(_key_of_parse_error(str(exc)), _reason_of_parse_error(str(exc))) from None
+    if base_dir is not None:
+        for seed in config.seeds:
+            if seed.uri and "://" not in seed.uri and not Path(seed.uri).is_absolute():
+                seed.uri = str((base_dir / seed.uri).resolve())
+        if config.taxonomy and "://" not in config.taxonomy and not Path(config.taxonomy).is_absolute():
+            config.taxonomy = str((base_dir / config.taxonomy).resolve())
+    validate_run_config(config)
+    return config
+
+
+def _key_of_parse_error(text: str) -> str:
+    # "... at RunConfig.stages[0].stage." / "Failed to parse targets field: Failed to parse train field"
+    if " at " in text:
+        where = text.rsplit(" at ", 1)[1].strip().strip('".').split("\n")[0].rstrip(".")
+        return where.removeprefix("RunConfig.").rstrip('".')
+    fields = [part.split(" field")[0] for part in text.split("Failed to parse ")[1:]]
+    return ".".join(fields)
+
+
+def _reason_of_parse_error(text: str) -> str:
+    last = text.split("Failed to parse ")[-1]
+    return last.split(": ", 1)[-1].split(" at ")[0].strip().rstrip(".") or text
+
+
+def load_run_config(path: str | Path) -> coordinator_pb2.RunConfig:
+    """Read and validate a YAML run config file."""
+    path = Path(path)
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except OSError as exc:
+        raise RunConfigError("", f"cannot read {path}: {exc.strerror or exc}") from None
+    except yaml.YAMLError as exc:
+        raise RunConfigError("", f"{path} is not valid YAML: {exc}") from None
+    return parse_run_config(raw, path.parent.resolve())
+
+
+def validate_run_config(config: coordinator_pb2.RunConfig) -> None:
+    """Semantic checks the parser cannot make; raises RunConfigError."""
+    if not config.seeds:
+        raise RunConfigError("seeds", "at least one seed source is required")
+    for index, seed in enumerate(config.seeds):
+        if not seed.uri.strip():
+            raise RunConfigError(f"seeds[{index}].uri", "required")
+        if seed.limit < 0:
+            raise RunConfigError(f"seeds[{index}].limit", "must be 0 (all) or more")
+    seen: set[int] = set()
+    for stage in config.stages:
+        info = BY_STAGE.get(stage.stage)
+        if info is None:
+            raise RunConfigError("stages", f"{common_pb2.Stage.Name(stage.stage)} is not a pipeline "
+                                 f"stage (expected one of {', '.join(BY_KEY)})")
+        key = f"stages.{info.key}"
+        if stage.stage in seen:
+            raise RunConfigError(key, "given twice")
+        seen.add(stage.stage)
+        for name in ("concurrency", "batch_size", "max_attempts"):
+            if getattr(stage, name) < 0:
+                raise RunConfigError(f"{key}.{name}", "must be 1 or more (0 takes the default)")
+        if stage.timeout_seconds < 0:
+            raise RunConfigError(f"{key}.timeout_seconds", "must be positive (0 takes the default)")
+        for position, endpoint in enumerate(stage.endpoints):
+            if not endpoint.strip():
+                raise RunConfigError(f"{key}.endpoints[{position}]", "empty endpoint")
+    for name in ("train", "easy", "hard"):
+        if getattr(config.targets, name) < 0:
+            raise RunConfigError(f"targets.{name}", "must be 0 (no target) or more")
+    if not 0 <= config.queries_per_seed <= 5:
+        raise RunConfigError("queries_per_seed", "must be between 1 and 5 (0 takes the default of 2)")
+    if config.refinement_rounds < 0:
+        raise RunConfigError("refinement_rounds", "must be 0 or more")
+    if config.max_cot_regenerations < 0:
+        raise RunConfigError("max_cot_regenerations", "must be 0 or more")
+
+
+def stage_config(config: coordinator_pb2.RunConfig, info: StageInfo) -> coordinator_pb2.StageConfig:
+    """The stage's settings with defaults filled in (endpoints may stay empty)."""
+    found = next((s for s in config.stages if s.stage == info.stage), None)
+    out = coordinator_pb2.StageConfig(stage=info.stage)
+    if found is not None:
+        out.CopyFrom(found)
+    out.concurrency = out.concurrency or info.concurrency
+    out.batch_size = out.batch_size or info.batch_size
+    out.timeout_seconds = out.timeout_seconds or DEFAULT_TIMEOUT_SECONDS
+    out.max_attempts = out.max_attempts or DEFAULT_MAX_ATTEMPTS
+    return out

@@ -1,0 +1,293 @@
+"""Runs: create, get, list, cancel, watch and retry, each a run driven by a
+`PipelineRun` in a task of this process and recorded in the store.
+
+The store is the only state: `run.json` says what the run is and whether it
+is finished, the stage outputs say how far each sample got. At start the
+manager reads every run record and resumes each one not finished, so a
+coordinator killed at any moment and started again carries on where the
+store says it was.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import secrets
+from dataclasses import dataclass, field
+from typing import AsyncIterator, Awaitable, Callable, Protocol
+
+from google.protobuf import json_format, timestamp_pb2
+
+from mis.v1 import coordinator_pb2
+from services.common.errors import FailedPrecondition, InvalidArgument, NotFound
+from services.common.store import AsyncStore, ObjectNotFound, Store
+from services.coordinator import layout
+from services.coordinator.inputs import load_inputs
+from services.coordinator.metrics import CoordinatorMetrics
+from services.coordinator.pipeline import PipelineRun
+from services.coordinator.progress import ProgressTracker
+from services.coordinator.runconfig import PIPELINE, RunConfigError, validate_run_config
+from services.coordinator.stages import BatchCaller
+
+log = logging.getLogger("mis.coordinator.runs")
+
+State = coordinator_pb2.RunState
+ACTIVE = {State.RUN_STATE_PENDING, State.RUN_STATE_RUNNING}
+_RUN_ID = re.compile(r"^[a-z0-9][a-z0-9._-]{0,62}$")
+
+
+class CallerFactory(Protocol):
+    """Opens the stage callers for a run config; returns them and a closer."""
+
+    def check(self, config: coordinator_pb2.RunConfig) -> None: ...
+
+    async def open(self, config: coordinator_pb2.RunConfig
+                   ) -> tuple[dict[str, BatchCaller], Callable[[], Awaitable[None]]]: ...
+
+
+@dataclass
+class RunHandle:
+    run: coordinator_pb2.Run
+    tracker: ProgressTracker = field(default_factory=ProgressTracker)
+    task: asyncio.Task | None = None
+    cancel_requested: bool = False
+
+
+def _now() -> timestamp_pb2.Timestamp:
+    stamp = timestamp_pb2.Timestamp()
+    stamp.GetCurrentTime()
+    return stamp
+
+
+def _slug(name: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")[:40] or "run"
+
+
+class RunManager:
+    def __init__(self, store: Store, callers: CallerFactory, *, resume: bool = True,
+                 metrics: CoordinatorMetrics | None = None) -> None:
+        self.store = store
+        self.metrics = metrics or CoordinatorMetrics()
+        self.async_store = AsyncStore(store)
+        self.callers = callers
+        self.resume = resume
+        self.runs: dict[str, RunHandle] = {}
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Load every run record; resume the unfinished ones."""
+        records = await asyncio.to_thread(self._load_records)
+        for record, progress in records:
+            handle = RunHandle(record)
+            if progress is not None:
+                handle.tracker = _tracker_from(progress)
+            self.runs[record.id] = handle
+            if record.state in ACTIVE and self.resume:
+                log.info("resuming run", extra={"run_id": record.id})
+                self._launch(handle)
+
+    def _load_records(self) -> list[tuple[coordinator_pb2.Run, coordinator_pb2.RunProgress | None]]:
+        found = []
+        for prefix in self.store.list_keys(layout.RUNS, recursive=False):
+            run_id = prefix[len(layout.RUNS):].strip("/")
+            try:
+                record = _run_from_json(self.store.get_json(layout.run_record(run_id)))
+            except ObjectNotFound:
+                continue
+            progress = None
+            if record.state not in ACTIVE:
+                try:
+                    progress = json_format.ParseDict(
+                        self.store.get_json(layout.progress_record(run_id)),
+                        coordinator_pb2.RunProgress())
+                except ObjectNotFound:
+                    pass
+            found.append((record, progress))
+        return found
+
+    async def close(self) -> None:
+        """Stop driving runs without changing their state: they resume at the next start."""
+        tasks = [h.task for h in self.runs.values() if h.task is not None and not h.task.done()]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    # -- operations ------------------------------------------------------------------------
+
+    async def create(self, config: coordinator_pb2.RunConfig, run_id: str = "") -> coordinator_pb2.Run:
+        if run_id:
+            if not _RUN_ID.match(run_id):
+                raise InvalidArgument("run_id", "lower-case letters, digits, '.', '_' and '-', "
+                                                "at most 63, starting with a letter or digit")
+            if run_id in self.runs:
+                return self.snapshot(self.runs[run_id])
+            if await self.async_store.exists(layout.run_record(run_id)):
+                record = _run_from_json(await self.async_store.get_json(layout.run_record(run_id)))
+                self.runs[run_id] = RunHandle(record)
+                return self.snapshot(self.runs[run_id])
+        try:
+            validate_run_config(config)
+        except RunConfigError as exc:
+            raise InvalidArgument(f"config.{exc.key}" if exc.key else "config", exc.reason) from None
+        self.callers.check(config)
+        try:
+            inputs = await asyncio.to_thread(load_inputs, config, self.store)
+        except InvalidArgument as exc:
+            raise InvalidArgument(f"config.{exc.field}", exc.reason) from None
+        run_id = run_id or f"{_slug(config.name)}-{secrets.token_hex(4)}"
+        now = _now()
+        record = coordinator_pb2.Run(id=run_id, config=config, state=State.RUN_STATE_PENDING,
+                                     created_at=now, updated_at=now,
+                                     message=f"{len(inputs.seeds)} seeds")
+        handle = RunHandle(record)
+        self.runs[run_id] = handle
+        await self._persist(handle)
+        self._launch(handle)
+        return self.snapshot(handle)
+
+    def get(self, run_id: str) -> RunHandle:
+        handle = self.runs.get(run_id)
+        if handle is None:
+            raise NotFound(f"run {run_id!r} not found")
+        return handle
+
+    def list(self) -> list[coordinator_pb2.Run]:
+        handles = sorted(self.runs.values(), key=lambda h: (h.run.created_at.ToNanoseconds(), h.run.id))
+        return [self.snapshot(h) for h in handles]
+
+    async def cancel(self, run_id: str) -> coordinator_pb2.Run:
+        handle = self.get(run_id)
+        if handle.run.state in ACTIVE:
+            handle.cancel_requested = True
+            if handle.task is not None and not handle.task.done():
+                handle.task.cancel()
+                await asyncio.gather(handle.task, return_exceptions=True)
+            await self._set_state(handle, State.RUN_STATE_CANCELLED, "cancelled by request")
+        return self.snapshot(handle)
+
+    async def retry_failed(self, run_id: str) -> int:
+        """Put a finished run's failed samples back into the pipeline."""
+        handle = self.get(run_id)
+        if handle.run.state in ACTIVE:
+            raise FailedPrecondition(f"run {run_id} is still running; retry its failures when it ends")
+        keys = await self.async_store.list_keys(layout.failures_prefix(run_id))
+        if not keys and handle.run.state == State.RUN_STATE_SUCCEEDED:
+            return 0
+        for key in keys:
+            await asyncio.to_thread(self.store.delete, key)
+        handle.cancel_requested = False
+        handle.tracker.reset()
+        await self._set_state(handle, State.RUN_STATE_RUNNING, f"retrying {len(keys)} failed items")
+        self._launch(handle)
+        return len(keys)
+
+    async def watch(self, run_id: str, interval: float = 0.25) -> AsyncIterator[coordinator_pb2.Run]:
+        """Snapshots on every change (at most one per `interval`) until the run ends."""
+        handle = self.get(run_id)
+        while True:
+            change = handle.tracker.next_change()
+            snapshot = self.snapshot(handle)
+            yield snapshot
+            if snapshot.state not in ACTIVE:
+                return
+            try:
+                await asyncio.wait_for(change.wait(), timeout=2.0)
+            except asyncio.TimeoutError:
+                pass  # a snapshot now and then even when nothing moves
+            await asyncio.sleep(interval)
+
+    def snapshot(self, handle: RunHandle) -> coordinator_pb2.Run:
+        run = coordinator_pb2.Run()
+        run.CopyFrom(handle.run)
+        run.progress.CopyFrom(handle.tracker.to_proto())
+        return run
+
+    # -- driving a run ---------------------------------------------------------------------
+
+    def _launch(self, handle: RunHandle) -> None:
+        handle.task = asyncio.create_task(self._drive(handle), name=f"run-{handle.run.id}")
+
+    async def _drive(self, handle: RunHandle) -> None:
+        run_id = handle.run.id
+        close: Callable[[], Awaitable[None]] | None = None
+        try:
+            handle.tracker.reset()
+            await self._set_state(handle, State.RUN_STATE_RUNNING, "running")
+            inputs = await asyncio.to_thread(load_inputs, handle.run.config, self.store)
+            callers, close = await self.callers.open(handle.run.config)
+            engine = PipelineRun(run_id, handle.run.config, inputs, callers, self.async_store,
+                                 handle.tracker, metrics=self.metrics)
+            result = await engine.execute()
+            failed = len(result["failed"])
+            counts = ", ".join(f"{k} {v}" for k, v in sorted(result["per_split"].items())) or "no samples"
+            message = f"finished: {counts}; {len(result['duplicates'])} near-duplicates removed" + (
+                f"; {failed} failed (mis runs retry-failed {run_id})" if failed else "")
+            await self._persist_progress(handle)
+            await self._set_state(handle, State.RUN_STATE_SUCCEEDED, message)
+            log.info("run finished", extra={"run_id": run_id, "per_split": result["per_split"],
+                                            "failed": failed})
+        except asyncio.CancelledError:
+            if handle.cancel_requested:
+                await self._persist_progress(handle)
+            raise
+        except Exception as exc:
+            log.exception("run failed", extra={"run_id": run_id})
+            cause = _first_cause(exc)
+            await self._set_state(handle, State.RUN_STATE_FAILED,
+                                  f"{type(cause).__name__}: {cause} (mis runs retry-failed {run_id} resumes it)")
+        finally:
+            if close is not None:
+                await close()
+
+    async def _set_state(self, handle: RunHandle, state: int, message: str) -> None:
+        handle.run.state = state
+        handle.run.message = message
+        handle.run.updated_at.CopyFrom(_now())
+        await self._persist(handle)
+        handle.tracker.changed()
+
+    async def _persist(self, handle: RunHandle) -> None:
+        await self.async_store.put_json(layout.run_record(handle.run.id), _run_to_json(handle.run))
+
+    async def _persist_progress(self, handle: RunHandle) -> None:
+        await self.async_store.put_json(layout.progress_record(handle.run.id), json_format.MessageToDict(
+            handle.tracker.to_proto(), preserving_proto_field_name=True))
+
+
+def _first_cause(exc: BaseException) -> BaseException:
+    """The error inside a task group's ExceptionGroup, which says what went wrong."""
+    while isinstance(exc, BaseExceptionGroup) and exc.exceptions:
+        exc = exc.exceptions[0]
+    return exc
+
+
+def _run_to_json(run: coordinator_pb2.Run) -> dict:
+    record = coordinator_pb2.Run()
+    record.CopyFrom(run)
+    record.ClearField("progress")
+    return json_format.MessageToDict(record, preserving_proto_field_name=True)
+
+
+def _run_from_json(data: dict) -> coordinator_pb2.Run:
+    return json_format.ParseDict(data, coordinator_pb2.Run(), ignore_unknown_fields=True)
+
+
+def _tracker_from(progress: coordinator_pb2.RunProgress) -> ProgressTracker:
+    tracker = ProgressTracker()
+    for stage in progress.stages:
+        if stage.stage in tracker.stages:
+            counts = tracker.stages[stage.stage]
+            counts.done, counts.rejected, counts.failed = stage.done, stage.rejected, stage.failed
+    tracker.per_split.update(dict(progress.per_split))
+    tracker.failures = {f.sample_id: f for f in progress.failures}
+    tracker.prompt_tokens = progress.tokens.prompt_tokens
+    tracker.completion_tokens = progress.tokens.completion_tokens
+    tracker.gpu_seconds = progress.gpu_seconds
+    tracker.samples_total = progress.samples_total
+    tracker.samples_finished = progress.samples_finished
+    return tracker
+
+
+__all__ = ["RunManager", "RunHandle", "CallerFactory", "PIPELINE"]

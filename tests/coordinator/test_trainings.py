@@ -1,0 +1,95 @@
+"""The coordinator's training RPCs wired to the Job launcher: a kubeconfig
+pointing at kmock (an in-memory Kubernetes API server) through the real
+`kubernetes` client; placement defaults from the MIS_TRAINING_* settings;
+errors mapped to status codes; a clear refusal without Kubernetes."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+import yaml
+
+from mis.v1 import coordinator_pb2
+from services.common.config import StoreSettings
+from services.common.errors import FailedPrecondition, InvalidArgument, NotFound
+from services.common.settings import SettingsError, load_settings
+from services.coordinator.config import TrainingSettings
+from services.coordinator.trainings import Trainings, placement_from
+
+JOBS = "batch/v1/jobs"
+SERVICES = "v1/services"
+
+
+@pytest.fixture
+def kubeconfig(kmock, tmp_path):
+    kmock.resources[JOBS] = {"kind": "Job", "namespaced": True,
+                             "verbs": ["create", "get", "list", "patch", "delete"]}
+    kmock.resources[SERVICES] = {"kind": "Service", "namespaced": True, "verbs": ["create", "get", "list"]}
+    path = tmp_path / "kubeconfig"
+    path.write_text(yaml.safe_dump({
+        "apiVersion": "v1", "kind": "Config", "current-context": "test",
+        "clusters": [{"name": "kmock", "cluster": {"server": str(kmock.url).rstrip("/")}}],
+        "users": [{"name": "tester", "user": {"token": "t"}}],
+        "contexts": [{"name": "test", "context": {"cluster": "kmock", "user": "tester"}}]}))
+    return path
+
+
+def settings(**env) -> TrainingSettings:
+    return load_settings(TrainingSettings, env)
+
+
+async def test_launch_get_list_cancel_through_a_kubeconfig(kmock, kubeconfig):
+    trainings = Trainings.from_settings(
+        settings(MIS_KUBECONFIG=str(kubeconfig), MIS_K8S_NAMESPACE="mis",
+                 MIS_TRAINING_NODE_SELECTOR='{"pool": "a100"}',
+                 MIS_TRAINING_TOLERATIONS='[{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}]',
+                 MIS_TRAINING_S3_SECRET="mis-s3"),
+        StoreSettings(bucket="mis"))
+    spec = coordinator_pb2.TrainingSpec(preset="qwen2_vl_7b", dataset_uri="s3://mis/datasets/demo/v1/")
+    training = await trainings.launch("demo-train-1", spec)
+    assert training.name
+    assert (await trainings.launch("demo-train-1", spec)).name == training.name  # idempotent
+    job = kmock.objects[JOBS, "mis", training.name]
+    pod = job["spec"]["template"]["spec"]
+    assert pod["nodeSelector"] == {"pool": "a100"}
+    assert pod["tolerations"][0]["key"] == "nvidia.com/gpu"
+    assert [t.name for t in await trainings.list()] == [training.name]
+    assert (await trainings.get(training.name)).name == training.name
+    cancelled = await trainings.cancel(training.name)
+    assert cancelled.state == coordinator_pb2.TRAINING_STATE_CANCELLED
+    with pytest.raises(NotFound):
+        await trainings.get("no-such-training")
+    with pytest.raises(InvalidArgument) as caught:
+        await trainings.launch("bad", coordinator_pb2.TrainingSpec(preset="no-such-preset",
+                                                                   dataset_uri="s3://mis/x"))
+    assert caught.value.field.startswith("spec.")
+
+
+async def test_without_kubernetes_the_rpcs_say_why():
+    trainings = Trainings.from_settings(settings(), StoreSettings())
+    with pytest.raises(FailedPrecondition, match="MIS_KUBECONFIG"):
+        await trainings.list()
+    missing = Trainings.from_settings(settings(MIS_KUBECONFIG="/nonexistent/kubeconfig"), StoreSettings())
+    with pytest.raises(FailedPrecondition, match="does not exist"):
+        await missing.launch("r", coordinator_pb2.TrainingSpec())
+
+
+@pytest.mark.parametrize("env, variable", [
+    ({"MIS_TRAINING_NODE_SELECTOR": "{pool: a100}"}, "MIS_TRAINING_NODE_SELECTOR"),
+    ({"MIS_TRAINING_NODE_SELECTOR": '["a"]'}, "MIS_TRAINING_NODE_SELECTOR"),
+    ({"MIS_TRAINING_TOLERATIONS": '{"key": "x"}'}, "MIS_TRAINING_TOLERATIONS"),
+    ({"MIS_TRAINING_TOLERATIONS": '[{"colour": "x"}]'}, "MIS_TRAINING_TOLERATIONS"),
+])
+def test_bad_placement_settings_name_the_variable(env, variable):
+    with pytest.raises(SettingsError, match=variable):
+        placement_from(settings(**env), StoreSettings())
+
+
+def test_placement_defaults_come_from_the_settings():
+    placement = placement_from(settings(MIS_TRAINER_IMAGE="registry/mis-trainer:1",
+                                        MIS_TRAINING_GPU_RESOURCE="amd.com/gpu"),
+                               dataclasses.replace(StoreSettings(), bucket="data"))
+    assert placement.image == "registry/mis-trainer:1"
+    assert placement.gpu_resource == "amd.com/gpu"
+    assert placement.output_root == "s3://data/trainings"
