@@ -26,7 +26,7 @@ from services.common.store import AsyncStore, Store
 from services.extractor.seeds import read_seeds
 from services.stack import LocalStack
 
-SEEDS = 16
+SEEDS = 20
 RENDER = t2i_refiner_pb2.RenderOptions(width=64, height=64, steps=2, refinement_rounds=1)
 
 
