@@ -20,8 +20,8 @@ COPY requirements/constraints.txt requirements/constraints.txt
 COPY pyproject.toml ./
 COPY mis mis
 COPY services services
-# The coordinator starts training Jobs through the Kubernetes API (extra k8s).
-RUN /opt/mis/bin/pip install -c requirements/constraints.txt ".[k8s]" \
+# The light core, the coordinator's Kubernetes client included (no torch here).
+RUN /opt/mis/bin/pip install -c requirements/constraints.txt "." \
  && /opt/mis/bin/python -m compileall -q /opt/mis/lib
 
 # Runtime stage: the virtual environment and nothing else, as a non-root user.
