@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Awaitable, Callable
 
 from mis.v1 import common_pb2
 from services.common.config import ModelEndpointSettings
@@ -133,3 +133,16 @@ def unary_field(field: str, batch_prefix: str, unary_name: str) -> str:
     """An item error's field as the unary RPC names it: "seeds[0].text" -> "seed.text"."""
     prefix = f"{batch_prefix}[0]"
     return unary_name + field[len(prefix):] if field.startswith(prefix) else field
+
+
+async def single_item(batch: Callable[[Any], Awaitable[Any]], request: Any,
+                      batch_field: str, unary_name: str) -> Any:
+    """Serve a unary RPC through the batch path with one item: the item's
+    result, or its per-item error raised as INVALID_ARGUMENT under the unary
+    RPC's field name (a single malformed item fails the call)."""
+    reply = await batch(request)
+    result = reply.results[0]
+    if result.HasField("error"):
+        raise InvalidArgument(unary_field(result.error.field, batch_field, unary_name),
+                              result.error.message)
+    return result

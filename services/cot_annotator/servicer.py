@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from mis.v1 import cot_annotator_pb2, cot_annotator_pb2_grpc
-from services.common.errors import InvalidArgument, grpc_errors, require
+from services.common.errors import grpc_errors, require
+from services.common.stage import single_item
 from services.cot_annotator.annotator import CotAnnotator
 from services.cot_annotator.validation import check_item
 
@@ -18,13 +19,9 @@ class CotAnnotatorServicer(cot_annotator_pb2_grpc.CotAnnotatorServiceServicer):
         # A single malformed item fails the call, naming its field.
         require(request.HasField("item"), "item", "required")
         check_item(request.item, "item")
-        reply = await self.annotator.batch(cot_annotator_pb2.AnnotateBatchRequest(
-            items=[request.item], options=request.options))
-        result = reply.results[0]
-        if result.HasField("error"):
-            # Found only while reading the images (for example a missing key).
-            raise InvalidArgument(result.error.field.replace("items[0]", "item", 1),
-                                  result.error.message)
+        # An item error found only while reading the images (a missing key, say).
+        result = await single_item(self.annotator.batch, cot_annotator_pb2.AnnotateBatchRequest(
+            items=[request.item], options=request.options), "items", "item")
         return cot_annotator_pb2.AnnotateResponse(result=result)
 
     @grpc_errors

@@ -7,9 +7,9 @@ INVALID_ARGUMENT naming the field ("query.object1").
 from __future__ import annotations
 
 from mis.v1 import detoxifier_pb2, detoxifier_pb2_grpc
-from services.common.errors import InvalidArgument, grpc_errors, require
+from services.common.errors import grpc_errors, require
 from services.detoxifier.detoxification import Detoxification
-from services.common.stage import unary_field
+from services.common.stage import single_item
 
 
 class DetoxifierServicer(detoxifier_pb2_grpc.DetoxifierServiceServicer):
@@ -23,9 +23,6 @@ class DetoxifierServicer(detoxifier_pb2_grpc.DetoxifierServiceServicer):
     @grpc_errors
     async def Detoxify(self, request, context):
         require(request.HasField("query"), "query", "required")
-        reply = await self.detoxification.batch(
-            detoxifier_pb2.DetoxifyBatchRequest(queries=[request.query], options=request.options))
-        result = reply.results[0]
-        if result.HasField("error"):
-            raise InvalidArgument(unary_field(result.error.field, "queries", "query"), result.error.message)
+        result = await single_item(self.detoxification.batch, detoxifier_pb2.DetoxifyBatchRequest(
+            queries=[request.query], options=request.options), "queries", "query")
         return detoxifier_pb2.DetoxifyResponse(result=result)

@@ -7,9 +7,9 @@ validation becomes INVALID_ARGUMENT naming the field ("seed.text").
 from __future__ import annotations
 
 from mis.v1 import extractor_pb2, extractor_pb2_grpc
-from services.common.errors import InvalidArgument, grpc_errors, require
+from services.common.errors import grpc_errors, require
 from services.extractor.extraction import Extraction
-from services.common.stage import unary_field
+from services.common.stage import single_item
 
 
 class ExtractorServicer(extractor_pb2_grpc.ExtractorServiceServicer):
@@ -23,9 +23,6 @@ class ExtractorServicer(extractor_pb2_grpc.ExtractorServiceServicer):
     @grpc_errors
     async def Extract(self, request, context):
         require(request.HasField("seed"), "seed", "required")
-        reply = await self.extraction.batch(
-            extractor_pb2.ExtractBatchRequest(seeds=[request.seed], options=request.options))
-        result = reply.results[0]
-        if result.HasField("error"):
-            raise InvalidArgument(unary_field(result.error.field, "seeds", "seed"), result.error.message)
+        result = await single_item(self.extraction.batch, extractor_pb2.ExtractBatchRequest(
+            seeds=[request.seed], options=request.options), "seeds", "seed")
         return extractor_pb2.ExtractResponse(result=result)

@@ -9,9 +9,9 @@ from __future__ import annotations
 import asyncio
 
 from mis.v1 import filter_pb2, filter_pb2_grpc
-from services.common.errors import InvalidArgument, grpc_errors, require
+from services.common.errors import grpc_errors, require
 from services.common.store import AsyncStore
-from services.common.stage import unary_field
+from services.common.stage import single_item
 from services.filter.classification import Classification
 from services.filter.deduplication import run_deduplicate
 from services.filter.fingerprints import Thresholds
@@ -34,11 +34,8 @@ class FilterServicer(filter_pb2_grpc.FilterServiceServicer):
     @grpc_errors
     async def Classify(self, request, context):
         require(request.HasField("item"), "item", "required")
-        reply = await self.classification.batch(
-            filter_pb2.ClassifyBatchRequest(items=[request.item], options=request.options))
-        result = reply.results[0]
-        if result.HasField("error"):
-            raise InvalidArgument(unary_field(result.error.field, "items", "item"), result.error.message)
+        result = await single_item(self.classification.batch, filter_pb2.ClassifyBatchRequest(
+            items=[request.item], options=request.options), "items", "item")
         return filter_pb2.ClassifyResponse(result=result)
 
     @grpc_errors

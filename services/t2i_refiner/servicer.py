@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from mis.v1 import t2i_refiner_pb2, t2i_refiner_pb2_grpc
 from services.common.errors import grpc_errors, require
+from services.common.stage import single_item
 from services.t2i_refiner.refiner import PairRefiner
 from services.t2i_refiner.validation import check_instruction
 
@@ -18,9 +19,10 @@ class T2IRefinerServicer(t2i_refiner_pb2_grpc.T2IRefinerServiceServicer):
         # A single malformed instruction fails the call, naming its field.
         require(request.HasField("instruction"), "instruction", "required")
         check_instruction(request.instruction, "instruction")
-        reply = await self.refiner.batch(t2i_refiner_pb2.RenderPairBatchRequest(
-            instructions=[request.instruction], options=request.options))
-        return t2i_refiner_pb2.RenderPairResponse(result=reply.results[0])
+        result = await single_item(self.refiner.batch, t2i_refiner_pb2.RenderPairBatchRequest(
+            instructions=[request.instruction], options=request.options), "instructions",
+            "instruction")
+        return t2i_refiner_pb2.RenderPairResponse(result=result)
 
     @grpc_errors
     async def RenderPairBatch(self, request: t2i_refiner_pb2.RenderPairBatchRequest, context
