@@ -92,7 +92,7 @@ class SplitTargets(_message.Message):
     def __init__(self, train: _Optional[int] = ..., easy: _Optional[int] = ..., hard: _Optional[int] = ...) -> None: ...
 
 class RunConfig(_message.Message):
-    __slots__ = ("name", "seeds", "taxonomy", "stages", "targets", "render", "refinement_rounds", "queries_per_seed", "max_cot_regenerations")
+    __slots__ = ("name", "seeds", "taxonomy", "stages", "targets", "render", "refinement_rounds", "queries_per_seed", "max_cot_regenerations", "use_judge", "dedup_max_image_distance", "dedup_min_text_similarity")
     NAME_FIELD_NUMBER: _ClassVar[int]
     SEEDS_FIELD_NUMBER: _ClassVar[int]
     TAXONOMY_FIELD_NUMBER: _ClassVar[int]
@@ -102,6 +102,9 @@ class RunConfig(_message.Message):
     REFINEMENT_ROUNDS_FIELD_NUMBER: _ClassVar[int]
     QUERIES_PER_SEED_FIELD_NUMBER: _ClassVar[int]
     MAX_COT_REGENERATIONS_FIELD_NUMBER: _ClassVar[int]
+    USE_JUDGE_FIELD_NUMBER: _ClassVar[int]
+    DEDUP_MAX_IMAGE_DISTANCE_FIELD_NUMBER: _ClassVar[int]
+    DEDUP_MIN_TEXT_SIMILARITY_FIELD_NUMBER: _ClassVar[int]
     name: str
     seeds: _containers.RepeatedCompositeFieldContainer[SeedSource]
     taxonomy: str
@@ -111,7 +114,10 @@ class RunConfig(_message.Message):
     refinement_rounds: int
     queries_per_seed: int
     max_cot_regenerations: int
-    def __init__(self, name: _Optional[str] = ..., seeds: _Optional[_Iterable[_Union[SeedSource, _Mapping]]] = ..., taxonomy: _Optional[str] = ..., stages: _Optional[_Iterable[_Union[StageConfig, _Mapping]]] = ..., targets: _Optional[_Union[SplitTargets, _Mapping]] = ..., render: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., refinement_rounds: _Optional[int] = ..., queries_per_seed: _Optional[int] = ..., max_cot_regenerations: _Optional[int] = ...) -> None: ...
+    use_judge: bool
+    dedup_max_image_distance: int
+    dedup_min_text_similarity: float
+    def __init__(self, name: _Optional[str] = ..., seeds: _Optional[_Iterable[_Union[SeedSource, _Mapping]]] = ..., taxonomy: _Optional[str] = ..., stages: _Optional[_Iterable[_Union[StageConfig, _Mapping]]] = ..., targets: _Optional[_Union[SplitTargets, _Mapping]] = ..., render: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., refinement_rounds: _Optional[int] = ..., queries_per_seed: _Optional[int] = ..., max_cot_regenerations: _Optional[int] = ..., use_judge: _Optional[bool] = ..., dedup_max_image_distance: _Optional[int] = ..., dedup_min_text_similarity: _Optional[float] = ...) -> None: ...
 
 class StageProgress(_message.Message):
     __slots__ = ("stage", "in_flight", "done", "rejected", "failed")
@@ -140,7 +146,7 @@ class SampleFailure(_message.Message):
     def __init__(self, sample_id: _Optional[str] = ..., stage: _Optional[_Union[_common_pb2.Stage, str]] = ..., reason: _Optional[str] = ..., attempts: _Optional[int] = ...) -> None: ...
 
 class RunProgress(_message.Message):
-    __slots__ = ("stages", "per_split", "failures", "tokens", "gpu_seconds", "samples_total", "samples_finished")
+    __slots__ = ("stages", "per_split", "failures", "tokens", "gpu_seconds", "samples_total", "samples_finished", "seeds_total", "near_duplicates")
     class PerSplitEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -155,6 +161,8 @@ class RunProgress(_message.Message):
     GPU_SECONDS_FIELD_NUMBER: _ClassVar[int]
     SAMPLES_TOTAL_FIELD_NUMBER: _ClassVar[int]
     SAMPLES_FINISHED_FIELD_NUMBER: _ClassVar[int]
+    SEEDS_TOTAL_FIELD_NUMBER: _ClassVar[int]
+    NEAR_DUPLICATES_FIELD_NUMBER: _ClassVar[int]
     stages: _containers.RepeatedCompositeFieldContainer[StageProgress]
     per_split: _containers.ScalarMap[str, int]
     failures: _containers.RepeatedCompositeFieldContainer[SampleFailure]
@@ -162,7 +170,9 @@ class RunProgress(_message.Message):
     gpu_seconds: float
     samples_total: int
     samples_finished: int
-    def __init__(self, stages: _Optional[_Iterable[_Union[StageProgress, _Mapping]]] = ..., per_split: _Optional[_Mapping[str, int]] = ..., failures: _Optional[_Iterable[_Union[SampleFailure, _Mapping]]] = ..., tokens: _Optional[_Union[_common_pb2.TokenUsage, _Mapping]] = ..., gpu_seconds: _Optional[float] = ..., samples_total: _Optional[int] = ..., samples_finished: _Optional[int] = ...) -> None: ...
+    seeds_total: int
+    near_duplicates: int
+    def __init__(self, stages: _Optional[_Iterable[_Union[StageProgress, _Mapping]]] = ..., per_split: _Optional[_Mapping[str, int]] = ..., failures: _Optional[_Iterable[_Union[SampleFailure, _Mapping]]] = ..., tokens: _Optional[_Union[_common_pb2.TokenUsage, _Mapping]] = ..., gpu_seconds: _Optional[float] = ..., samples_total: _Optional[int] = ..., samples_finished: _Optional[int] = ..., seeds_total: _Optional[int] = ..., near_duplicates: _Optional[int] = ...) -> None: ...
 
 class Run(_message.Message):
     __slots__ = ("id", "config", "state", "progress", "created_at", "updated_at", "message")
@@ -360,7 +370,7 @@ class TrainingSpec(_message.Message):
     def __init__(self, preset: _Optional[str] = ..., dataset_uri: _Optional[str] = ..., overrides: _Optional[_Mapping[str, str]] = ..., nodes: _Optional[int] = ..., gpus_per_node: _Optional[int] = ..., image: _Optional[str] = ..., node_selector: _Optional[_Mapping[str, str]] = ..., tolerations: _Optional[_Iterable[_Union[Toleration, _Mapping]]] = ..., output_uri: _Optional[str] = ..., extra: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ...) -> None: ...
 
 class Training(_message.Message):
-    __slots__ = ("name", "spec", "state", "step", "loss", "reason", "created_at")
+    __slots__ = ("name", "spec", "state", "step", "loss", "reason", "created_at", "total_steps")
     NAME_FIELD_NUMBER: _ClassVar[int]
     SPEC_FIELD_NUMBER: _ClassVar[int]
     STATE_FIELD_NUMBER: _ClassVar[int]
@@ -368,6 +378,7 @@ class Training(_message.Message):
     LOSS_FIELD_NUMBER: _ClassVar[int]
     REASON_FIELD_NUMBER: _ClassVar[int]
     CREATED_AT_FIELD_NUMBER: _ClassVar[int]
+    TOTAL_STEPS_FIELD_NUMBER: _ClassVar[int]
     name: str
     spec: TrainingSpec
     state: TrainingState
@@ -375,7 +386,8 @@ class Training(_message.Message):
     loss: float
     reason: str
     created_at: _timestamp_pb2.Timestamp
-    def __init__(self, name: _Optional[str] = ..., spec: _Optional[_Union[TrainingSpec, _Mapping]] = ..., state: _Optional[_Union[TrainingState, str]] = ..., step: _Optional[int] = ..., loss: _Optional[float] = ..., reason: _Optional[str] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    total_steps: int
+    def __init__(self, name: _Optional[str] = ..., spec: _Optional[_Union[TrainingSpec, _Mapping]] = ..., state: _Optional[_Union[TrainingState, str]] = ..., step: _Optional[int] = ..., loss: _Optional[float] = ..., reason: _Optional[str] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., total_steps: _Optional[int] = ...) -> None: ...
 
 class LaunchTrainingRequest(_message.Message):
     __slots__ = ("request_id", "spec")

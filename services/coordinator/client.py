@@ -74,6 +74,7 @@ def stage_totals(run: pb.Run) -> dict[int, int]:
     progress = run.progress
     counts = {s.stage: s for s in progress.stages}
     totals: dict[int, int] = {}
+    totals[common_pb2.STAGE_EXTRACT] = progress.seeds_total
     remaining = progress.samples_total
     for stage in (common_pb2.STAGE_DETOXIFY, common_pb2.STAGE_RENDER, common_pb2.STAGE_FILTER):
         totals[stage] = remaining
@@ -102,7 +103,8 @@ def progress_lines(run: pb.Run, width: int = 30) -> list[str]:
         lines.append(f"  {info.key:<9}[{'#' * filled}{'.' * (width - filled)}] {finished:>4}/{total:<4} "
                      f"in flight {stage.in_flight:<3} rejected {stage.rejected:<3} failed {stage.failed}")
     splits = ", ".join(f"{k} {v}" for k, v in sorted(progress.per_split.items())) or "none yet"
-    lines.append(f"  samples {progress.samples_finished}/{progress.samples_total} finished; "
+    lines.append(f"  seeds {progress.seeds_total}; samples {progress.samples_finished}/"
+                 f"{progress.samples_total} finished ({progress.near_duplicates} near-duplicates); "
                  f"per split: {splits}; tokens {progress.tokens.prompt_tokens}+"
                  f"{progress.tokens.completion_tokens}; GPU-seconds {progress.gpu_seconds:.1f}")
     for failure in list(progress.failures)[:5]:

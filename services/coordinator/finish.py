@@ -21,8 +21,10 @@ class DoneSample(Protocol):
     classified: filter_pb2.ClassifyResult
 
 
-def dedup_request(done: Sequence[DoneSample]) -> filter_pb2.DeduplicateRequest:
-    """Fingerprints of `done` (already in seed order), keyed by sample id."""
+def dedup_request(done: Sequence[DoneSample], config: coordinator_pb2.RunConfig
+                  ) -> filter_pb2.DeduplicateRequest:
+    """Fingerprints of `done` (already in seed order), keyed by sample id, with
+    the run's thresholds (0 leaves the filter's defaults)."""
     fingerprints = []
     for sample in done:
         fingerprint = filter_pb2.Fingerprint()
@@ -31,7 +33,9 @@ def dedup_request(done: Sequence[DoneSample]) -> filter_pb2.DeduplicateRequest:
         if not fingerprint.instruction_text:
             fingerprint.instruction_text = sample.instruction.instruction
         fingerprints.append(fingerprint)
-    return filter_pb2.DeduplicateRequest(fingerprints=fingerprints)
+    return filter_pb2.DeduplicateRequest(
+        fingerprints=fingerprints, max_image_distance=config.dedup_max_image_distance,
+        min_text_similarity=config.dedup_min_text_similarity)
 
 
 def select_samples(run_id: str, done: Sequence[DoneSample], duplicates: dict[str, dict],

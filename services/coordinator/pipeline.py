@@ -156,6 +156,7 @@ class PipelineRun:
         so the seeds a run covers are a prefix of the seed list whatever the
         timing (see docs/coordinator.md)."""
         seen: set[str] = set()
+        self.tracker.seeds_total = len({seed.id for seed in self.inputs.seeds})
         for index, seed in enumerate(self.inputs.seeds):
             if seed.id in seen:
                 log.warning("duplicate seed id skipped", extra={"seed_id": seed.id})
@@ -229,7 +230,8 @@ class PipelineRun:
                                                       images=i.pair, harmful_query=i.query.query)
                        for i in items],
                 options=cot_annotator_pb2.AnnotateOptions(
-                    backend=backend, max_regenerations=config.max_cot_regenerations))
+                    backend=backend, max_regenerations=config.max_cot_regenerations,
+                    use_judge=config.use_judge))
         raise KeyError(stage)
 
     async def _process(self, stage: str, batch: list) -> None:
@@ -430,6 +432,7 @@ class PipelineRun:
                                 sorted(self.tracker.failures))
         self.tracker.per_split.clear()
         self.tracker.per_split.update(result["per_split"])
+        self.tracker.near_duplicates = len(result["duplicates"])
         self.tracker.changed()
         await self._write(layout.result_record(self.run_id), result)
         return result
@@ -437,7 +440,7 @@ class PipelineRun:
     async def _deduplicate(self, done: list[SampleState]) -> dict[str, dict]:
         if not done:
             return {}
-        request = dedup_request(done)
+        request = dedup_request(done, self.config)
         cfg = self.stage_configs["filter"]
         try:
             response, _ = await retry(lambda: self.callers["dedup"](request),

@@ -35,6 +35,8 @@ class ProgressTracker:
     gpu_seconds: float = 0.0
     samples_total: int = 0
     samples_finished: int = 0
+    seeds_total: int = 0
+    near_duplicates: int = 0
     version: int = 0
     _changed: asyncio.Event = field(default_factory=asyncio.Event)
 
@@ -53,7 +55,8 @@ class ProgressTracker:
         watchers: they hold this tracker's events."""
         fresh = ProgressTracker()
         for name in ("stages", "per_split", "failures", "prompt_tokens", "completion_tokens",
-                     "gpu_seconds", "samples_total", "samples_finished"):
+                     "gpu_seconds", "samples_total", "samples_finished", "seeds_total",
+                     "near_duplicates"):
             setattr(self, name, getattr(fresh, name))
         self.changed()
 
@@ -78,4 +81,5 @@ class ProgressTracker:
             tokens=common_pb2.TokenUsage(prompt_tokens=self.prompt_tokens,
                                          completion_tokens=self.completion_tokens),
             gpu_seconds=self.gpu_seconds, samples_total=self.samples_total,
-            samples_finished=self.samples_finished)
+            samples_finished=self.samples_finished, seeds_total=self.seeds_total,
+            near_duplicates=self.near_duplicates)

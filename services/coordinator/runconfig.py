@@ -208,6 +208,12 @@ def validate_run_config(config: coordinator_pb2.RunConfig) -> None:
         raise RunConfigError("refinement_rounds", "must be 0 or more")
     if config.max_cot_regenerations < 0:
         raise RunConfigError("max_cot_regenerations", "must be 0 or more")
+    if not 0 <= config.dedup_max_image_distance <= 64:
+        raise RunConfigError("dedup_max_image_distance",
+                             "must be between 1 and 64 bits (0 takes the filter's default)")
+    if not 0 <= config.dedup_min_text_similarity <= 1:
+        raise RunConfigError("dedup_min_text_similarity",
+                             "must be between 0 and 1 (0 takes the filter's default)")
 
 
 def stage_config(config: coordinator_pb2.RunConfig, info: StageInfo) -> coordinator_pb2.StageConfig:

@@ -287,6 +287,8 @@ def _tracker_from(progress: coordinator_pb2.RunProgress) -> ProgressTracker:
     tracker.gpu_seconds = progress.gpu_seconds
     tracker.samples_total = progress.samples_total
     tracker.samples_finished = progress.samples_finished
+    tracker.seeds_total = progress.seeds_total
+    tracker.near_duplicates = progress.near_duplicates
     return tracker
 
 

@@ -40,10 +40,19 @@ def test_duplicates_then_targets_in_seed_order():
 
 def test_the_dedup_request_follows_seed_order_and_names_samples():
     done = [sample(i, common_pb2.SPLIT_EASY) for i in range(5)]
-    request = dedup_request(done)
+    request = dedup_request(done, coordinator_pb2.RunConfig())
     assert [f.item_id for f in request.fingerprints] == [d.id for d in done]
     assert request.fingerprints[2].instruction_text == "instruction 2"
     shuffled = done[:]
     random.Random(3).shuffle(shuffled)
     # The engine sorts by seed order before asking; the request is then the same.
-    assert dedup_request(sorted(shuffled, key=lambda d: (d.seed_index, d.query_index))) == request
+    assert dedup_request(sorted(shuffled, key=lambda d: (d.seed_index, d.query_index)),
+                         coordinator_pb2.RunConfig()) == request
+    assert (request.max_image_distance, request.min_text_similarity) == (0, 0)
+
+
+def test_the_runs_dedup_thresholds_reach_the_filter():
+    done = [sample(i, common_pb2.SPLIT_EASY) for i in range(2)]
+    config = coordinator_pb2.RunConfig(dedup_max_image_distance=3, dedup_min_text_similarity=0.75)
+    request = dedup_request(done, config)
+    assert (request.max_image_distance, request.min_text_similarity) == (3, 0.75)

@@ -41,6 +41,7 @@ class Recording(GrpcCallers):
     def __init__(self, addresses) -> None:
         super().__init__(addresses, resolve_seconds=1.0)
         self.sent: dict[str, list[str]] = defaultdict(list)
+        self.requests: dict[str, list] = defaultdict(list)
         self.faults: dict = {}
 
     async def open(self, config):
@@ -53,6 +54,7 @@ class Recording(GrpcCallers):
                 if fault is not None:
                     fault(ids)
                 self.sent[stage] += ids
+                self.requests[stage].append(request)
                 return await call(request)
             return wrapped
         return {stage: wrap(stage, call) for stage, call in callers.items()}, close
@@ -84,6 +86,8 @@ async def test_run_completes_every_split_with_progress(stages, store):
     result = store.get_json(layout.result_record(run.id))
     assert sum(result["per_split"].values()) == len(result["samples"]) > 0
     assert set(result["per_split"]) <= {"train", "easy", "hard"}
+    assert progress.seeds_total == 12
+    assert progress.near_duplicates == len(result["duplicates"])
     assert progress.tokens.prompt_tokens > 0
     # Progress was streamed while the run moved, not only at its end.
     assert any(s.progress.samples_finished < progress.samples_total for s in snapshots)
@@ -96,6 +100,20 @@ async def test_run_completes_every_split_with_progress(stages, store):
     value = registry.registry.get_sample_value
     assert value("mis_coordinator_items_total", {"stage": "filter", "outcome": "done"}) == progress.samples_total
     assert value("mis_coordinator_stage_calls_total", {"stage": "render", "outcome": "ok"}) > 0
+    await manager.close()
+
+
+async def test_the_run_asks_the_annotator_to_use_the_judge_when_configured(stages, store):
+    callers = Recording(stages.stage_addresses())
+    manager = RunManager(store, callers)
+    await manager.start()
+    run = await manager.create(small_config(limit=4, use_judge=True, max_cot_regenerations=1),
+                               "judged")
+    final = await finished(manager, run.id)
+    assert final.state == SUCCEEDED, final.message
+    annotate = callers.requests["annotate"]
+    assert annotate and all(r.options.use_judge and r.options.max_regenerations == 1
+                            for r in annotate)
     await manager.close()
 
 

@@ -98,6 +98,7 @@ async def test_status_follows_the_job_and_the_trainers_progress(kmock, launcher,
             "updated_at": "2026-11-22T10:00:00+00:00"})
     running = await call(launcher.get, training.name)
     assert (running.state, running.step, running.loss) == (State.TRAINING_STATE_RUNNING, 120, pytest.approx(0.734))
+    assert running.total_steps == 700
 
     job.patch({"status": {"active": 0, "ready": 0, "succeeded": 1,
                           "conditions": [{"type": "Complete", "status": "True"}]}})

@@ -130,6 +130,7 @@ class TrainingLauncher:
             progress = self._progress(output)
             if progress:
                 training.step = int(progress.get("step") or 0)
+                training.total_steps = int(progress.get("total_steps") or 0)
                 if progress.get("loss") is not None:
                     training.loss = float(progress["loss"])
         return training
