@@ -108,7 +108,9 @@ async def ask(model: ChatModel, request: ChatRequest, stage: int,
         raise StageRejected(
             rejection(common_pb2.REJECTION_REASON_UNPARSEABLE_OUTPUT, f"{request.task}: {exc} (raw: {raw!r})"),
             provenance(stage, backend=model.backend, model=model.model, prompt_version=prompt_version,
-                       parameters=parameters, attempts=exc.attempts)) from None
+                       parameters=parameters, attempts=exc.attempts,
+                       prompt_tokens=exc.prompt_tokens,
+                       completion_tokens=exc.completion_tokens)) from None
     except ModelUnavailable as exc:
         raise StageRejected(
             rejection(common_pb2.REJECTION_REASON_MODEL_UNAVAILABLE, f"{request.task}: {exc}"),

@@ -108,6 +108,8 @@ async def test_output_cut_off_by_max_tokens_is_a_parse_error_with_the_raw_text(v
     finally:
         await model.close()
     assert caught.value.raw and caught.value.attempts == 2
+    # The failed answers are still paid for: both attempts' tokens are reported.
+    assert caught.value.completion_tokens == 6 and caught.value.prompt_tokens > 0
 
 
 @pytest.mark.integration

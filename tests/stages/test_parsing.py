@@ -123,8 +123,9 @@ async def test_extraction_answers_parse_or_are_rejected_with_the_reason(endpoint
     else:
         assert not result.queries
         assert result.rejection.reason == UNPARSEABLE and detail in result.rejection.detail
-        # The client asked again before giving up.
+        # The client asked again before giving up, and both answers are billed.
         assert endpoint.calls["extraction"] == 2 and result.provenance.attempts == 2
+        assert result.provenance.tokens.completion_tokens == 14
 
 
 async def test_unusable_candidates_are_discarded_with_reasons(endpoint):

@@ -28,10 +28,14 @@ class OutputParseError(ModelError):
     `raw` keeps the text so the reason can be recorded with the rejected item.
     """
 
-    def __init__(self, message: str, raw: str, attempts: int = 1) -> None:
+    def __init__(self, message: str, raw: str, attempts: int = 1, prompt_tokens: int = 0,
+                 completion_tokens: int = 0) -> None:
         super().__init__(message)
         self.raw = raw
         self.attempts = attempts
+        # What the failed answers cost, so a rejected item still counts in the run's bill.
+        self.prompt_tokens = prompt_tokens
+        self.completion_tokens = completion_tokens
 
 
 def text_part(text: str) -> dict[str, Any]:

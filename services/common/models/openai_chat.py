@@ -92,6 +92,7 @@ class OpenAIChatModel:
         params = self.parameters(request)
         started = time.perf_counter()
         attempts = 0
+        spent_prompt = spent_completion = 0
         last_error: SchemaViolation | None = None
         raw = ""
         for _ in range(max(1, self.parse_attempts if request.schema else 1)):
@@ -113,6 +114,8 @@ class OpenAIChatModel:
             prompt_tokens = usage.prompt_tokens if usage else 0
             completion_tokens = usage.completion_tokens if usage else 0
             self.meter.add(prompt_tokens, completion_tokens)
+            spent_prompt += prompt_tokens
+            spent_completion += completion_tokens
             if self.metrics is not None:
                 self.metrics.model_tokens.labels(self._endpoint, "prompt").inc(prompt_tokens)
                 self.metrics.model_tokens.labels(self._endpoint, "completion").inc(completion_tokens)
@@ -127,11 +130,12 @@ class OpenAIChatModel:
                     continue
             self._count("ok")
             return Completion(text=raw, parsed=parsed, model=response.model or self.model,
-                              backend=self.backend, prompt_tokens=prompt_tokens,
-                              completion_tokens=completion_tokens,
+                              backend=self.backend, prompt_tokens=spent_prompt,
+                              completion_tokens=spent_completion,
                               latency_seconds=time.perf_counter() - started,
                               attempts=attempts, parameters=params)
-        raise OutputParseError(f"model output does not fit the schema: {last_error}", raw, attempts)
+        raise OutputParseError(f"model output does not fit the schema: {last_error}", raw, attempts,
+                               spent_prompt, spent_completion)
 
     async def close(self) -> None:
         await self._client.close()
