@@ -39,6 +39,10 @@ class TrainingSettings:
                             help="extended resource name of a GPU")
     s3_secret: str = env("MIS_TRAINING_S3_SECRET", "",
                          help="Secret holding the trainer's MIS_S3_* variables")
+    priority_class: str = env("MIS_TRAINING_PRIORITY_CLASS", "",
+                              help="PriorityClass of training pods, e.g. mis-training (k8s/namespace)")
+    queue: str = env("MIS_TRAINING_QUEUE", "",
+                     help="Kueue LocalQueue for training Jobs (k8s/kueue); empty: no Kueue")
     kubeconfig: Path | None = env("MIS_KUBECONFIG", None,
                                   help="kubeconfig file; in-cluster configuration otherwise")
 

@@ -46,7 +46,8 @@ def placement_from(settings: TrainingSettings, store: StoreSettings):
     return Placement(image=settings.trainer_image, output_root=f"s3://{store.bucket}/trainings",
                      gpu_resource=settings.gpu_resource, node_selector=selector,
                      tolerations=tuple(Toleration(**item) for item in raw),
-                     secret_names=(settings.s3_secret,) if settings.s3_secret else ())
+                     secret_names=(settings.s3_secret,) if settings.s3_secret else (),
+                     priority_class=settings.priority_class, queue_name=settings.queue)
 
 
 def kubernetes_client(settings: TrainingSettings) -> tuple[Any | None, str]:

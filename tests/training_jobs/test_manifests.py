@@ -130,3 +130,19 @@ def test_dry_run_reports_an_invalid_request(capsys):
                  "--spec", '{"preset": "qwen2_vl_7b", "datasetUri": "/local"}'])
     assert code == 2
     assert "spec.dataset_uri" in capsys.readouterr().err
+
+
+def test_priority_class_and_kueue_queue_reach_the_job(placement, tmp_path):
+    import dataclasses
+    from services.coordinator.training.manifests import KUEUE_QUEUE_LABEL
+    queued = dataclasses.replace(placement, priority_class="mis-training", queue_name="mis-gpu")
+    service, job = build_manifests(training_name("q"), "mis", "q", make_spec(), queued)
+    assert job["metadata"]["labels"][KUEUE_QUEUE_LABEL] == "mis-gpu"
+    assert job["spec"]["template"]["spec"]["priorityClassName"] == "mis-training"
+    assert KUEUE_QUEUE_LABEL not in service["metadata"]["labels"]
+    path = tmp_path / "queued.yaml"
+    path.write_text(yaml.safe_dump_all([service, job]))
+    assert _validate(path).returncode == 0
+    plain = build_manifests(training_name("q"), "mis", "q", make_spec(), placement)[1]
+    assert KUEUE_QUEUE_LABEL not in plain["metadata"]["labels"]
+    assert "priorityClassName" not in plain["spec"]["template"]["spec"]

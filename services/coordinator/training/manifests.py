@@ -38,6 +38,9 @@ _OPERATORS = {"Exists", "Equal"}
 _EFFECTS = {"", "NoSchedule", "PreferNoSchedule", "NoExecute"}
 
 
+# Kueue admits a Job into the LocalQueue this label names (and suspends it until then).
+KUEUE_QUEUE_LABEL = "kueue.x-k8s.io/queue-name"
+
 def training_name(request_id: str) -> str:
     """`mirage-<slug>-<hash>`: readable, DNS-1035, unique per request id, at most 52 chars."""
     if not request_id:
@@ -207,6 +210,11 @@ def build_manifests(name: str, namespace: str, request_id: str, spec: coordinato
             for t in resolved.tolerations]
     if placement.service_account:
         pod_spec["serviceAccountName"] = placement.service_account
+    if placement.priority_class:
+        pod_spec["priorityClassName"] = placement.priority_class
+    job_labels = dict(labels)
+    if placement.queue_name:
+        job_labels[KUEUE_QUEUE_LABEL] = placement.queue_name
     job_spec: dict[str, Any] = {
         "completionMode": "Indexed",
         "completions": resolved.nodes,
@@ -222,7 +230,7 @@ def build_manifests(name: str, namespace: str, request_id: str, spec: coordinato
         "apiVersion": "batch/v1",
         "kind": "Job",
         "metadata": {
-            "name": name, "namespace": namespace, "labels": labels,
+            "name": name, "namespace": namespace, "labels": job_labels,
             "annotations": {ANNOTATION_REQUEST: request_id, ANNOTATION_SPEC: spec_json,
                             ANNOTATION_SPEC_HASH: spec_hash, ANNOTATION_OUTPUT: resolved.output_uri},
         },

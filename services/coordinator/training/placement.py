@@ -39,5 +39,9 @@ class Placement:
     shm_size: str = "64Gi"
     scratch_size: str = ""
     rendezvous_port: int = 29500
+    # Scheduling on a shared GPU cluster: a PriorityClass and, where Kueue runs,
+    # the LocalQueue whose quota admits the Job (see k8s/namespace and k8s/kueue).
+    priority_class: str = ""
+    queue_name: str = ""
     # Keep finished Jobs for status queries for this long (None: until deleted).
     ttl_seconds_after_finished: int | None = 7 * 24 * 3600
