@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import statistics
 import sys
 import tempfile
@@ -101,7 +102,17 @@ def start_judge(workdir: Path, env: dict[str, str]) -> ServiceUnderTest:
 def vllm_ratio(workdir: Path, s3_env: dict[str, str], requests: int, concurrency: int) -> dict:
     from tests.support.tiny_llm import build_tiny_llm
 
-    server = VllmServer(build_tiny_llm(workdir / "tiny"), workdir / "vllm.log").start()
+    # The model gets cores of its own, as it gets its own GPU in a deployment:
+    # otherwise every cycle the judge process spends is taken from a CPU-bound
+    # model, and the ratio would measure that instead of the service's overhead.
+    cores = sorted(os.sched_getaffinity(0))
+    model_cores, client_cores = set(cores[: max(1, len(cores) // 2)]), set(cores[len(cores) // 2:] or cores)
+    os.sched_setaffinity(0, model_cores)
+    try:
+        server = VllmServer(build_tiny_llm(workdir / "tiny"), workdir / "vllm.log").start()
+    finally:
+        os.sched_setaffinity(0, client_cores)
+    print(f"vLLM on cores {sorted(model_cores)}; judge service and clients on {sorted(client_cores)}")
     service = None
     try:
         env = {"MIS_JUDGE_MODEL_BACKEND": "openai", "MIS_JUDGE_MODEL_BASE_URL": server.base_url,
