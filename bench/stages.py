@@ -26,7 +26,10 @@ from services.common.store import AsyncStore, Store
 from services.extractor.seeds import read_seeds
 from services.stack import LocalStack
 
-SEEDS = 20
+# Every demo seed for the extractor; downstream batches stay within the
+# t2i-refiner's default batch limit (64).
+SEEDS = 36
+DOWNSTREAM_ITEMS = 60
 RENDER = t2i_refiner_pb2.RenderOptions(width=64, height=64, steps=2, refinement_rounds=1)
 
 
@@ -57,7 +60,8 @@ async def realistic_requests(logic: dict) -> dict:
     seeds_path = resources.files("services.coordinator") / "data" / "demo-seeds.jsonl"
     seeds = list(read_seeds(Path(str(seeds_path)), "jsonl", SEEDS))
     extract = extractor_pb2.ExtractBatchRequest(seeds=seeds)
-    queries = [q for r in (await logic["extractor"].batch(extract)).results for q in r.queries]
+    queries = [q for r in (await logic["extractor"].batch(extract)).results
+               for q in r.queries][:DOWNSTREAM_ITEMS]
     detox = detoxifier_pb2.DetoxifyBatchRequest(queries=queries)
     instructions = [r.instruction for r in (await logic["detoxifier"].batch(detox)).results
                     if r.HasField("instruction")]
@@ -99,7 +103,8 @@ def main() -> None:
             asyncio.set_event_loop(loop)  # grpc.aio channels bind to the current loop
             logic = loop.run_until_complete(build_logic(env))
             requests = loop.run_until_complete(realistic_requests(logic))
-            print(f"gRPC batch RPC vs in-process logic, offline backends, {SEEDS} demo seeds")
+            print(f"gRPC batch RPC vs in-process logic, offline backends, {SEEDS} demo seeds, "
+                  f"at most {DOWNSTREAM_ITEMS} items downstream")
             for name, (stub_class, method) in STUBS.items():
                 request, count = requests[name]
                 channel = open_channel(stack.processes[name].address, deadline_seconds=300)
