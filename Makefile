@@ -34,7 +34,7 @@ $(VENV)/.ml: $(VENV)/.core
 setup-node: node_modules/.installed
 
 node_modules/.installed: package.json package-lock.json
-	npm install --no-audit --no-fund --loglevel=error
+	npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
 ## setup-browser: headless Chromium for page tests (Debian package)

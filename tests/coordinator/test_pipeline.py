@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import defaultdict
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
@@ -36,13 +37,26 @@ def item_ids(stage: str, request) -> list[str]:
 
 class Recording(GrpcCallers):
     """Real gRPC callers that record what was sent and can inject faults:
-    `faults[stage]` is called with the item ids before each call and may raise."""
+    `faults[stage]` is called with the item ids before each call and may raise;
+    `gates[stage]` (an asyncio.Event) holds that stage's calls until it is set.
+    `changed` is set after every recorded call, so tests wait for calls
+    instead of guessing how long they take."""
 
     def __init__(self, addresses) -> None:
         super().__init__(addresses, resolve_seconds=1.0)
         self.sent: dict[str, list[str]] = defaultdict(list)
         self.requests: dict[str, list] = defaultdict(list)
         self.faults: dict = {}
+        self.gates: dict[str, asyncio.Event] = {}
+        self.changed = asyncio.Event()
+
+    async def wait_for(self, condition, timeout: float = 60.0) -> None:
+        """Until `condition()` holds after some recorded call; fails on timeout."""
+        async def wait() -> None:
+            while not condition():
+                self.changed.clear()
+                await self.changed.wait()
+        await asyncio.wait_for(wait(), timeout)
 
     async def open(self, config):
         callers, close = await super().open(config)
@@ -55,9 +69,27 @@ class Recording(GrpcCallers):
                     fault(ids)
                 self.sent[stage] += ids
                 self.requests[stage].append(request)
+                self.changed.set()
+                gate = self.gates.get(stage)
+                if gate is not None:
+                    await asyncio.wait_for(gate.wait(), 60)
                 return await call(request)
             return wrapped
         return {stage: wrap(stage, call) for stage, call in callers.items()}, close
+
+
+class WorkerThreads:
+    """The loop's default executor, where the store's blocking I/O runs, owned
+    by the test so it can wait until every call handed to it has returned."""
+
+    def __init__(self) -> None:
+        self.executor = ThreadPoolExecutor(thread_name_prefix="store-io")
+        asyncio.get_running_loop().set_default_executor(self.executor)
+
+    async def settle(self) -> None:
+        done, self.executor = self.executor, ThreadPoolExecutor(thread_name_prefix="store-io")
+        asyncio.get_running_loop().set_default_executor(self.executor)
+        await asyncio.to_thread(done.shutdown, wait=True)
 
 
 async def finished(manager: RunManager, run_id: str, timeout: float = 90.0) -> coordinator_pb2.Run:
@@ -71,6 +103,9 @@ async def finished(manager: RunManager, run_id: str, timeout: float = 90.0) -> c
 
 async def test_run_completes_every_split_with_progress(stages, store):
     callers = Recording(stages.stage_addresses())
+    # Hold the CoT labels of train samples until a snapshot shows the test
+    # samples finished and the train ones not: progress must move mid-run.
+    callers.gates["annotate"] = asyncio.Event()
     registry = Metrics()
     manager = RunManager(store, callers, metrics=CoordinatorMetrics(registry))
     await manager.start()
@@ -78,6 +113,9 @@ async def test_run_completes_every_split_with_progress(stages, store):
     snapshots = []
     async for snapshot in manager.watch(run.id, interval=0.05):
         snapshots.append(snapshot)
+        finished_now = snapshot.progress.samples_finished
+        if 0 < finished_now < snapshot.progress.samples_total:
+            callers.gates["annotate"].set()
     final = snapshots[-1]
     assert final.state == SUCCEEDED, final.message
     progress = final.progress
@@ -90,7 +128,8 @@ async def test_run_completes_every_split_with_progress(stages, store):
     assert progress.near_duplicates == len(result["duplicates"])
     assert progress.tokens.prompt_tokens > 0
     # Progress was streamed while the run moved, not only at its end.
-    assert any(s.progress.samples_finished < progress.samples_total for s in snapshots)
+    assert callers.gates["annotate"].is_set()
+    assert any(0 < s.progress.samples_finished < progress.samples_total for s in snapshots)
     # Every train sample was annotated; no test sample was.
     train = {s["id"] for s in result["samples"] if s["split"] == "train"}
     assert set(callers.sent["annotate"]) >= train
@@ -122,17 +161,17 @@ async def test_resume_repeats_no_finished_stage(stages, store, reference_store):
     baseline = await reference.create(small_config(limit=8), "interrupted")
     assert (await finished(reference, baseline.id)).state == SUCCEEDED
 
+    threads = WorkerThreads()
     first = Recording(stages.stage_addresses())
     manager = RunManager(store, first)
     await manager.start()
     run = await manager.create(small_config(limit=8), "interrupted")
     # Stop the coordinator's work mid-run, as a crash would (the state stays RUNNING).
-    while len(first.sent["render"]) < 3:
-        await asyncio.sleep(0.01)
+    await first.wait_for(lambda: len(first.sent["render"]) >= 3)
     await manager.close()
     # A store write already handed to a worker thread still lands (a real crash
-    # would lose it, which resume handles the same way): let it settle first.
-    await asyncio.sleep(1.0)
+    # would lose it, which resume handles the same way): wait for those threads.
+    await threads.settle()
     stored = set(store.list_keys(layout.run_prefix(run.id)))
     assert store.get_json(layout.run_record(run.id))["state"] == "RUN_STATE_RUNNING"
 
@@ -237,11 +276,14 @@ async def test_targets_stop_feeding_new_seeds(stages, store):
 async def test_cancel_stops_a_run_and_it_is_not_resumed(stages, store):
     callers = Recording(stages.stage_addresses())
     manager = RunManager(store, callers)
+    # Renders are held, so the run cannot finish before the cancel reaches it.
+    callers.gates["render"] = asyncio.Event()
     run = await manager.create(small_config(limit=12), "cancel-me")
-    while not callers.sent["detoxify"]:
-        await asyncio.sleep(0.01)
+    await callers.wait_for(lambda: callers.sent["render"])
     cancelled = await manager.cancel(run.id)
     assert cancelled.state == coordinator_pb2.RUN_STATE_CANCELLED
+    callers.gates["render"].set()
+    assert not list(store.list_keys(layout.result_record(run.id)))
     later = RunManager(store, Recording(stages.stage_addresses()))
     await later.start()
     assert later.get(run.id).run.state == coordinator_pb2.RUN_STATE_CANCELLED
