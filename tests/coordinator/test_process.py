@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+import threading
 import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
@@ -23,7 +24,9 @@ from services.coordinator.runs import RunManager
 from tests.coordinator.conftest import (SERVICE_ENV, STAGE_SERVICES, address_env, coordinator_stub,
                                         dataset_signature, small_config, stage_done_events,
                                         wait_finished)
+from tests.coordinator.recording import Recording
 from tests.support.processes import ServiceUnderTest
+from tests.support.waiting import until
 
 STAGE_BUCKET = "coordinator-stages"
 
@@ -109,37 +112,31 @@ async def test_full_run_over_grpc_exported_and_reimported(services, start_servic
 async def test_sigkill_at_random_moments_loses_and_repeats_nothing(services, start_service, store,
                                                                  reference_store):
     config = small_config(limit=20)
+    # The uninterrupted run first: how many durable outputs the run makes bounds
+    # the kill points, so every one lands before the run's end on any machine.
+    reference = await reference_run(services, reference_store, config, "crashy")
+    outputs = layout.run_prefix("crashy") + "samples/"
+    total = len(list(reference_store.list_keys(outputs)))
+    assert total > 20
     env = {**address_env(services), "MIS_LOG_LEVEL": "INFO"}
     seed = time.time_ns() % 2**32
-    chooser = random.Random(seed)
-    # Kill points are random amounts of progress (durable stage outputs in the
-    # store), so they land mid-run however fast the machine is.
-    kill_points = sorted(chooser.sample(range(3, 110, 12), 3))
-    seed_note = f"kill points {kill_points} drawn with Random({seed})"
+    kill_points = sorted(random.Random(seed).sample(range(3, total - 1), 3))
+    seed_note = f"kill points {kill_points} of {total} drawn with Random({seed})"
     logs = []
     coordinator = start_service("coordinator", env)
     channel, stub = coordinator_stub(coordinator.address)
     async with channel:
         await stub.CreateRun(pb.CreateRunRequest(config=config, run_id="crashy"))
-    kills = 0
-    outputs = layout.run_prefix("crashy") + "samples/"
     for point in kill_points:
-        while len(list(store.list_keys(outputs))) < point:
-            if store.get_json(layout.run_record("crashy"))["state"] not in ("RUN_STATE_PENDING", "RUN_STATE_RUNNING"):
-                break
-            await asyncio.sleep(0.01)
-        else:
-            coordinator.kill()  # SIGKILL: no drain, no goodbye
-            kills += 1
-            logs.append(coordinator.log_text())
-            coordinator = start_service("coordinator", env)
-            continue
-        break
+        await until(lambda: len(list(store.list_keys(outputs))) >= point,
+                    f"{point} durable outputs ({seed_note})", timeout=120)
+        coordinator.kill()  # SIGKILL: no drain, no goodbye
+        logs.append(coordinator.log_text())
+        coordinator = start_service("coordinator", env)
     channel, stub = coordinator_stub(coordinator.address)
     async with channel:
         final = await wait_finished(stub, "crashy")
     logs.append(coordinator.log_text())
-    assert kills == 3, seed_note
     assert final.state == pb.RUN_STATE_SUCCEEDED and not final.progress.failures, seed_note
     # No finished stage was done twice: each durable output was logged at most once
     # across every incarnation of the coordinator.
@@ -148,7 +145,7 @@ async def test_sigkill_at_random_moments_loses_and_repeats_nothing(services, sta
     # Same samples as an uninterrupted run, none duplicated.
     crashed = dataset_signature(store, "crashy")
     assert len(crashed) == len(set(crashed))
-    assert crashed == await reference_run(services, reference_store, config, "crashy"), seed_note
+    assert crashed == reference, seed_note
 
 
 def calls_logged(service, method: str) -> int:
@@ -170,8 +167,8 @@ async def test_a_replica_killed_mid_run_costs_retries_not_samples(services, star
     manager = RunManager(store, GrpcCallers(stage_addresses(services)))
     before = [calls_logged(r, "RenderPairBatch") for r in replicas]  # earlier tests' calls
     run = await manager.create(config, "replicas")
-    while calls_logged(replicas[1], "RenderPairBatch") < 2:
-        await asyncio.sleep(0.05)
+    await until(lambda: calls_logged(replicas[1], "RenderPairBatch") >= before[1] + 2,
+                "two renders on the replica to kill")
     replicas[1].kill()
     async for snapshot in manager.watch(run.id, interval=0.1):
         run = snapshot
@@ -186,18 +183,47 @@ async def test_a_replica_killed_mid_run_costs_retries_not_samples(services, star
         services, reference_store, reference_config, "replicas")
 
 
+class WatchedClient:
+    """The store's S3 client, passing every call through and noting failures,
+    so a test knows the coordinator met the dead store instead of guessing."""
+
+    def __init__(self, client) -> None:
+        self._client = client
+        self.failed = threading.Event()
+
+    def __getattr__(self, name: str):
+        attribute = getattr(self._client, name)
+        if not callable(attribute):
+            return attribute
+
+        def call(*args, **kwargs):
+            try:
+                return attribute(*args, **kwargs)
+            except Exception:
+                self.failed.set()
+                raise
+        return call
+
+
 async def test_the_store_restarting_mid_run_costs_time_not_samples(services, s3_server, store):
     config = small_config(limit=20)
     for stage in config.stages:
         stage.max_attempts = 8
-    manager = RunManager(store, GrpcCallers(stage_addresses(services)))
+    watched = WatchedClient(store.client)
+    store.client = watched
+    callers = Recording(stage_addresses(services))
+    # Filtering is held until the store is down, so no sample can finish before it.
+    callers.gates["filter"] = asyncio.Event()
+    manager = RunManager(store, callers)
     run = await manager.create(config, "store-restart")
-    while not list(store.list_keys(layout.run_prefix(run.id) + "samples/")):
-        await asyncio.sleep(0.05)
+    await until(lambda: list(store.list_keys(layout.run_prefix(run.id) + "samples/")),
+                "the run's first durable output")
     # Stop and start the S3 server on the same port and folder, mid-run.
-    assert manager.get(run.id).run.state == pb.RUN_STATE_RUNNING
     await asyncio.to_thread(s3_server.stop)
-    await asyncio.sleep(1.0)  # calls and writes meanwhile meet a dead store
+    assert manager.get(run.id).run.state == pb.RUN_STATE_RUNNING
+    callers.gates["filter"].set()
+    # Calls and writes meanwhile meet the dead store.
+    assert await asyncio.to_thread(watched.failed.wait, 60), "no store call failed while it was down"
     await asyncio.to_thread(s3_server.start)
     async for snapshot in manager.watch(run.id, interval=0.1):
         run = snapshot
