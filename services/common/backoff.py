@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+import time
 from dataclasses import dataclass
 from typing import Awaitable, Callable, TypeVar
 
@@ -58,3 +59,21 @@ async def retry(call: Callable[[], Awaitable[T]], *, policy: Backoff,
             if on_retry is not None:
                 on_retry(attempt, exc)
             await asyncio.sleep(policy.delay(attempt, retry_after(exc)))
+
+
+def retry_blocking(call: Callable[[], T], *, policy: Backoff,
+                   transient: Callable[[BaseException], bool],
+                   sleep: Callable[[float], None] = time.sleep) -> tuple[T, int]:
+    """`retry` for blocking code (the store runs in worker threads): the same
+    attempt bound, delays and final `RetriesExhausted`."""
+    attempt = 0
+    while True:
+        attempt += 1
+        try:
+            return call(), attempt
+        except Exception as exc:
+            if not transient(exc):
+                raise
+            if attempt >= policy.max_attempts:
+                raise RetriesExhausted(attempt, exc) from exc
+            sleep(policy.delay(attempt))

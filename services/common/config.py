@@ -22,6 +22,9 @@ class ServerSettings:
                                    help="Prometheus /metrics port; unset disables it")
     max_message_bytes: int = env("MIS_MAX_MESSAGE_BYTES", 64 * 1024 * 1024, check=positive,
                                  help="largest gRPC message accepted or sent")
+    max_concurrent_rpcs: int = env("MIS_MAX_CONCURRENT_RPCS", 100, check=positive,
+                                   help="calls in flight at most (streams and health checks "
+                                        "included); more get RESOURCE_EXHAUSTED unread")
     grace_seconds: float = env("MIS_GRACE_SECONDS", 20.0, check=non_negative,
                                help="drain time on SIGTERM; keep it below the pod's grace period")
     tls_cert: Path | None = env("MIS_TLS_CERT", None, help="PEM certificate; enables TLS with MIS_TLS_KEY")

@@ -16,7 +16,7 @@ import grpc
 
 from services.common.images import ImageRejected
 from services.common.models.base import ModelUnavailable
-from services.common.store import ObjectNotFound, StoreError
+from services.common.store import InvalidReference, ObjectNotFound, StoreError
 
 log = logging.getLogger("mis.errors")
 
@@ -44,7 +44,7 @@ class FailedPrecondition(RuntimeError):
 
 def status_for(exc: BaseException) -> grpc.StatusCode | None:
     """The status code for a domain error, or None for an unexpected one."""
-    if isinstance(exc, (InvalidArgument, ImageRejected)):
+    if isinstance(exc, (InvalidArgument, ImageRejected, InvalidReference)):
         return grpc.StatusCode.INVALID_ARGUMENT
     if isinstance(exc, (NotFound, ObjectNotFound)):
         return grpc.StatusCode.NOT_FOUND

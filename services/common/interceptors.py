@@ -147,15 +147,45 @@ def load_tokens(path: Path) -> dict[str, str]:
     return tokens
 
 
+def call_metadata(handler_call_details, key: str) -> str:
+    """A metadata value of a call as the interceptor sees it, before any body is read."""
+    for item_key, value in handler_call_details.invocation_metadata or ():
+        if item_key == key:
+            return value if isinstance(value, str) else value.decode()
+    return ""
+
+
+def refusal(handler: grpc.RpcMethodHandler, code: grpc.StatusCode, details: str) -> grpc.RpcMethodHandler:
+    """A handler answering `code` without reading the request body.
+
+    It takes the request as a stream whatever the method's shape (the wire
+    format is the same), and a stream handler receives no message until it
+    asks for one: a refused 40 MB body stays in the sender's flow-control
+    window instead of this process's memory.
+    """
+    options = {"request_deserializer": lambda _raw: None,
+               "response_serializer": handler.response_serializer}
+    if handler.unary_unary or handler.stream_unary:
+        async def refuse_unary(_requests: AsyncIterator[Any], context: grpc.aio.ServicerContext) -> Any:
+            await context.abort(code, details)
+        return grpc.stream_unary_rpc_method_handler(refuse_unary, **options)
+
+    async def refuse_stream(_requests: AsyncIterator[Any],
+                            context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
+        await context.abort(code, details)
+        yield None  # unreachable: abort raises; makes this an async generator
+    return grpc.stream_stream_rpc_method_handler(refuse_stream, **options)
+
+
 class BearerAuthInterceptor(grpc.aio.ServerInterceptor):
     """Refuses calls without a known `authorization: Bearer <token>` with
-    UNAUTHENTICATED; health and reflection stay open."""
+    UNAUTHENTICATED, from the metadata alone, before the body is read or
+    decoded; health and reflection stay open."""
 
     def __init__(self, tokens: dict[str, str]) -> None:
         self._tokens = dict(tokens)
 
-    def caller(self, context: grpc.aio.ServicerContext) -> str | None:
-        header = metadata_value(context, "authorization")
+    def caller_of_header(self, header: str) -> str | None:
         scheme, _, token = header.partition(" ")
         if scheme.lower() != "bearer" or not token:
             return None
@@ -164,18 +194,18 @@ class BearerAuthInterceptor(grpc.aio.ServerInterceptor):
                 return name
         return None
 
+    def caller(self, context: grpc.aio.ServicerContext) -> str | None:
+        return self.caller_of_header(metadata_value(context, "authorization"))
+
     async def intercept_service(self, continuation, handler_call_details):
         handler = await continuation(handler_call_details)
         method = handler_call_details.method
         if handler is None or method.startswith(PUBLIC_METHOD_PREFIXES):
             return handler
-
-        async def before(context: grpc.aio.ServicerContext, _method: str) -> None:
-            if self.caller(context) is None:
-                await context.abort(grpc.StatusCode.UNAUTHENTICATED,
-                                    "missing or unknown bearer token in the authorization metadata")
-
-        return wrap_handler(handler, method, before)
+        if self.caller_of_header(call_metadata(handler_call_details, "authorization")) is None:
+            return refusal(handler, grpc.StatusCode.UNAUTHENTICATED,
+                           "missing or unknown bearer token in the authorization metadata")
+        return handler
 
 
 def caller_of(context: grpc.aio.ServicerContext) -> str:

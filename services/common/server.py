@@ -2,7 +2,8 @@
 
 `start_server` binds the given port (0 picks a free one) and returns it, adds
 the standard health and reflection services, the observability interceptor,
-message-size limits and optional (mutual) TLS. `serve` runs a server until
+message-size and concurrent-call limits, the decode guard (an undecodable body
+is INVALID_ARGUMENT) and optional (mutual) TLS. `serve` runs a server until
 SIGTERM or SIGINT, then drains: health turns NOT_SERVING so load balancers stop
 sending, new calls are refused, and calls in flight get the grace period.
 """
@@ -22,6 +23,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from services.common.config import ServerSettings
+from services.common.decoding import DecodeGuard
 from services.common.interceptors import ObservabilityInterceptor
 from services.common.metrics import Metrics
 from services.common.tls import server_credentials
@@ -87,8 +89,14 @@ async def start_server(bindings: Sequence[ServiceBinding], settings: ServerSetti
     """Start a server with `bindings` and the standard services; return it and its port."""
     metrics = metrics or Metrics()
     server = grpc.aio.server(
-        interceptors=[ObservabilityInterceptor(metrics), *interceptors],
+        # Order matters: observability sees every outcome; the service's own
+        # interceptors (authentication, admission) answer from the metadata
+        # before any body is read; the decode guard wraps the servicer itself.
+        interceptors=[ObservabilityInterceptor(metrics), *interceptors, DecodeGuard()],
         options=server_options(settings.max_message_bytes),
+        # Past this many calls in flight grpc answers RESOURCE_EXHAUSTED before
+        # reading the body, so a flood costs no memory beyond the limit.
+        maximum_concurrent_rpcs=settings.max_concurrent_rpcs,
     )
     for item in bindings:
         item.add(server)

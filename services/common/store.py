@@ -6,7 +6,9 @@ process a repeated write makes no request at all. JSON artifacts (stage
 outputs, run state, dataset cards) live beside them under caller-chosen keys.
 Locally and in tests the endpoint is rclone's S3 server; in production MinIO or
 any S3. Every call is retried with bounded backoff on transport faults and
-5xx answers, so a restarting S3 server costs time, not data.
+5xx answers, so a restarting S3 server costs time, not data; a client error
+(a bad key, another bucket, a wrong digest, an object too large) is never
+retried and is never a StoreError, which callers report as "try again later".
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import asyncio
 import hashlib
 import io
 import json
-import time
+import re
 from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import timedelta
@@ -25,7 +27,7 @@ import urllib3
 from minio import Minio
 from minio.error import InvalidResponseError, S3Error, ServerError
 
-from services.common.backoff import Backoff
+from services.common.backoff import Backoff, RetriesExhausted, retry_blocking
 from services.common.config import StoreSettings
 from services.common.images import ImageInfo, ImageRejected, inspect_image
 from mis.v1 import common_pb2
@@ -33,14 +35,70 @@ from mis.v1 import common_pb2
 T = TypeVar("T")
 IMAGE_PREFIX = "images/sha256/"
 _NOT_FOUND = {"NoSuchKey", "NoSuchObject", "NoSuchBucket", "ResourceNotFound"}
+_BUCKET_EXISTS = {"BucketAlreadyOwnedByYou", "BucketAlreadyExists"}
+# JSON artifacts are small; a bound keeps a stray huge object from filling memory.
+MAX_OBJECT_BYTES = 256 * 1024 * 1024
+_SHA256 = re.compile(r"[0-9a-fA-F]{64}")
 
 
 class StoreError(RuntimeError):
-    """The store failed after retries, or answered with an error."""
+    """The store failed after retries, or answered with an error.
+
+    `code` says which, for callers that act on it: the S3 error code
+    (`NoSuchKey`, `BucketAlreadyOwnedByYou`, `AccessDenied`...), else the HTTP
+    status, else the exception's type name.
+    """
+
+    def __init__(self, message: str, code: str = "") -> None:
+        super().__init__(message)
+        self.code = code
 
 
 class ObjectNotFound(StoreError, KeyError):
     """No object under that key."""
+
+
+class InvalidReference(ValueError):
+    """A key or image reference this store will not follow: another bucket, a
+    malformed key, a digest that does not match. `part` names the bad part
+    (bucket, key, sha256) so a service can name the request field."""
+
+    def __init__(self, part: str, reason: str) -> None:
+        super().__init__(f"{part}: {reason}")
+        self.part = part
+        self.reason = reason
+
+
+class ObjectTooLarge(InvalidReference):
+    """The object is larger than the reader accepts; nothing was read."""
+
+
+def shown(value: str, limit: int = 80) -> str:
+    """A caller's value quoted for an error message, cut to a readable length."""
+    return repr(value if len(value) <= limit else value[:limit] + "...")
+
+
+def check_key(key: str) -> None:
+    """Refuse keys that are not plain relative object names.
+
+    S3 itself would take `a/../b`, but a key like that means something else to
+    every tool that maps keys onto paths (exports, MinIO's disk layout), and
+    control characters or over-long keys make S3 servers answer 400 or 5xx.
+    """
+    if not key:
+        raise InvalidReference("key", "required")
+    if len(key.encode("utf-8", "surrogatepass")) > 1024:
+        raise InvalidReference("key", "longer than 1024 bytes")
+    if key.startswith("/") or "\\" in key:
+        raise InvalidReference("key", f"{shown(key)} must be a relative name with / separators")
+    if any(ord(char) < 0x20 or ord(char) == 0x7F for char in key):
+        raise InvalidReference("key", f"{shown(key)} contains a control character")
+    if any(part in ("", ".", "..") for part in key.split("/")):
+        raise InvalidReference("key", f"{shown(key)} has an empty, '.' or '..' segment")
+    try:
+        key.encode("utf-8")
+    except UnicodeEncodeError:
+        raise InvalidReference("key", f"{shown(key)} is not valid UTF-8") from None
 
 
 def image_key(sha256: str, extension: str) -> str:
@@ -48,16 +106,39 @@ def image_key(sha256: str, extension: str) -> str:
     return f"{IMAGE_PREFIX}{sha256[:2]}/{sha256}.{extension}"
 
 
+def _status_of(exc: BaseException) -> int:
+    if isinstance(exc, S3Error):
+        return getattr(exc.response, "status", 0) or 0
+    if isinstance(exc, ServerError):
+        return exc.status_code
+    if isinstance(exc, InvalidResponseError):
+        return getattr(exc, "_code", 0) or 0
+    return 0
+
+
 def _transient(exc: BaseException) -> bool:
     if isinstance(exc, S3Error):
         return exc.code in {"InternalError", "ServiceUnavailable", "SlowDown", "RequestTimeout"}
-    if isinstance(exc, ServerError):
-        return exc.status_code >= 500
-    if isinstance(exc, InvalidResponseError):
-        # A 5xx whose body minio could not parse (rclone answers concurrent
-        # writes of one key this way): the same fault, worth another try.
-        return getattr(exc, "_code", 0) >= 500
+    if isinstance(exc, (ServerError, InvalidResponseError)):
+        # InvalidResponseError: a 5xx whose body minio could not parse (rclone
+        # answers concurrent writes of one key this way): the same fault.
+        return _status_of(exc) >= 500
     return isinstance(exc, (urllib3.exceptions.HTTPError, ConnectionError, TimeoutError))
+
+
+def store_error(what: str, exc: BaseException) -> StoreError:
+    """The StoreError (or ObjectNotFound) for what the client raised."""
+    status = _status_of(exc)
+    if isinstance(exc, S3Error):
+        kind = ObjectNotFound if exc.code in _NOT_FOUND else StoreError
+        return kind(f"{what}: {exc.code}: {exc.message}", exc.code)
+    if status == 404:
+        # Some S3 servers (rclone among them) send error bodies minio cannot
+        # parse; the HTTP status still says what happened.
+        return ObjectNotFound(f"{what}: not found", "404")
+    if status:
+        return StoreError(f"{what}: HTTP {status}", str(status))
+    return StoreError(f"{what}: {type(exc).__name__}: {exc}", type(exc).__name__)
 
 
 @dataclass
@@ -67,8 +148,10 @@ class Store:
     client: Minio
     bucket: str
     max_image_bytes: int = 20 * 1024 * 1024
+    # The one retry layer of every store call: about 8 s of backoff in all.
     backoff: Backoff = Backoff(max_attempts=6, initial_seconds=0.25, max_seconds=4.0)
     known_keys_limit: int = 100_000
+    max_object_bytes: int = MAX_OBJECT_BYTES
 
     def __post_init__(self) -> None:
         self._known: OrderedDict[str, None] = OrderedDict()
@@ -90,27 +173,15 @@ class Store:
     # -- plumbing ---------------------------------------------------------------------------
 
     def _call(self, what: str, call: Callable[[], T]) -> T:
-        attempt = 0
-        while True:
-            attempt += 1
-            try:
-                return call()
-            except S3Error as exc:
-                if exc.code in _NOT_FOUND:
-                    raise ObjectNotFound(f"{what}: {exc.code}") from None
-                if not _transient(exc) or attempt >= self.backoff.max_attempts:
-                    raise StoreError(f"{what}: {exc.code}: {exc.message}") from exc
-            except InvalidResponseError as exc:
-                # Some S3 servers (rclone among them) send error bodies minio
-                # cannot parse; the HTTP status still says what happened.
-                if getattr(exc, "_code", 0) == 404:
-                    raise ObjectNotFound(f"{what}: not found") from None
-                if not _transient(exc) or attempt >= self.backoff.max_attempts:
-                    raise StoreError(f"{what}: {exc}") from exc
-            except Exception as exc:
-                if not _transient(exc) or attempt >= self.backoff.max_attempts:
-                    raise StoreError(f"{what}: {exc}") from exc
-            time.sleep(self.backoff.delay(attempt))
+        """Run one client call under the bounded backoff; failures become StoreError."""
+        try:
+            return retry_blocking(call, policy=self.backoff, transient=_transient)[0]
+        except RetriesExhausted as exc:
+            raise store_error(what, exc.last) from exc.last
+        except (InvalidReference, ObjectTooLarge):
+            raise
+        except Exception as exc:
+            raise store_error(what, exc) from exc
 
     def _remember(self, key: str) -> None:
         self._known[key] = None
@@ -124,7 +195,8 @@ class Store:
             try:
                 self._call("make_bucket", lambda: self.client.make_bucket(self.bucket))
             except StoreError as exc:
-                if "BucketAlreadyOwnedByYou" not in str(exc) and "BucketAlreadyExists" not in str(exc):
+                # Another replica created it between the two calls.
+                if exc.code not in _BUCKET_EXISTS:
                     raise
 
     # -- images -----------------------------------------------------------------------------
@@ -144,24 +216,59 @@ class Store:
                                    media_type=info.media_type, width=info.width,
                                    height=info.height)
 
+    def check_ref(self, ref: common_pb2.ImageRef) -> None:
+        """Refuse a reference before any request: only this store's bucket, a
+        plain key, a well-formed digest. Raises InvalidReference."""
+        if ref.bucket and ref.bucket != self.bucket:
+            raise InvalidReference("bucket", f"{shown(ref.bucket)} is not this service's bucket "
+                                             f"{self.bucket!r}; leave it empty or name that one")
+        check_key(ref.key)
+        if ref.sha256 and not _SHA256.fullmatch(ref.sha256):
+            raise InvalidReference("sha256", "must be 64 hex digits")
+
     def get_image(self, ref: common_pb2.ImageRef) -> bytes:
-        """Read an image and check it still hashes to its reference."""
-        data = self.get_bytes(ref.key, bucket=ref.bucket or self.bucket)
-        if ref.sha256 and hashlib.sha256(data).hexdigest() != ref.sha256:
-            raise StoreError(f"{ref.key}: content does not match its sha256")
+        """Read a referenced image: the reference checked first, the size before
+        the body, then the bytes against their sha256 and as a whole image.
+
+        Raises InvalidReference, ObjectNotFound or ImageRejected for a bad
+        reference, StoreError only when the store itself failed.
+        """
+        self.check_ref(ref)
+        try:
+            data = self.get_bytes(ref.key, max_bytes=self.max_image_bytes)
+        except ObjectTooLarge as exc:
+            raise ImageRejected(f"{ref.key}: {exc.reason}") from None
+        if ref.sha256 and hashlib.sha256(data).hexdigest() != ref.sha256.lower():
+            raise InvalidReference("sha256", f"{ref.key}: content does not match its sha256")
+        inspect_image(data, self.max_image_bytes)
         return data
 
     # -- bytes and JSON artifacts -------------------------------------------------------------
 
     def put_bytes(self, key: str, data: bytes, content_type: str = "application/octet-stream") -> None:
+        check_key(key)
         self._call(f"put {key}", lambda: self.client.put_object(
             self.bucket, key, io.BytesIO(data), len(data), content_type=content_type))
 
-    def get_bytes(self, key: str, bucket: str | None = None) -> bytes:
+    def get_bytes(self, key: str, max_bytes: int | None = None) -> bytes:
+        """An object's bytes; its size is checked from the response headers
+        before the body is read (ObjectTooLarge past `max_bytes`)."""
+        check_key(key)
+        limit = self.max_object_bytes if max_bytes is None else max_bytes
+
         def fetch() -> bytes:
-            response = self.client.get_object(bucket or self.bucket, key)
+            response = self.client.get_object(self.bucket, key)
             try:
-                return response.read()
+                declared = response.headers.get("content-length")
+                if declared is not None and declared.isdigit() and int(declared) > limit:
+                    raise ObjectTooLarge("key", f"object is {declared} bytes, over the "
+                                                f"limit of {limit}")
+                # Read one byte past the limit: a body without a length is
+                # bounded too.
+                data = response.read(limit + 1)
+                if len(data) > limit:
+                    raise ObjectTooLarge("key", f"object is over the limit of {limit} bytes")
+                return data
             finally:
                 response.close()
                 response.release_conn()
@@ -175,6 +282,7 @@ class Store:
         return json.loads(self.get_bytes(key))
 
     def exists(self, key: str) -> bool:
+        check_key(key)
         try:
             self._call(f"stat {key}", lambda: self.client.stat_object(self.bucket, key))
             return True
@@ -182,6 +290,7 @@ class Store:
             return False
 
     def delete(self, key: str) -> None:
+        check_key(key)
         self._call(f"delete {key}", lambda: self.client.remove_object(self.bucket, key))
 
     def list_keys(self, prefix: str, recursive: bool = True) -> Iterator[str]:
@@ -230,4 +339,5 @@ class AsyncStore:
         return await asyncio.to_thread(self.sync.presigned_url, key, ttl_seconds)
 
 
-__all__ = ["Store", "AsyncStore", "StoreError", "ObjectNotFound", "ImageRejected", "image_key"]
+__all__ = ["Store", "AsyncStore", "StoreError", "ObjectNotFound", "InvalidReference",
+           "ObjectTooLarge", "ImageRejected", "check_key", "image_key"]

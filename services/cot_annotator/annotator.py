@@ -15,13 +15,13 @@ from typing import Mapping
 
 from mis.v1 import common_pb2, cot_annotator_pb2
 from services.common.errors import InvalidArgument, require
-from services.common.images import ImageRejected, inspect_image
 from services.common.metrics import Metrics
 from services.common.models import (ChatModel, ChatRequest, ModelError, OutputParseError,
                                     image_part, text_part)
 from services.common.prompts import PromptTemplate
 from services.common.provenance import from_completion, provenance
-from services.common.store import AsyncStore, ObjectNotFound
+from services.common.references import fetch_stage_image
+from services.common.store import AsyncStore
 from services.common.stage import item_error
 from services.cot_annotator.gate import SafetyLabel, gate_failures
 from services.cot_annotator.judge_check import SAFE, UNSAFE, JudgeCheck
@@ -75,16 +75,9 @@ class CotAnnotator:
         return cot_annotator_pb2.AnnotateBatchResponse(results=results)
 
     async def load_image(self, ref: common_pb2.ImageRef, field: str) -> bytes:
-        try:
-            data = await self.store.get_image(ref)
-        except ObjectNotFound:
-            where = f"{ref.bucket or 'default bucket'}/{ref.key}"
-            raise InvalidArgument(field, f"not in the store: {where}") from None
-        try:
-            inspect_image(data, self.max_image_bytes)
-        except ImageRejected as exc:
-            raise InvalidArgument(field, str(exc)) from None
-        return data
+        """A referenced image: this service's bucket only, checked as a whole
+        image (in a worker thread) before it goes to the model."""
+        return await fetch_stage_image(self.store, ref, field)
 
     def chat_request(self, item: cot_annotator_pb2.AnnotateItem, images: tuple[bytes, bytes],
                      attempt: int, failures: list[str]) -> ChatRequest:

@@ -15,11 +15,12 @@ from dataclasses import dataclass
 
 from mis.v1 import common_pb2, extractor_pb2
 from services.common.errors import InvalidArgument, require
-from services.common.images import ImageRejected, inspect_image
+from services.common.images import ImageRejected, inspect_image_in_thread
 from services.common.metrics import Metrics
 from services.common.models import ChatModel, ChatRequest, image_part, text_part
 from services.common.prompts import PromptTemplate, load_prompt
-from services.common.store import AsyncStore, ObjectNotFound
+from services.common.references import fetch_stage_image
+from services.common.store import AsyncStore
 from services.common.taxonomy import Taxonomy
 from services.common.stage import (Backends, StageRejected, ask, check_batch, check_text,
                                          item_error, rejection, request_taxonomy)
@@ -163,20 +164,15 @@ class Extraction:
         return SeedInput(seed, image, hint)
 
     async def image_bytes(self, image: common_pb2.Image, field: str) -> bytes:
+        """The seed's image, checked as a whole image off the event loop; a
+        reference only into this service's own bucket."""
         if image.WhichOneof("source") == "data":
             try:
-                inspect_image(image.data, self.max_image_bytes)
+                await inspect_image_in_thread(image.data, self.max_image_bytes)
             except ImageRejected as exc:
                 raise InvalidArgument(f"{field}.data", str(exc)) from None
             return image.data
-        ref = image.ref
-        require(ref.key, f"{field}.ref.key", "required")
-        if self.store is None:
-            raise InvalidArgument(f"{field}.ref", "this service has no store configured; send the bytes")
-        try:
-            return await self.store.get_image(ref)
-        except ObjectNotFound:
-            raise InvalidArgument(f"{field}.ref", f"no image {ref.key!r} in the store") from None
+        return await fetch_stage_image(self.store, image.ref, f"{field}.ref")
 
     def chat_request(self, checked: SeedInput, taxonomy: Taxonomy, count: int) -> ChatRequest:
         seed = checked.seed

@@ -18,11 +18,12 @@ from services.common.errors import InvalidArgument, require
 from services.common.metrics import Metrics
 from services.common.models import ChatModel, ChatRequest, image_part, text_part
 from services.common.prompts import load_prompt
-from services.common.store import AsyncStore, ObjectNotFound
+from services.common.references import fetch_stage_image
+from services.common.store import AsyncStore
 from services.common.taxonomy import Taxonomy
 from services.common.stage import (Backends, StageRejected, ask, check_batch, check_text,
                                          item_error, rejection, request_taxonomy)
-from services.filter.fingerprints import image_hash, instruction_text
+from services.filter.fingerprints import image_hash_in_thread, instruction_text
 
 STAGE = common_pb2.STAGE_FILTER
 
@@ -68,7 +69,7 @@ class Classification:
             self.check(item, field, taxonomy)
             images = await asyncio.gather(self.image(item.images.image1, f"{field}.images.image1"),
                                           self.image(item.images.image2, f"{field}.images.image2"))
-            hashes = [self.hash(data, f"{field}.images.image{n}") for n, data in enumerate(images, 1)]
+            hashes = [await self.hash(data, f"{field}.images.image{n}") for n, data in enumerate(images, 1)]
         except InvalidArgument as exc:
             result.error.CopyFrom(item_error(exc))
             self.count("invalid")
@@ -123,18 +124,12 @@ class Classification:
                 raise InvalidArgument(f"{field}.images.{name}", f"over the limit of {self.max_text_chars} characters")
 
     async def image(self, ref: common_pb2.ImageRef, field: str) -> bytes:
-        if ref.bucket and ref.bucket != self.store.sync.bucket:
-            raise InvalidArgument(f"{field}.bucket", f"{ref.bucket!r} is not this service's bucket "
-                                                     f"{self.store.sync.bucket!r}")
-        try:
-            return await self.store.get_image(ref)
-        except ObjectNotFound:
-            raise InvalidArgument(field, f"no image {ref.key!r} in the store") from None
+        return await fetch_stage_image(self.store, ref, field)
 
     @staticmethod
-    def hash(data: bytes, field: str) -> str:
+    async def hash(data: bytes, field: str) -> str:
         try:
-            return image_hash(data)
+            return await image_hash_in_thread(data)
         except ValueError as exc:
             raise InvalidArgument(field, str(exc)) from None
 

@@ -13,29 +13,32 @@ points at the group's first item, so chains (b near a, a near c) form one group.
 
 from __future__ import annotations
 
-import io
+import asyncio
 import math
 import re
 from collections import Counter, defaultdict
 from dataclasses import dataclass
 
 import numpy as np
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
 
 from mis.v1 import filter_pb2
+from services.common.images import MAX_PIXELS, decode_image
 
 HASH_HEX_DIGITS = 16
 _PLACEHOLDER = re.compile(r"\bthe\s+\w+\s+in\s+the\s+(first|second)\s+image\b", re.IGNORECASE)
 _FILLER = frozenset("a an the of in on at to and or for with from by is are be this that it".split())
 
 
-def image_hash(data: bytes) -> str:
-    """64-bit dHash of an image as 16 lower-case hex digits."""
-    try:
-        with Image.open(io.BytesIO(data)) as image:
-            grey = image.convert("L").resize((9, 8), Image.Resampling.LANCZOS)
-    except (UnidentifiedImageError, OSError, ValueError) as exc:
-        raise ValueError(f"cannot decode image: {exc}") from None
+def image_hash(data: bytes, max_pixels: int = MAX_PIXELS) -> str:
+    """64-bit dHash of an image as 16 lower-case hex digits.
+
+    Decodes through `decode_image`, so a decompression bomb or a truncated
+    body is an ImageRejected (a ValueError) before any pixel is decoded.
+    CPU-bound: async callers use `image_hash_in_thread`.
+    """
+    with decode_image(data, max(len(data), 1), max_pixels) as image:
+        grey = image.convert("L").resize((9, 8), Image.Resampling.LANCZOS)
     pixels = np.asarray(grey, dtype=np.int16)
     bits = (pixels[:, 1:] > pixels[:, :-1]).flatten()
     value = 0
@@ -44,8 +47,9 @@ def image_hash(data: bytes) -> str:
     return f"{value:0{HASH_HEX_DIGITS}x}"
 
 
-def hash_distance(first: str, second: str) -> int:
-    return (int(first, 16) ^ int(second, 16)).bit_count()
+async def image_hash_in_thread(data: bytes) -> str:
+    """`image_hash` off the event loop, so hashing never stalls health checks."""
+    return await asyncio.to_thread(image_hash, data)
 
 
 def instruction_text(instruction: str, object1: str, object2: str) -> str:

@@ -26,10 +26,12 @@ PREFIX = "judge-cache"
 
 
 def cache_digest(question: str, image_sha256: Sequence[str], response: str, model: str,
-                 rubric_version: str) -> str:
-    material = json.dumps({"question": question, "images": list(image_sha256),
-                           "response": response, "model": model, "rubric": rubric_version},
-                          sort_keys=True, ensure_ascii=False)
+                 rubric_version: str, images_sent: bool = True) -> str:
+    fields = {"question": question, "images": list(image_sha256), "response": response,
+              "model": model, "rubric": rubric_version}
+    if not images_sent:  # a judge that never saw the images is another judge
+        fields["images_sent"] = False
+    material = json.dumps(fields, sort_keys=True, ensure_ascii=False)
     return hashlib.sha256(material.encode()).hexdigest()
 
 

@@ -12,19 +12,11 @@ import hashlib
 from dataclasses import dataclass
 
 from mis.v1 import judge_pb2
-from services.common.errors import InvalidArgument, NotFound
-from services.common.images import ImageRejected, inspect_image
-from services.common.store import AsyncStore, ObjectNotFound
+from services.common.errors import InvalidArgument
+from services.common.images import ImageRejected, inspect_image_in_thread
+from services.common.references import fetch_image
+from services.common.store import AsyncStore
 from services.judge.backends import ResolvedItem
-
-
-class ImageNotFound(NotFound):
-    """A referenced image is not in the store; `field` names the reference."""
-
-    def __init__(self, field: str, reason: str) -> None:
-        super().__init__(f"{field}: {reason}")
-        self.field = field
-        self.reason = reason
 
 
 @dataclass(frozen=True)
@@ -64,35 +56,21 @@ async def resolve_item(item: judge_pb2.JudgeItem, field: str, limits: ItemLimits
         where = f"{field}.images[{index}]"
         source = image.WhichOneof("source")
         if source == "data":
-            data = image.data
-            where_bytes = f"{where}.data"
+            try:
+                # Decoding runs in a worker thread: a large image must not
+                # stall the event loop (health checks, other callers).
+                info = await inspect_image_in_thread(image.data, limits.max_image_bytes)
+            except ImageRejected as exc:
+                raise InvalidArgument(f"{where}.data", str(exc)) from None
+            data, digest = image.data, info.sha256
         elif source == "ref":
-            data = await fetch_ref(image.ref, f"{where}.ref", store)
-            where_bytes = f"{where}.ref"
+            # The store checks the reference (own bucket only, a plain key,
+            # the digest) and the bytes as a whole image.
+            data = await fetch_image(store, image.ref, f"{where}.ref")
+            digest = hashlib.sha256(data).hexdigest()
         else:
             raise InvalidArgument(where, "set either data (image bytes) or ref (a store reference)")
-        try:
-            info = inspect_image(data, limits.max_image_bytes)
-        except ImageRejected as exc:
-            raise InvalidArgument(where_bytes, str(exc)) from None
         images.append(data)
-        hashes.append(info.sha256)
+        hashes.append(digest)
     return ResolvedItem(item_id=item.item_id, question=item.question, images=tuple(images),
                         image_sha256=tuple(hashes), response=item.response)
-
-
-async def fetch_ref(ref, field: str, store: AsyncStore | None) -> bytes:
-    if store is None:
-        raise InvalidArgument(field, "this judge has no store; send the image bytes as data")
-    if not ref.key:
-        raise InvalidArgument(f"{field}.key", "required")
-    if ref.bucket and ref.bucket != store.sync.bucket:
-        # Outside callers may read only the judge's own bucket.
-        raise InvalidArgument(f"{field}.bucket", f"must be {store.sync.bucket!r} or empty")
-    try:
-        data = await store.get_bytes(ref.key)
-    except ObjectNotFound:
-        raise ImageNotFound(f"{field}.key", f"no image at {ref.key!r}") from None
-    if ref.sha256 and hashlib.sha256(data).hexdigest() != ref.sha256.lower():
-        raise InvalidArgument(f"{field}.sha256", "does not match the stored image")
-    return data

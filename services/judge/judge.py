@@ -18,12 +18,13 @@ from services.common.errors import InvalidArgument
 from services.common.metrics import Metrics
 from services.common.models import ModelUnavailable, OutputParseError, build_chat_model
 from services.common.models.base import ModelError
+from services.common.references import ReferenceNotFound
 from services.common.settings import SettingsError
 from services.common.store import AsyncStore, Store, StoreError
 from services.judge.backends import JudgeBackend, KeywordBackend, RubricBackend, offline_rubric_answer
 from services.judge.cache import VerdictCache, cache_digest, cache_key
 from services.judge.config import KEYWORD_BACKEND, Settings
-from services.judge.items import ImageNotFound, ItemLimits, resolve_item
+from services.judge.items import ItemLimits, resolve_item
 from services.judge.metrics import JudgeMetrics
 from services.judge.rubric import load_refusal_phrases, load_rubric
 from services.judge.verdicts import class_name
@@ -130,7 +131,7 @@ class Judge:
             return judge_pb2.JudgeItemResult(item_id=item.item_id, verdict=verdict)
         except InvalidArgument as exc:
             error = item_error("INVALID_ARGUMENT", exc.reason, exc.field)
-        except ImageNotFound as exc:
+        except ReferenceNotFound as exc:
             error = item_error("NOT_FOUND", exc.reason, exc.field)
         except ModelUnavailable as exc:
             error = item_error("UNAVAILABLE", f"judge model unavailable after {exc.attempts} "

@@ -128,7 +128,6 @@ def malformed() -> dict[str, tuple[judge_pb2.JudgeItem, str]]:
                                    COMPLIANCE), "item.images[1].data"),
         "not an image": (judge_item("d", "q", [b"hello, not an image"], COMPLIANCE),
                          "item.images[0].data"),
-        "empty response": (judge_item("e", "q", [image], "  "), "item.response"),
         "empty question": (judge_item("f", "", [image], COMPLIANCE), "item.question"),
         "image with no source": (judge_pb2.JudgeItem(item_id="g", question="q", response="r",
                                                      images=[common_pb2.Image()]),
