@@ -43,7 +43,8 @@ async def test_judging_two_judges_and_resuming(tmp_path, store_settings):
         progress = await run_evaluation(EvalPlan(samples, None, judges, out))
         assert progress.judged == {"keyword": 7, "offline": 7}
         again = await run_evaluation(EvalPlan(samples, None, judges, out))
-        assert again.judged == {"keyword": 0, "offline": 0}
+        # One fresh verdict per judge shows it is the same judge; the rest is reused.
+        assert again.judged == {"keyword": 1, "offline": 1}
     finally:
         await judges[0].close()
     rows = read_rows(out / "judgements-keyword.jsonl")
