@@ -14,7 +14,8 @@ from typing import Any
 
 import torch
 
-from trainer.encoding import ImageTokens, ProcessorImageTokens, QwenVLImageTokens
+from trainer.encoding import ImageTokens, InternVLImageTokens, ProcessorImageTokens
+from trainer.processors import load_processor
 
 
 class UnsupportedModelError(ValueError):
@@ -27,14 +28,17 @@ class Family:
     vision: str  # module path of the vision encoder (frozen)
     projector: str  # module path of the projector (trained)
     decoder_layers: str  # module path of the language model's layer list
+    processor: str  # the transformers processor class
 
 
+_LLAVA_LIKE = ("model.vision_tower", "model.multi_modal_projector", "model.language_model.layers")
+_QWEN_LIKE = ("model.visual", "model.visual.merger", "model.language_model.layers")
 FAMILIES = {f.model_type: f for f in (
-    Family("llava", "model.vision_tower", "model.multi_modal_projector", "model.language_model.layers"),
-    Family("llava_onevision", "model.vision_tower", "model.multi_modal_projector", "model.language_model.layers"),
-    Family("qwen2_vl", "model.visual", "model.visual.merger", "model.language_model.layers"),
-    Family("qwen2_5_vl", "model.visual", "model.visual.merger", "model.language_model.layers"),
-    Family("internvl", "model.vision_tower", "model.multi_modal_projector", "model.language_model.layers"),
+    Family("llava", *_LLAVA_LIKE, "LlavaProcessor"),
+    Family("llava_onevision", *_LLAVA_LIKE, "LlavaOnevisionProcessor"),
+    Family("qwen2_vl", *_QWEN_LIKE, "Qwen2VLProcessor"),
+    Family("qwen2_5_vl", *_QWEN_LIKE, "Qwen2_5_VLProcessor"),
+    Family("internvl", *_LLAVA_LIKE, "InternVLProcessor"),
 )}
 
 _HINTS = {
@@ -71,36 +75,57 @@ def family_of(model_dir: Path | str) -> Family:
     return FAMILIES[model_type]
 
 
-def load_backbone(model_dir: Path | str) -> Backbone:
+@dataclass(frozen=True)
+class ImageBudget:
+    """How many vision tokens an image may cost, per backbone (the config's knobs)."""
+
+    max_pixels: int = 0  # Qwen2-VL / Qwen2.5-VL: pixels per image after resizing (0: the model's own)
+    max_dynamic_patch: int = 12  # InternVL: tiles shared by a sample's images
+
+
+def load_backbone(model_dir: Path | str, budget: ImageBudget = ImageBudget(),
+                  attn_implementation: str = "sdpa") -> Backbone:
     """Model (fp32 master weights; bf16 comes from autocast or FSDP's policy) and processor."""
-    from transformers import AutoModelForImageTextToText, AutoProcessor
+    from transformers import AutoModelForImageTextToText
 
     family = family_of(model_dir)
-    model = AutoModelForImageTextToText.from_pretrained(model_dir, dtype=torch.float32)
+    model = AutoModelForImageTextToText.from_pretrained(model_dir, dtype=torch.float32,
+                                                        attn_implementation=attn_implementation)
     for path in (family.vision, family.projector, family.decoder_layers):
         try:
             model.get_submodule(path)
         except AttributeError as exc:
             raise UnsupportedModelError(f"model: {family.model_type} model has no module {path!r}; "
                                         "this transformers version lays the model out differently") from exc
-    try:
-        processor = AutoProcessor.from_pretrained(model_dir)
-    except ImportError:
-        # Qwen2-VL's processor bundles a video processor that needs torchvision; images alone
-        # need only the tokenizer and the image processor, with the expansion done by hand.
-        if not family.model_type.startswith("qwen2"):
-            raise
-        from transformers import AutoImageProcessor, AutoTokenizer
-
-        tokenizer = AutoTokenizer.from_pretrained(model_dir)
-        image_processor = AutoImageProcessor.from_pretrained(model_dir)
-        return Backbone(family, model, tokenizer, QwenVLImageTokens(tokenizer, image_processor),
-                        tokenizer, [tokenizer, image_processor])
+    processor = load_processor(model_dir, family.processor)
     owner = processor if getattr(processor, "chat_template", None) else processor.tokenizer
     if not getattr(owner, "chat_template", None):
         raise UnsupportedModelError(f"model: {model_dir} has no chat template; the recipe renders "
                                     "conversations with the model's own template")
-    return Backbone(family, model, processor.tokenizer, ProcessorImageTokens(processor), owner, [processor])
+    if family.model_type == "internvl":
+        image_tokens: ImageTokens = InternVLImageTokens(processor, budget.max_dynamic_patch)
+    else:
+        if budget.max_pixels and family.model_type.startswith("qwen2"):
+            size = processor.image_processor.size
+            processor.image_processor.size = type(size)(
+                shortest_edge=min(size.shortest_edge, budget.max_pixels), longest_edge=budget.max_pixels)
+        image_tokens = ProcessorImageTokens(processor)
+    return Backbone(family, model, processor.tokenizer, image_tokens, owner, [processor])
+
+
+def image_budget_of(backbone: Backbone) -> dict[str, Any]:
+    """What an image may cost in this run, for the resolved-config log line."""
+    image_processor = backbone.image_tokens.processor.image_processor
+    if isinstance(backbone.image_tokens, InternVLImageTokens):
+        return {"max_dynamic_patch": backbone.image_tokens.max_dynamic_patch,
+                "tile": [image_processor.size.height, image_processor.size.width]}
+    if backbone.family.model_type.startswith("qwen2"):
+        return {"max_pixels": image_processor.size.get("longest_edge"),
+                "min_pixels": image_processor.size.get("shortest_edge")}
+    if backbone.family.model_type == "llava_onevision":
+        return {"vision_aspect_ratio": backbone.model.config.vision_aspect_ratio,
+                "image_grid_pinpoints_max": list(max(map(tuple, backbone.model.config.image_grid_pinpoints)))}
+    return {"size": {k: v for k, v in vars(image_processor.size).items() if v is not None}}
 
 
 def freeze_vision(model: torch.nn.Module, family: Family) -> None:

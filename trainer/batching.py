@@ -15,6 +15,7 @@ import random
 from typing import Sequence
 
 import torch
+from PIL import Image
 
 from trainer.encoding import IGNORE_INDEX, EncodedSample, ImageTokens, open_images
 
@@ -47,8 +48,20 @@ def padding_share(batches: Sequence[Sequence[int]], lengths: Sequence[int]) -> f
     return 1 - real / slots if slots else 0.0
 
 
+# Small enough that every processor gives it its minimum of vision tokens.
+DUMMY_IMAGE_SIDE = 32
+
+
 class Collator:
-    """Pads a micro-batch to its longest sample and adds the vision inputs."""
+    """Pads a micro-batch to its longest sample and adds the vision inputs.
+
+    A micro-batch without images gets a dummy image (as LLaMA-Factory does): its tokens are
+    appended to the first row behind the padding, masked from attention and from the loss,
+    so they change no output, yet the vision tower and projector run and the projector gets
+    a (zero) gradient. Every rank then reduces the same parameters in every step: without
+    it, FSDP's reduce-scatter sizes differ between ranks (gloo fails, NCCL hangs) and DDP
+    needs `find_unused_parameters`.
+    """
 
     def __init__(self, samples: Sequence[EncodedSample], image_tokens: ImageTokens, pad_token_id: int,
                  image_token_id: int | None = None) -> None:
@@ -58,10 +71,17 @@ class Collator:
         # Models with multimodal RoPE (Qwen2-VL) locate image tokens through a type mask,
         # which their processor would otherwise build: 1 marks an image token.
         self.image_token_id = image_token_id
+        self.dummy_image = Image.new("RGB", (DUMMY_IMAGE_SIDE, DUMMY_IMAGE_SIDE), (255, 255, 255))
+        self.dummy_tokens = image_tokens.expansions([self.dummy_image])[0]
 
     def __call__(self, indices: list[int]) -> dict[str, torch.Tensor]:
         batch = [self.samples[i] for i in indices]
+        images = [open_images(sample.images) for sample in batch]
+        dummy = not any(images)
         width = max(len(s) for s in batch)
+        if dummy:
+            width = max(width, len(batch[0]) + len(self.dummy_tokens))
+            images[0] = [self.dummy_image]
         input_ids = torch.full((len(batch), width), self.pad_token_id, dtype=torch.long)
         labels = torch.full((len(batch), width), IGNORE_INDEX, dtype=torch.long)
         attention_mask = torch.zeros((len(batch), width), dtype=torch.long)
@@ -70,12 +90,13 @@ class Collator:
             input_ids[row, :n] = torch.tensor(sample.input_ids)
             labels[row, :n] = torch.tensor(sample.labels)
             attention_mask[row, :n] = 1
+        if dummy:
+            start = len(batch[0])
+            input_ids[0, start:start + len(self.dummy_tokens)] = torch.tensor(self.dummy_tokens)
         inputs = {"input_ids": input_ids, "labels": labels, "attention_mask": attention_mask}
         if self.image_token_id is not None:
             inputs["mm_token_type_ids"] = (input_ids == self.image_token_id).long()
-        images = [open_images(sample.images) for sample in batch]
-        if any(images):
-            inputs.update(self.image_tokens.pixel_inputs(images))
+        inputs.update(self.image_tokens.pixel_inputs(images))
         return inputs
 
 

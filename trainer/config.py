@@ -53,8 +53,16 @@ class TrainConfig:
     lora_rank: int = 16
     lora_alpha: int = 32
     lora_dropout: float = 0.05
-    # Numerics and memory.
+    # Image budget per backbone (recorded beside the resolved config): Qwen2-VL/2.5-VL resize
+    # each image to at most `max_pixels` (0 keeps the model's own limit); InternVL shares
+    # `max_dynamic_patch` 448 px tiles among a sample's images, as its official fine-tune does.
+    # LLaVA-OneVision's any-resolution grid is the model config's (`image_grid_pinpoints`).
+    max_pixels: int = 0
+    max_dynamic_patch: int = 12
+    # Numerics and memory. bf16 is autocast on one process or under DDP, FSDP's bf16
+    # parameter policy (fp32 reductions) under FSDP.
     precision: Literal["bf16", "fp32"] = "bf16"
+    attn_implementation: Literal["sdpa", "eager", "flash_attention_2"] = "sdpa"
     gradient_checkpointing: bool = True
     fsdp: bool = False
     # Bookkeeping.
@@ -70,17 +78,21 @@ class TrainConfig:
     # Local scratch for downloads and checkpoints before upload ("" = a temporary folder).
     work_dir: str = ""
     num_workers: int = 2
+    # Deadline of every collective call, long enough to cover rank 0 writing and uploading a
+    # checkpoint while the other ranks wait at the barrier (NCCL's default is 10 minutes).
+    collective_timeout_minutes: int = 60
 
     def validate(self) -> "TrainConfig":
         for name in ("model", "dataset", "output"):
             if not getattr(self, name):
                 raise ConfigError(f"{name}: required, got an empty value")
         positive = ("learning_rate", "epochs", "micro_batch_size", "grad_accum_steps", "max_length",
-                    "length_group_batches", "lora_rank", "lora_alpha", "progress_every", "log_every")
+                    "length_group_batches", "lora_rank", "lora_alpha", "progress_every", "log_every",
+                    "max_dynamic_patch", "collective_timeout_minutes")
         for name in positive:
             if getattr(self, name) <= 0:
                 raise ConfigError(f"{name}: must be > 0, got {getattr(self, name)}")
-        for name in ("checkpoint_every", "keep_checkpoints", "stop_after_steps", "num_workers",
+        for name in ("checkpoint_every", "keep_checkpoints", "stop_after_steps", "num_workers", "max_pixels",
                      "weight_decay", "max_grad_norm", "general_ratio"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"{name}: must be >= 0, got {getattr(self, name)}")

@@ -27,69 +27,96 @@ class ImageTokens(Protocol):
     """How a backbone turns images into placeholder tokens and pixel inputs."""
 
     image_token: str
+    image_token_id: int
 
-    def tokenize(self, text: str, images: list[Image.Image]) -> list[int]:
-        """Token ids of `text` with each image token expanded for its image."""
+    def expansions(self, images: list[Image.Image]) -> list[list[int]]:
+        """The token ids each image token of a sample with these images becomes, in order."""
+
+    def tokenize(self, text: str, expansions: list[list[int]]) -> list[int]:
+        """Token ids of `text`, each image token replaced by the next of `expansions` (consumed)."""
 
     def pixel_inputs(self, images: list[list[Image.Image]]) -> dict[str, torch.Tensor]:
         """The vision inputs of the model's forward for these images (per sample, in order)."""
 
 
 class ProcessorImageTokens:
-    """Uses the model's own processor, which knows its family's expansion rules."""
+    """Uses the model's own processor, which knows its family's expansion rules.
+
+    Expansions are computed once per sample from all its images, because the count of an
+    image's tokens can depend on the others: LLaVA-OneVision tiles a lone image (any
+    resolution) but not the images of a multi-image sample, and InternVL shares a tile
+    budget among a sample's images. Tokenizing each turn with only its own images would
+    disagree with what the model computes from the whole sample.
+    """
 
     def __init__(self, processor: Any) -> None:
         self.processor = processor
         self.tokenizer = processor.tokenizer
         self.image_token = processor.image_token
+        self.image_token_id = self.tokenizer.convert_tokens_to_ids(self.image_token)
+        # Between the image tokens of the probe text: a special token no expansion contains.
+        self._separator = self.tokenizer.eos_token or self.tokenizer.pad_token
+        self._separator_id = self.tokenizer.convert_tokens_to_ids(self._separator)
 
-    def tokenize(self, text: str, images: list[Image.Image]) -> list[int]:
+    def image_options(self, count: int) -> dict[str, Any]:
+        """Image-processor options for a sample with `count` images (none by default)."""
+        return {}
+
+    def expansions(self, images: list[Image.Image]) -> list[list[int]]:
         if not images:
-            return self.tokenizer(text, add_special_tokens=False)["input_ids"]
-        # Nested per sample: LLaVA-OneVision tiles a lone image (any-resolution) but not the
-        # images of a multi-image sample, and tells them apart by this nesting.
-        encoded = self.processor(text=[text], images=[images], add_special_tokens=False)
-        ids = encoded["input_ids"][0]
-        return ids.tolist() if hasattr(ids, "tolist") else list(ids)
+            return []
+        probe = self._separator.join([self.image_token] * len(images))
+        ids = self.processor(text=[probe], images=[images], add_special_tokens=False,
+                             **self.image_options(len(images)))["input_ids"][0]
+        ids = ids.tolist() if hasattr(ids, "tolist") else list(ids)
+        runs: list[list[int]] = [[]]
+        for token in ids:
+            if token == self._separator_id:
+                runs.append([])
+            else:
+                runs[-1].append(token)
+        if len(runs) != len(images):  # pragma: no cover - a processor that rewrites the separator
+            raise ValueError(f"{type(self.processor).__name__}: expanded {len(images)} image token(s) "
+                             f"into {len(runs)} run(s)")
+        return runs
 
-    def pixel_inputs(self, images: list[list[Image.Image]]) -> dict[str, torch.Tensor]:
-        # Through the processor rather than its image processor alone, so any
-        # processor-level image settings apply exactly as in `tokenize`.
-        with_images = [group for group in images if group]
-        encoded = self.processor(text=[self.image_token * len(group) for group in with_images],
-                                 images=with_images, return_tensors="pt", padding=True)
-        return {k: v for k, v in encoded.items() if k not in ("input_ids", "attention_mask", "token_type_ids", "mm_token_type_ids")}
-
-
-class QwenVLImageTokens:
-    """Qwen2-VL / Qwen2.5-VL without the full processor (it needs torchvision for video).
-
-    Each `<|image_pad|>` becomes grid_t * grid_h * grid_w / merge_size**2 copies, exactly
-    what Qwen2VLProcessor does.
-    """
-
-    image_token = "<|image_pad|>"
-
-    def __init__(self, tokenizer: Any, image_processor: Any) -> None:
-        self.tokenizer = tokenizer
-        self.image_processor = image_processor
-        self.image_token_id = tokenizer.convert_tokens_to_ids(self.image_token)
-        self.merge_length = image_processor.merge_size ** 2
-
-    def tokenize(self, text: str, images: list[Image.Image]) -> list[int]:
+    def tokenize(self, text: str, expansions: list[list[int]]) -> list[int]:
+        """Token ids of `text`, each image token replaced by the next of `expansions` (consumed)."""
         ids = self.tokenizer(text, add_special_tokens=False)["input_ids"]
-        if not images:
-            return ids
-        grids = self.image_processor(images=images, return_tensors="pt")["image_grid_thw"]
-        counts = iter(int(g.prod()) // self.merge_length for g in grids)
         expanded: list[int] = []
         for token in ids:
-            expanded.extend([token] * next(counts) if token == self.image_token_id else [token])
+            expanded.extend(expansions.pop(0) if token == self.image_token_id else [token])
         return expanded
 
     def pixel_inputs(self, images: list[list[Image.Image]]) -> dict[str, torch.Tensor]:
-        encoded = self.image_processor(images=[image for group in images for image in group], return_tensors="pt")
-        return {"pixel_values": encoded["pixel_values"], "image_grid_thw": encoded["image_grid_thw"]}
+        # Through the processor rather than its image processor alone, so any
+        # processor-level image settings apply exactly as in `expansions`.
+        with_images = [group for group in images if group]
+        encoded = self.processor(text=[self.image_token * len(group) for group in with_images],
+                                 images=with_images, return_tensors="pt", padding=True)
+        return {k: v for k, v in encoded.items() if k not in _TEXT_KEYS}
+
+
+_TEXT_KEYS = ("input_ids", "attention_mask", "token_type_ids", "mm_token_type_ids")
+
+
+class InternVLImageTokens(ProcessorImageTokens):
+    """InternVL: a sample's images share `max_dynamic_patch` tiles, as in the official fine-tune
+    (each image gets max(1, max_dynamic_patch // number of images), plus its thumbnail)."""
+
+    def __init__(self, processor: Any, max_dynamic_patch: int) -> None:
+        super().__init__(processor)
+        self.max_dynamic_patch = max_dynamic_patch
+
+    def image_options(self, count: int) -> dict[str, Any]:
+        return {"max_patches": max(1, self.max_dynamic_patch // count)}
+
+    def pixel_inputs(self, images: list[list[Image.Image]]) -> dict[str, torch.Tensor]:
+        # Each sample with its own tile budget; InternVL takes the tiles of a batch stacked.
+        tiles = [self.processor(text=[self.image_token * len(group)], images=[group], return_tensors="pt",
+                                **self.image_options(len(group)))["pixel_values"]
+                 for group in images if group]
+        return {"pixel_values": torch.cat(tiles)}
 
 
 @dataclass(frozen=True)
@@ -164,11 +191,9 @@ class ConversationEncoder:
                                f"token(s) for {len(images)} image(s)")
         input_ids: list[int] = []
         labels: list[int] = []
-        remaining = list(images)
+        expansions = self.image_tokens.expansions(images)
         for text, trained in pieces:
-            wanted = text.count(self.image_tokens.image_token)
-            piece_images, remaining = remaining[:wanted], remaining[wanted:]
-            ids = self.image_tokens.tokenize(text, piece_images)
+            ids = self.image_tokens.tokenize(text, expansions)
             input_ids.extend(ids)
             labels.extend(ids if trained else [IGNORE_INDEX] * len(ids))
         if len(input_ids) > self.max_length:

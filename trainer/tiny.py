@@ -18,6 +18,8 @@ from pathlib import Path
 
 from PIL import Image
 
+from trainer.processors import images_only
+
 SPECIALS_LLAVA = ["<pad>", "<s>", "</s>", "<|im_start|>", "<|im_end|>", "<image>"]
 SPECIALS_QWEN = ["<|endoftext|>", "<|im_start|>", "<|im_end|>", "<|vision_start|>",
                  "<|vision_end|>", "<|image_pad|>", "<|video_pad|>"]
@@ -41,7 +43,8 @@ CORPUS = [
 ]
 
 
-def build_tokenizer(specials: list[str], image_markup: str, pad: str, eos: str, bos: str | None):
+def build_tokenizer(specials: list[str], image_markup: str, pad: str, eos: str, bos: str | None,
+                    extra: dict[str, str] | None = None):
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
     from transformers import PreTrainedTokenizerFast
 
@@ -55,12 +58,14 @@ def build_tokenizer(specials: list[str], image_markup: str, pad: str, eos: str, 
         tokenizer_object=backend, pad_token=pad, eos_token=eos, bos_token=bos,
         chat_template=_TEMPLATE.replace("IMAGE_MARKUP", image_markup),
         model_max_length=4096,  # in-memory tokenizers otherwise report an absurd maximum
+        # Named special tokens a processor looks up on its tokenizer (InternVL's <img>, ...).
+        **({"extra_special_tokens": extra} if extra else {}),
     )
 
 
 def build_llava(out: Path, image_size: int = 32, hidden_size: int = 64, layers: int = 2) -> Path:
     """A LLaVA (CLIP + Llama) with `image_size` px input and 8 px patches; saved at `out`."""
-    from transformers import (CLIPImageProcessor, CLIPVisionConfig, LlamaConfig, LlavaConfig,
+    from transformers import (CLIPImageProcessorPil, CLIPVisionConfig, LlamaConfig, LlavaConfig,
                               LlavaForConditionalGeneration, LlavaProcessor)
 
     tokenizer = build_tokenizer(SPECIALS_LLAVA, "<image>", pad="<pad>", eos="<|im_end|>", bos="<s>")
@@ -78,7 +83,7 @@ def build_llava(out: Path, image_size: int = 32, hidden_size: int = 64, layers: 
                          image_seq_length=(image_size // patch) ** 2)
     model = LlavaForConditionalGeneration(config)
     processor = LlavaProcessor(
-        image_processor=CLIPImageProcessor(size={"shortest_edge": image_size},
+        image_processor=CLIPImageProcessorPil(size={"shortest_edge": image_size},
                                            crop_size={"height": image_size, "width": image_size}),
         tokenizer=tokenizer, patch_size=patch, vision_feature_select_strategy="default",
         num_additional_image_tokens=1, chat_template=tokenizer.chat_template)
@@ -113,6 +118,79 @@ def build_qwen2_vl(out: Path, hidden_size: int = 64, layers: int = 2) -> Path:
     model.save_pretrained(out)
     tokenizer.save_pretrained(out)
     image_processor.save_pretrained(out)
+    return out
+
+
+
+SPECIALS_INTERNVL = ["<|endoftext|>", "<|im_start|>", "<|im_end|>", "<img>", "</img>", "<IMG_CONTEXT>", "<video>"]
+
+
+def _qwen2_text(tokenizer, hidden_size: int, layers: int, eos: str, pad: str) -> dict:
+    """A two-layer Qwen2 decoder, the language model of InternVL2.5 and LLaVA-OneVision."""
+    return dict(model_type="qwen2", vocab_size=len(tokenizer), hidden_size=hidden_size,
+                intermediate_size=hidden_size * 2, num_hidden_layers=layers, num_attention_heads=4,
+                num_key_value_heads=2, max_position_embeddings=4096, tie_word_embeddings=False,
+                eos_token_id=tokenizer.convert_tokens_to_ids(eos), pad_token_id=tokenizer.convert_tokens_to_ids(pad))
+
+
+def build_internvl(out: Path, hidden_size: int = 64, layers: int = 2, tile: int = 28) -> Path:
+    """A transformers-native InternVL (InternViT + Qwen2) with `tile` px tiles of 14 px patches.
+
+    A tile gives (tile/14)**2 patches, merged 2x2 by the pixel shuffle: 1 token at 28 px.
+    Images are cut into up to 12 tiles (plus a thumbnail), as InternVL2.5 does.
+    """
+    from transformers import GotOcr2ImageProcessorPil, InternVLConfig, InternVLForConditionalGeneration
+
+    tokenizer = build_tokenizer(SPECIALS_INTERNVL, "<IMG_CONTEXT>\n", pad="<|endoftext|>", eos="<|im_end|>",
+                                bos=None, extra={"start_image_token": "<img>", "end_image_token": "</img>",
+                                                 "context_image_token": "<IMG_CONTEXT>", "video_token": "<video>"})
+    patch = 14
+    seq_length = (tile // patch) ** 2 // 4
+    config = InternVLConfig(
+        vision_config=dict(hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=2,
+                           image_size=[tile, tile], patch_size=[patch, patch]),
+        text_config=_qwen2_text(tokenizer, hidden_size, layers, "<|im_end|>", "<|endoftext|>"),
+        image_token_id=tokenizer.convert_tokens_to_ids("<IMG_CONTEXT>"), image_seq_length=seq_length,
+        downsample_ratio=0.5)
+    model = InternVLForConditionalGeneration(config)
+    image_processor = GotOcr2ImageProcessorPil(size={"height": tile, "width": tile}, crop_to_patches=True,
+                                               min_patches=1, max_patches=12)
+    processor = images_only("InternVLProcessor")(image_processor=image_processor, tokenizer=tokenizer,
+                                                 image_seq_length=seq_length, chat_template=tokenizer.chat_template)
+    out.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(out)
+    processor.save_pretrained(out)
+    return out
+
+
+def build_llava_onevision(out: Path, hidden_size: int = 64, layers: int = 2, tile: int = 28) -> Path:
+    """A LLaVA-OneVision (SigLIP + Qwen2) whose any-resolution grid is 1x1 to 2x2 tiles of `tile` px."""
+    from transformers import (LlavaOnevisionConfig, LlavaOnevisionForConditionalGeneration,
+                              LlavaOnevisionImageProcessorPil)
+
+    tokenizer = build_tokenizer(SPECIALS_QWEN + ["<image>", "<video>"], "<image>\n", pad="<|endoftext|>",
+                                eos="<|im_end|>", bos=None)
+    patch = 14
+    pinpoints = [[tile * h, tile * w] for h in (1, 2) for w in (1, 2)]
+    config = LlavaOnevisionConfig(
+        vision_config=dict(model_type="siglip_vision_model", hidden_size=32, intermediate_size=64,
+                           num_hidden_layers=2, num_attention_heads=2, image_size=tile, patch_size=patch,
+                           vision_use_head=False),
+        text_config=_qwen2_text(tokenizer, hidden_size, layers, "<|im_end|>", "<|endoftext|>"),
+        image_token_index=tokenizer.convert_tokens_to_ids("<image>"),
+        video_token_index=tokenizer.convert_tokens_to_ids("<video>"),
+        image_grid_pinpoints=pinpoints, vision_aspect_ratio="anyres_max_9", vision_feature_layer=-1,
+        vision_feature_select_strategy="full")
+    model = LlavaOnevisionForConditionalGeneration(config)
+    image_processor = LlavaOnevisionImageProcessorPil(size={"height": tile, "width": tile},
+                                                      image_grid_pinpoints=pinpoints)
+    processor = images_only("LlavaOnevisionProcessor")(
+        image_processor=image_processor, tokenizer=tokenizer, num_image_tokens=(tile // patch) ** 2,
+        vision_feature_select_strategy="full", vision_aspect_ratio="anyres_max_9",
+        chat_template=tokenizer.chat_template)
+    out.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(out)
+    processor.save_pretrained(out)
     return out
 
 

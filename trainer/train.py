@@ -25,8 +25,10 @@ import math
 import os
 import random
 import shutil
+import signal
 import sys
 import tempfile
+from datetime import timedelta
 from pathlib import Path
 
 import torch
@@ -36,7 +38,7 @@ from trainer import backbones, checkpoint
 from trainer.batching import BatchDataset, Collator, epoch_batches, padding_share
 from trainer.config import TrainConfig, load_config
 from trainer.data import load_records, mix
-from trainer.encoding import ConversationEncoder, EncodedSample, SampleTooLong
+from trainer.encoding import IGNORE_INDEX, ConversationEncoder, EncodedSample, SampleTooLong
 from trainer.progress import ProgressReporter
 from trainer.store import Store, is_s3, join
 
@@ -50,6 +52,8 @@ class MIRageRecipe:
         self.step = 0
         self.saved_step = -1
         self.last_loss: float | None = None
+        self.preempted = False  # set by SIGTERM; the run checkpoints and stops after this step
+        self.sharded = False  # FSDP applied (it then owns the bf16 casts, not autocast)
 
     # ------------------------------------------------------------------ setup
     def setup(self) -> None:
@@ -60,11 +64,15 @@ class MIRageRecipe:
         self.work = Path(cfg.work_dir or Path(tempfile.gettempdir()) /
                          f"mirage-{hashlib.sha1(cfg.output.encode()).hexdigest()[:12]}")
         self.work.mkdir(parents=True, exist_ok=True)
-        if self.rank0:
-            log.info("resolved config %s", json.dumps(cfg.as_dict(), sort_keys=True))
+        self._watch_for_preemption()
 
         model_dir = self._fetch_model(cfg.model)
-        self.backbone = backbones.load_backbone(model_dir)
+        self.backbone = backbones.load_backbone(model_dir, backbones.ImageBudget(cfg.max_pixels, cfg.max_dynamic_patch),
+                                                cfg.attn_implementation)
+        self.image_budget = backbones.image_budget_of(self.backbone)
+        if self.rank0:
+            log.info("resolved config %s", json.dumps({**cfg.as_dict(), "image_budget": self.image_budget},
+                                                      sort_keys=True, default=str))
         model = self.backbone.model
         backbones.freeze_vision(model, self.backbone.family)
         if cfg.finetune == "lora":
@@ -110,10 +118,26 @@ class MIRageRecipe:
         else:
             self.device = torch.device("cpu")
         if self.distributed:
-            dist.init_process_group("nccl" if self.device.type == "cuda" else "gloo")
+            dist.init_process_group("nccl" if self.device.type == "cuda" else "gloo",
+                                    timeout=timedelta(minutes=self.config.collective_timeout_minutes))
         self.rank = dist.get_rank() if self.distributed else 0
         self.local_rank = local_rank
         self.rank0 = self.rank == 0
+
+    def _watch_for_preemption(self) -> None:
+        """SIGTERM (a preempted or deleted pod) finishes the current step, checkpoints, exits 0."""
+        def request_stop(signum, frame) -> None:  # noqa: ARG001 - signal handler signature
+            self.preempted = True
+
+        self._previous_sigterm = signal.signal(signal.SIGTERM, request_stop)
+
+    def _stop_requested(self) -> bool:
+        """Whether any rank was told to stop; all ranks agree, so they stop at the same step."""
+        if not self.distributed:
+            return self.preempted
+        flag = torch.tensor([1.0 if self.preempted else 0.0], device=self.device)
+        dist.all_reduce(flag, op=dist.ReduceOp.MAX)
+        return bool(flag.item())
 
     def _barrier(self) -> None:
         if self.distributed:
@@ -171,7 +195,7 @@ class MIRageRecipe:
 
     def _parallelize(self, model: torch.nn.Module) -> torch.nn.Module:
         if not self.distributed:
-            return model.to(self.device)
+            return model.to(self.device)  # bf16 through autocast, also where fsdp=true
         if self.config.fsdp:
             from torch.distributed.fsdp import MixedPrecisionPolicy, fully_shard
 
@@ -183,13 +207,13 @@ class MIRageRecipe:
             for layer in model.get_submodule(self.backbone.family.decoder_layers):
                 fully_shard(layer, mp_policy=policy)
             fully_shard(model, mp_policy=policy)
+            self.sharded = True
             return model.to(self.device)  # only this rank's shards travel to the GPU
         from torch.nn.parallel import DistributedDataParallel
 
         model.to(self.device)
-        # Text-only batches leave the projector unused on some ranks.
-        return DistributedDataParallel(model, device_ids=[self.device.index] if self.device.type == "cuda" else None,
-                                       find_unused_parameters=True)
+        # Every trained parameter is used in every micro-batch (text-only ones get a dummy image).
+        return DistributedDataParallel(model, device_ids=[self.device.index] if self.device.type == "cuda" else None)
 
     def _resume(self) -> None:
         if not self.config.resume:
@@ -243,12 +267,25 @@ class MIRageRecipe:
         if group:
             yield group
 
-    def _forward_backward(self, group: list[dict[str, torch.Tensor]]) -> torch.Tensor:
+    def _forward_backward(self, group: list[dict[str, torch.Tensor]]) -> tuple[torch.Tensor, torch.Tensor]:
+        """Backward of one optimizer step's micro-batches; returns (summed token loss, tokens) here.
+
+        The loss is normalised per token over the whole step, all micro-batches of all ranks,
+        so every assistant token weighs the same however the batch is cut (a long reasoning
+        answer is not under-weighted beside a short one). DDP and FSDP average gradients over
+        ranks, so each rank scales by world_size / tokens of the step.
+        """
         autocast = torch.autocast(self.device.type, dtype=torch.bfloat16,
-                                  enabled=self.config.precision == "bf16" and not self.config.fsdp)
+                                  enabled=self.config.precision == "bf16" and not self.sharded)
+        tokens = torch.tensor(float(sum(int((b["labels"][:, 1:] != IGNORE_INDEX).sum()) for b in group)),
+                              device=self.device)
+        if self.distributed:
+            dist.all_reduce(tokens)
+        scale = self.world_size / tokens.clamp(min=1.0)
         total = torch.zeros((), device=self.device)
         for position, batch in enumerate(group):
             batch = {k: v.to(self.device) for k, v in batch.items()}
+            labels = batch.pop("labels")
             last = position == len(group) - 1
             # Gradients are reduced across ranks once per optimizer step, not per micro-batch.
             sync = contextlib.nullcontext()
@@ -258,10 +295,11 @@ class MIRageRecipe:
                 self.model.set_requires_gradient_sync(last)
             with sync:
                 with autocast:
-                    loss = self.model(**batch).loss / len(group)
-                loss.backward()
-            total += loss.detach()
-        return total
+                    logits = self.model(**batch).logits
+                loss_sum = token_loss_sum(logits, labels)
+                (loss_sum * scale).backward()
+            total += loss_sum.detach()
+        return total, tokens
 
     def train(self) -> None:
         cfg = self.config
@@ -271,7 +309,7 @@ class MIRageRecipe:
         while self.step < min(stop_at, self.total_steps):
             epoch, first = divmod(self.step, self.steps_per_epoch)
             for group in self._step_groups(epoch, first):
-                loss = self._forward_backward(group)
+                loss_sum, tokens = self._forward_backward(group)
                 params = [p for p in self.raw_model.parameters() if p.requires_grad]
                 torch.nn.utils.clip_grad_norm_(params, cfg.max_grad_norm if cfg.max_grad_norm else float("inf"))
                 self.optimizer.step()
@@ -279,10 +317,12 @@ class MIRageRecipe:
                 self.optimizer.zero_grad(set_to_none=True)
                 self.step += 1
                 if self.distributed:
-                    dist.all_reduce(loss)  # SUM: gloo has no AVG
-                    loss = loss / self.world_size
-                self.last_loss = float(loss)
+                    dist.all_reduce(loss_sum)  # SUM: gloo has no AVG
+                self.last_loss = float(loss_sum / tokens.clamp(min=1.0))
                 self._report(epoch)
+                if self._stop_requested():
+                    log.warning("SIGTERM: stopping at step %d with a checkpoint", self.step)
+                    stop_at = self.step
                 if self.step >= stop_at:
                     break
             # Each pass of the while loop finishes one epoch (or stops early).
@@ -300,6 +340,15 @@ class MIRageRecipe:
         if cfg.checkpoint_every and self.step % cfg.checkpoint_every == 0:
             self.save_checkpoint()
 
+    def _prune_local_checkpoints(self) -> None:
+        """The local copies are staging for the upload; keep as many as the output keeps."""
+        local = self.work / "checkpoints"
+        if self.config.keep_checkpoints <= 0 or not local.is_dir():
+            return
+        names = sorted(p.name for p in local.iterdir() if p.is_dir() and p.name.startswith("step-"))
+        for name in names[:-self.config.keep_checkpoints]:
+            shutil.rmtree(local / name, ignore_errors=True)
+
     # ------------------------------------------------------------------ checkpoint
     def save_checkpoint(self) -> None:
         self.saved_step = self.step
@@ -315,6 +364,7 @@ class MIRageRecipe:
             (local / checkpoint.MARKER).write_text(str(self.step))
             self.store.publish_dir(local, join(self.config.output, "checkpoints", name), last=checkpoint.MARKER)
             checkpoint.prune_checkpoints(self.store, self.config.output, self.config.keep_checkpoints)
+            self._prune_local_checkpoints()
             log.info("checkpoint %s written", name)
         else:
             self._export_model(local / "model", final=False)  # joins the collective gather
@@ -344,7 +394,7 @@ class MIRageRecipe:
     def finish(self) -> None:
         if self.step < self.total_steps:
             if self.rank0:
-                log.info("stopped at step %d of %d (stop_after_steps); resume to continue",
+                log.info("stopped at step %d of %d (stop_after_steps or SIGTERM); resume to continue",
                          self.step, self.total_steps)
             self.progress.report(self.step, self.last_loss,
                                  self.step / self.steps_per_epoch, "stopped")
@@ -366,8 +416,16 @@ class MIRageRecipe:
         log.error("training failed: %s", error)
 
     def cleanup(self) -> None:
+        if getattr(self, "_previous_sigterm", None) is not None:
+            signal.signal(signal.SIGTERM, self._previous_sigterm)
         if dist.is_initialized():
             dist.destroy_process_group()
+
+
+def token_loss_sum(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """Next-token cross-entropy summed over the labelled tokens (fp32, whatever the logits)."""
+    return torch.nn.functional.cross_entropy(logits[:, :-1].flatten(0, 1).float(), labels[:, 1:].flatten(),
+                                             ignore_index=IGNORE_INDEX, reduction="sum")
 
 
 class JsonLogFormatter(logging.Formatter):

@@ -21,6 +21,23 @@ def tiny_qwen2_vl(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
+def tiny_internvl(tmp_path_factory) -> Path:
+    return tiny.build_internvl(tmp_path_factory.mktemp("models") / "internvl")
+
+
+@pytest.fixture(scope="session")
+def tiny_llava_onevision(tmp_path_factory) -> Path:
+    return tiny.build_llava_onevision(tmp_path_factory.mktemp("models") / "llava_onevision")
+
+
+@pytest.fixture(scope="session")
+def tiny_backbones(tiny_llava, tiny_qwen2_vl, tiny_internvl, tiny_llava_onevision) -> dict[str, Path]:
+    """Every supported family, by model_type."""
+    return {"llava": tiny_llava, "qwen2_vl": tiny_qwen2_vl, "internvl": tiny_internvl,
+            "llava_onevision": tiny_llava_onevision}
+
+
+@pytest.fixture(scope="session")
 def mis_split(tmp_path_factory) -> Path:
     return tiny.write_dataset(tmp_path_factory.mktemp("data") / "mis", samples=12)
 
