@@ -1,14 +1,20 @@
 """`mis eval`: evaluate a candidate model on MIS test splits.
 
-    mis eval run --data MIS_Test --split easy --split hard --split real \\
-        --model-url http://vllm:8000/v1 --model mirage-8b --out runs/mirage-8b \\
-        [--judge-address judge:50051 --judge-token-file token.txt] \\
-        [--judge-backend openai --judge-backend keyword]
+    mis eval run --data MIS_Test --model-url http://vllm:8000/v1 --model mirage-8b \\
+        --out runs/mirage-8b [--split easy --split hard] [--limit 20] \\
+        [--prompt-layout internvl] [--judge-address judge:50051 --judge-token-file token.txt] \\
+        [--judge-backend openai --judge-backend keyword] [--max-error-rate 0.05]
+    mis eval run --config eval.yaml           # the same options as YAML keys
     mis eval report --out runs/mirage-8b --judge-backend openai
     mis eval compare runs/base/report.json runs/mirage-8b/report.json --out compare.html
 
-Without --judge-address the judge runs in this process, configured by the
-judge service's own MIS_JUDGE_* and MIS_S3_* variables.
+`--data FOLDER` alone evaluates every split file (`mis_easy.json`,
+`mis_hard.json`, `mis_real.json`) in FOLDER, a MIS_Test copy or a dataset
+export. Without --judge-address the judge runs in this process, configured by
+the judge service's own MIS_JUDGE_* and MIS_S3_* variables.
+
+Exit codes: 0 done; 1 nothing was judged or the error share is over
+--max-error-rate; 2 a usage or input mistake (said in one line); 130 Ctrl-C.
 """
 
 from __future__ import annotations
@@ -26,28 +32,12 @@ from services.common.logs import configure_logging
 def register(commands: argparse._SubParsersAction) -> None:
     parser = commands.add_parser("eval", help="evaluate a model on MIS test splits")
     actions = parser.add_subparsers(dest="eval_command", required=True)
-
-    run = actions.add_parser("run", help="generate, judge (resuming) and report")
-    run.add_argument("--data", type=Path, help="MIS_Test folder (for --split easy/hard/real)")
-    run.add_argument("--split", action="append", dest="splits",
-                     help="easy, hard, real, NAME=FILE.json, FILE.json or a folder of mis_*.json "
-                          "(repeatable; default: easy, hard and real)")
-    run.add_argument("--out", type=Path, required=True, help="run folder (resumed when it exists)")
-    run.add_argument("--model-url", help="candidate's OpenAI-compatible base URL, e.g. http://vllm:8000/v1")
-    run.add_argument("--model", help="candidate's served model name")
-    run.add_argument("--api-key-file", type=Path, help="file with the candidate's API key "
-                                                       "(else MIS_EVAL_API_KEY)")
-    run.add_argument("--max-tokens", type=int, default=1024, help="max new tokens (paper: 1024)")
-    run.add_argument("--concurrency", type=int, default=8)
-    run.add_argument("--timeout", type=float, default=300.0, help="seconds per candidate request")
-    run.add_argument("--text-only", action="store_true",
-                     help="send the question without images, for text-only endpoints only "
-                          "(results are not comparable with the paper's)")
-    run.add_argument("--skip-generation", action="store_true",
-                     help="judge the responses already in --out")
+    # Unset options stay unset, so a --config file fills exactly what the flags did not.
+    run = actions.add_parser("run", help="generate, judge (resuming) and report",
+                             argument_default=argparse.SUPPRESS)
+    add_run_arguments(run)
     add_judge_arguments(run)
-    run.add_argument("--label", default="", help="model name shown in reports")
-    run.set_defaults(handler=run_command)
+    run.set_defaults(handler=run_command, parser=run)
 
     report = actions.add_parser("report", help="rebuild report.json and report.html of a run")
     report.add_argument("--out", type=Path, required=True)
@@ -63,6 +53,41 @@ def register(commands: argparse._SubParsersAction) -> None:
     compare.set_defaults(handler=compare_command)
 
 
+def add_run_arguments(run: argparse.ArgumentParser) -> None:
+    from services.evaluation.generation import LAYOUTS
+
+    run.add_argument("--config", type=Path, help="YAML file of these options (flags win)")
+    run.add_argument("--data", type=Path, help="MIS_Test folder or dataset export")
+    run.add_argument("--split", action="append", dest="splits",
+                     help="easy, hard, real, NAME=FILE.json, FILE.json or a folder of mis_*.json "
+                          "(repeatable; default: every mis_*.json split in --data)")
+    run.add_argument("--out", type=Path, help="run folder (resumed when it exists)")
+    run.add_argument("--limit", type=int, help="only the first N samples (smoke run)")
+    run.add_argument("--candidate", choices=("openai", "offline"),
+                     help="offline: the dry-run candidate (no model), named as such")
+    run.add_argument("--model-url", help="candidate's OpenAI-compatible base URL, e.g. http://vllm:8000/v1")
+    run.add_argument("--model", help="candidate's served model name")
+    run.add_argument("--api-key-file", type=Path, help="file with the candidate's API key "
+                                                       "(else MIS_EVAL_API_KEY)")
+    run.add_argument("--max-tokens", type=int, help="max new tokens (paper: 1024)")
+    run.add_argument("--concurrency", type=int)
+    run.add_argument("--timeout", type=float, help="seconds per candidate request")
+    run.add_argument("--prompt-layout", choices=sorted(LAYOUTS),
+                     help="internvl: the paper's InternVL prompt, "
+                          "'Image-1: <image>\\n\\nImage-2: <image>\\n\\n{question}'")
+    run.add_argument("--text-only", action="store_true",
+                     help="send the question without images, for text-only endpoints only "
+                          "(results are not comparable with the paper's)")
+    run.add_argument("--skip-generation", action="store_true",
+                     help="judge the responses already in --out")
+    run.add_argument("--regenerate", action="store_true",
+                     help="answer again the samples whose stored answers were made otherwise")
+    run.add_argument("--max-error-rate", type=float,
+                     help="exit 1 when more than this share of samples has no verdict")
+    run.add_argument("--no-progress", action="store_true", help="no progress bars")
+    run.add_argument("--label", help="model name shown in reports")
+
+
 def add_judge_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--judge-address", help="judge service host:port; without it the judge "
                                                 "runs in-process from MIS_JUDGE_* variables")
@@ -74,60 +99,142 @@ def add_judge_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--judge-backend", action="append", dest="judge_backends",
                         help="judge backend (repeatable: the first gives the metrics, a second "
                              "gives Cohen's kappa); default: the judge's default")
-    parser.add_argument("--batch-size", type=int, default=16, help="items per judge call")
+    parser.add_argument("--batch-size", type=int, help="items per judge call")
+
+
+RUN_DEFAULTS = {
+    "config": None, "data": None, "splits": None, "out": None, "limit": 0, "candidate": "openai",
+    "model_url": None, "model": None, "api_key_file": None, "max_tokens": 1024, "concurrency": 8,
+    "timeout": 300.0, "prompt_layout": "images-first", "text_only": False,
+    "skip_generation": False, "regenerate": False, "max_error_rate": 0.1, "no_progress": False,
+    "label": "", "judge_address": None, "judge_token_file": None, "judge_tls": False,
+    "judge_ca": None, "judge_cert": None, "judge_key": None, "judge_backends": None,
+    "batch_size": 16,
+}
+
+
+def resolve_options(args: argparse.Namespace) -> argparse.Namespace:
+    """Each option from the command line, else the `--config` file, else its default."""
+    from services.evaluation.preflight import PreflightError, load_eval_config
+
+    config = getattr(args, "config", None)
+    values = load_eval_config(Path(config), RUN_DEFAULTS) if config else {}
+    actions = {a.dest: a for a in args.parser._actions}
+    for dest, default in RUN_DEFAULTS.items():
+        if hasattr(args, dest):
+            continue  # given on the command line
+        if dest not in values:
+            setattr(args, dest, default)
+            continue
+        value, action = values[dest], actions[dest]
+        if isinstance(default, bool) and not isinstance(value, bool):
+            raise PreflightError(f"--config {config}: {dest}: expected true or false")
+        if action.type is not None and value is not None and not isinstance(value, list):
+            try:
+                value = action.type(value)
+            except (TypeError, ValueError):
+                raise PreflightError(f"--config {config}: {dest}: {value!r} is not a "
+                                     f"{action.type.__name__}") from None
+        if action.choices and value not in action.choices:
+            raise PreflightError(f"--config {config}: {dest}: {value!r} is not one of "
+                                 f"{', '.join(map(str, action.choices))}")
+        setattr(args, dest, value)
+    return args
+
+
+def read_secret(path: Path, option: str) -> str:
+    from services.evaluation.preflight import PreflightError
+
+    try:
+        return path.read_text().strip()
+    except OSError as exc:
+        raise PreflightError(f"{option} {path}: cannot read: {exc.strerror}") from None
 
 
 def build_judges(args: argparse.Namespace) -> list:
+    from services.common.settings import SettingsError, load_settings
+    from services.common.store import StoreError
     from services.evaluation.judging import InProcessJudge, ServiceJudge
+    from services.evaluation.preflight import PreflightError
     from services.judge.client import JudgeClient
+    from services.judge.config import Settings
+    from services.judge.judge import Judge
 
     backends = args.judge_backends or [""]
     if args.judge_address:
-        token = args.judge_token_file.read_text().strip() if args.judge_token_file else None
+        token = read_secret(args.judge_token_file, "--judge-token-file") if args.judge_token_file else None
         return [ServiceJudge(JudgeClient(args.judge_address, token=token,
                                          tls=args.judge_tls, ca=args.judge_ca,
                                          cert=args.judge_cert, key=args.judge_key),
                              backend, args.batch_size) for backend in backends]
-    from services.common.settings import load_settings
-    from services.judge.config import Settings
-    from services.judge.judge import Judge
-
-    judge = Judge.from_settings(load_settings(Settings))
+    try:
+        settings = load_settings(Settings)
+        judge = Judge.from_settings(settings)
+    except SettingsError as exc:
+        raise PreflightError(f"judge settings: {exc}") from None
+    except StoreError as exc:
+        raise PreflightError(
+            f"the judge's verdict cache needs the S3 store at {settings.store.endpoint}, which "
+            f"did not answer ({str(exc).splitlines()[0][:200]}); start it (mis stack up), or "
+            f"set MIS_JUDGE_CACHE=false to judge without a cache") from None
     return [InProcessJudge(judge, backend, args.batch_size, owned=index == 0)
             for index, backend in enumerate(backends)]
 
 
+def candidate_settings(args: argparse.Namespace):
+    from services.evaluation.generation import CandidateSettings
+    from services.evaluation.preflight import PreflightError, check_endpoint
+
+    if args.skip_generation:
+        return None
+    if args.candidate == "offline":
+        return CandidateSettings(base_url="", model="offline", max_tokens=args.max_tokens,
+                                 layout=args.prompt_layout, text_only=args.text_only,
+                                 backend="offline")
+    if not args.model_url or not args.model:
+        raise PreflightError("--model-url and --model are required (or --candidate offline, "
+                             "or --skip-generation)")
+    api_key = (read_secret(args.api_key_file, "--api-key-file") if args.api_key_file
+               else os.environ.get("MIS_EVAL_API_KEY", ""))
+    check_endpoint(args.model_url)
+    return CandidateSettings(base_url=args.model_url, model=args.model, api_key=api_key,
+                             max_tokens=args.max_tokens, concurrency=args.concurrency,
+                             timeout_seconds=args.timeout, text_only=args.text_only,
+                             layout=args.prompt_layout)
+
+
 async def evaluate(args: argparse.Namespace) -> dict:
     from services.evaluation.dataset import load_samples
-    from services.evaluation.generation import CandidateSettings
-    from services.evaluation.report import build_report, write_html, write_json
+    from services.evaluation.progress import NoBars, RichBars
+    from services.evaluation.report import build_report, write_html, write_json, write_run_info
     from services.evaluation.runner import EvalPlan, run_evaluation
 
-    samples = load_samples(args.splits or ["easy", "hard", "real"], args.data)
-    candidate = None
-    if not args.skip_generation:
-        if not args.model_url or not args.model:
-            raise SystemExit("mis eval run: --model-url and --model are required "
-                             "(or --skip-generation)")
-        api_key = (args.api_key_file.read_text().strip() if args.api_key_file
-                   else os.environ.get("MIS_EVAL_API_KEY", ""))
-        candidate = CandidateSettings(base_url=args.model_url, model=args.model, api_key=api_key,
-                                      max_tokens=args.max_tokens, concurrency=args.concurrency,
-                                      timeout_seconds=args.timeout, text_only=args.text_only)
+    samples = load_samples(args.splits, args.data)
+    if args.limit > 0:
+        samples = samples[:args.limit]
+    candidate = candidate_settings(args)
     judges = build_judges(args)
+    bars = NoBars() if args.no_progress or not sys.stderr.isatty() else RichBars()
     try:
-        await run_evaluation(EvalPlan(samples, candidate, judges, args.out, args.label))
+        for judge in judges:
+            await judge.check()
+        write_run_info(args.out, candidate, samples, args.limit)
+        await run_evaluation(EvalPlan(samples, candidate, judges, args.out, args.label,
+                                      regenerate=args.regenerate, bars=bars))
     finally:
+        bars.close()
         for judge in judges:
             await judge.close()
-    report = build_report(args.out, [j.label for j in judges], args.label or args.model or "",
-                          sample_count=len(samples))
+    label = args.label or (candidate.label if candidate else "")
+    report = build_report(args.out, [j.label for j in judges], label, sample_count=len(samples))
     write_json(report, args.out / "report.json")
     write_html(report, args.out / "report.html")
     return report
 
 
 def print_summary(report: dict) -> None:
+    for line in report.get("banners", []):
+        print(f"note: {line}")
     for name, metrics in [("overall", report["metrics"]["overall"]),
                           *report["metrics"]["by_split"].items()]:
         print(f"{name:>10}: ASR {metrics['ASR']['value']:6.2f}  RSR {metrics['RSR']['value']:6.2f}  "
@@ -137,18 +244,46 @@ def print_summary(report: dict) -> None:
         print(f"Cohen's kappa: {report['agreement']['kappa']:.3f}")
 
 
+def verdict_of_run(report: dict, max_error_rate: float) -> tuple[int, str]:
+    """The exit code and, when it is not 0, why."""
+    overall = report["metrics"]["overall"]
+    judged, errors = overall["judged"], overall["errors"]
+    if judged == 0:
+        return 1, f"nothing was judged ({errors} errors); see the errors in report.json"
+    share = errors / (judged + errors)
+    if share > max_error_rate:
+        return 1, (f"{errors} of {judged + errors} samples have no verdict ({share:.1%}), over "
+                   f"--max-error-rate {max_error_rate:.1%}")
+    return 0, ""
+
+
 def run_command(args: argparse.Namespace) -> int:
     from services.evaluation.dataset import DatasetError
+    from services.evaluation.judging import JudgeUnusable
+    from services.evaluation.preflight import PreflightError
+    from services.evaluation.runner import StaleAnswers
 
     configure_logging("eval", os.environ.get("MIS_LOG_LEVEL", "WARNING"))
     try:
+        resolve_options(args)
+        if args.out is None:
+            raise PreflightError("--out is required (the run folder)")
+        args.out = Path(args.out)
+        args.data = Path(args.data) if args.data else None
         report = asyncio.run(evaluate(args))
-    except DatasetError as exc:
+    except (DatasetError, PreflightError, JudgeUnusable, StaleAnswers) as exc:
         print(f"mis eval run: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print(f"\nmis eval run: interrupted; what finished is kept in {args.out}, and the same "
+              f"command resumes", file=sys.stderr)
+        return 130
     print_summary(report)
     print(f"report: {args.out / 'report.html'}")
-    return 0
+    code, reason = verdict_of_run(report, args.max_error_rate)
+    if code:
+        print(f"mis eval run: {reason}", file=sys.stderr)
+    return code
 
 
 def report_command(args: argparse.Namespace) -> int:
@@ -167,10 +302,16 @@ def report_command(args: argparse.Namespace) -> int:
 
 
 def compare_command(args: argparse.Namespace) -> int:
-    from services.evaluation.report import render_comparison
+    from services.evaluation.compare import ReportError, load_report, render_comparison
 
-    first, second = (json.loads(path.read_text()) for path in (args.first, args.second))
-    args.out.write_text(render_comparison(first, second))
+    try:
+        first, second = (load_report(path) for path in (args.first, args.second))
+    except ReportError as exc:
+        print(f"mis eval compare: {exc}", file=sys.stderr)
+        return 2
+    page = render_comparison(first, second)
+    args.out.write_text(page.html)
+    for warning in page.warnings:
+        print(f"warning: {warning}")
     print(f"comparison: {args.out}")
     return 0
-
