@@ -152,8 +152,10 @@ async def test_bad_requests_fail_naming_the_field(annotator, image_pairs):
 
 async def test_judge_absence_is_recorded(start_service, image_pairs):
     # Nothing listens on this port: the judge is unavailable, the label stands.
+    # The images' bucket is the service's own: references elsewhere are refused.
     other = start_service("cot-annotator", {
-        "MIS_JUDGE_ADDRESS": f"127.0.0.1:{free_port()}", "MIS_JUDGE_TIMEOUT_SECONDS": "5"})
+        "MIS_JUDGE_ADDRESS": f"127.0.0.1:{free_port()}", "MIS_JUDGE_TIMEOUT_SECONDS": "5",
+        "MIS_S3_BUCKET": image_pairs[0].image1.bucket})
     async with grpc.aio.insecure_channel(other.address) as channel:
         stub = cot_annotator_pb2_grpc.CotAnnotatorServiceStub(channel)
         reply = await stub.AnnotateBatch(cot_annotator_pb2.AnnotateBatchRequest(
