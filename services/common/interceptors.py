@@ -8,6 +8,7 @@ whatever the streaming shape of the method, so concerns stay out of servicers.
 from __future__ import annotations
 
 import hmac
+import inspect
 import logging
 import time
 import uuid
@@ -71,8 +72,14 @@ def wrap_handler(handler: grpc.RpcMethodHandler, method: str, before: Callable[
         error: BaseException | None = None
         try:
             await before(context, method)
-            async for response in inner_stream(request_or_iterator, context):
-                yield response
+            produced = inner_stream(request_or_iterator, context)
+            if inspect.isawaitable(produced):
+                # A handler that writes with `context.write` (grpc's health
+                # Watch does) returns a coroutine, not an async iterator.
+                await produced
+            else:
+                async for response in produced:
+                    yield response
         except BaseException as exc:
             error = exc
             raise
