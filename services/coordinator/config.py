@@ -4,24 +4,28 @@ training Jobs go on Kubernetes."""
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 
 from services.common.config import ServerSettings, StoreSettings
 from services.common.settings import env, group, positive
+from services.coordinator.stages import PIPELINE
 
 
-@dataclass(frozen=True)
-class StageAddresses:
-    """Default endpoints for stages whose run config names none. Each value is
-    `dns:///name:port`, `host:port`, or a comma-separated list of `host:port`."""
+def _stage_addresses() -> type:
+    """One MIS_<SERVICE>_ADDRESS setting per declared stage, named after its
+    service (`t2i_refiner` for the t2i-refiner)."""
+    fields = [(stage.module, str, env(stage.address_variable, "", help=f"{stage.service} endpoint(s)"))
+              for stage in PIPELINE]
+    cls = dataclasses.make_dataclass("StageAddresses", fields, frozen=True)
+    cls.__module__ = __name__
+    cls.__doc__ = ("Default endpoints for stages whose run config names none. Each value is "
+                   "`dns:///name:port`, `host:port`, or a comma-separated list of `host:port`.")
+    return cls
 
-    extractor: str = env("MIS_EXTRACTOR_ADDRESS", "", help="extractor endpoint(s)")
-    detoxifier: str = env("MIS_DETOXIFIER_ADDRESS", "", help="detoxifier endpoint(s)")
-    t2i_refiner: str = env("MIS_T2I_REFINER_ADDRESS", "", help="t2i-refiner endpoint(s)")
-    filter: str = env("MIS_FILTER_ADDRESS", "", help="filter endpoint(s)")
-    cot_annotator: str = env("MIS_COT_ANNOTATOR_ADDRESS", "", help="cot-annotator endpoint(s)")
-    judge: str = env("MIS_JUDGE_ADDRESS", "", help="judge endpoint(s)")
+
+StageAddresses = _stage_addresses()
 
 
 @dataclass(frozen=True)
