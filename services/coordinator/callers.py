@@ -1,24 +1,20 @@
 """Stage callers for a run: a replica pool per stage endpoint, from the run
 config or, for stages it leaves empty, the coordinator's MIS_*_ADDRESS
-settings; or in-process logic objects (benchmarks, tests)."""
+settings; one caller per stage RPC, all derived from the pipeline's stage
+declarations."""
 
 from __future__ import annotations
 
-from typing import Any, Awaitable, Callable
+from typing import Awaitable, Callable
 
 from mis.v1 import coordinator_pb2
 from services.common.errors import InvalidArgument
+from services.coordinator.calls import BatchCaller, GrpcCaller
 from services.coordinator.config import StageAddresses
 from services.coordinator.metrics import CoordinatorMetrics
 from services.coordinator.replicas import ReplicaPool, parse_endpoints
-from services.coordinator.runconfig import PIPELINE, stage_config
-from services.coordinator.stages import APIS, BatchCaller, GrpcCaller, InProcessCaller
-
-ADDRESS_FIELDS = {"extract": ("extractor", "MIS_EXTRACTOR_ADDRESS"),
-                  "detoxify": ("detoxifier", "MIS_DETOXIFIER_ADDRESS"),
-                  "render": ("t2i_refiner", "MIS_T2I_REFINER_ADDRESS"),
-                  "filter": ("filter", "MIS_FILTER_ADDRESS"),
-                  "annotate": ("cot_annotator", "MIS_COT_ANNOTATOR_ADDRESS")}
+from services.coordinator.runconfig import stage_config
+from services.coordinator.stages import BY_KEY, PIPELINE
 
 
 class GrpcCallers:
@@ -31,14 +27,13 @@ class GrpcCallers:
         self.max_message_bytes = max_message_bytes
 
     def endpoints(self, config: coordinator_pb2.RunConfig, key: str) -> list[str]:
-        info = next(i for i in PIPELINE if i.key == key)
-        configured = list(stage_config(config, info).endpoints)
-        attribute, variable = ADDRESS_FIELDS[key]
-        found = configured or [getattr(self.addresses, attribute)]
+        stage = BY_KEY[key]
+        configured = list(stage_config(config, stage).endpoints)
+        found = configured or [getattr(self.addresses, stage.module)]
         found = [e for e in found if e.strip()]
         if not found:
             raise InvalidArgument(f"config.stages.{key}.endpoints",
-                                  f"no endpoint given and the coordinator has no {variable}")
+                                  f"no endpoint given and the coordinator has no {stage.address_variable}")
         try:
             parse_endpoints(found)
         except ValueError as exc:
@@ -46,28 +41,31 @@ class GrpcCallers:
         return found
 
     def check(self, config: coordinator_pb2.RunConfig) -> None:
-        for info in PIPELINE:
-            self.endpoints(config, info.key)
+        for stage in PIPELINE:
+            self.endpoints(config, stage.key)
+
+    def _counter(self, key: str) -> Callable[[str], None] | None:
+        if self.metrics is None:
+            return None
+        counter = self.metrics.replica_calls
+        return lambda address: counter.labels(key, address).inc()
 
     async def open(self, config: coordinator_pb2.RunConfig
                    ) -> tuple[dict[str, BatchCaller], Callable[[], Awaitable[None]]]:
         pools: list[ReplicaPool] = []
         callers: dict[str, BatchCaller] = {}
         try:
-            for info in PIPELINE:
-                cfg = stage_config(config, info)
-                pool = await ReplicaPool(self.endpoints(config, info.key),
+            for stage in PIPELINE:
+                cfg = stage_config(config, stage)
+                pool = await ReplicaPool(self.endpoints(config, stage.key),
                                          deadline_seconds=cfg.timeout_seconds,
                                          resolve_seconds=self.resolve_seconds,
                                          max_message_bytes=self.max_message_bytes).start()
                 pools.append(pool)
-                on_pick = None
-                if self.metrics is not None:
-                    counter = self.metrics.replica_calls
-                    on_pick = (lambda key: lambda address: counter.labels(key, address).inc())(info.key)
-                callers[info.key] = GrpcCaller(pool, APIS[info.key], cfg.timeout_seconds, on_pick)
-                if info.key == "filter":
-                    callers["dedup"] = GrpcCaller(pool, APIS["dedup"], cfg.timeout_seconds)
+                callers[stage.key] = GrpcCaller(pool, stage.api, cfg.timeout_seconds,
+                                                self._counter(stage.key))
+                for name, api in stage.extra_apis.items():
+                    callers[name] = GrpcCaller(pool, api, cfg.timeout_seconds)
         except BaseException:
             for pool in pools:
                 await pool.close()
@@ -76,25 +74,4 @@ class GrpcCallers:
         async def close() -> None:
             for pool in pools:
                 await pool.close()
-        return callers, close
-
-
-class InProcessCallers:
-    """Logic objects called directly: {"extract": obj, ...} with `batch(request)`,
-    and the filter's `deduplicate(request)` for "dedup"."""
-
-    def __init__(self, logic: dict[str, Any]) -> None:
-        self.logic = logic
-
-    def check(self, config: coordinator_pb2.RunConfig) -> None:
-        return None
-
-    async def open(self, config: coordinator_pb2.RunConfig
-                   ) -> tuple[dict[str, BatchCaller], Callable[[], Awaitable[None]]]:
-        callers: dict[str, BatchCaller] = {key: InProcessCaller(self.logic[key].batch)
-                                           for key in ADDRESS_FIELDS}
-        callers["dedup"] = InProcessCaller(self.logic["dedup"])
-
-        async def close() -> None:
-            return None
         return callers, close

@@ -1,68 +1,33 @@
-"""How the coordinator talks to each stage: build a batch request from the
-items in hand, send it (over gRPC to a replica, or in-process to a logic
-object), and take the per-item results back in request order.
+"""How the coordinator calls a stage: one batch RPC on the next replica of a
+pool, with the per-call deadline, and the status codes it may retry.
 
-Transient faults (a replica gone, a deadline, an overloaded service) are
-raised as `TransientStageError`; the pipeline retries them with backoff.
-Anything else is an answer and is not retried.
+Transient faults (a replica gone, a deadline, an overloaded service, an
+aborted call) are raised as `TransientStageError`; the pipeline retries
+them with backoff. Anything else, INTERNAL and UNKNOWN included (a bug in a
+stage does not heal by asking again), is the stage's answer and is not
+retried.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any, Awaitable, Callable, Protocol, Sequence
+from typing import Any, Callable, Protocol
 
 import grpc
-from google.protobuf import json_format
 
-from mis.v1 import (common_pb2, cot_annotator_pb2, cot_annotator_pb2_grpc, detoxifier_pb2,
-                    detoxifier_pb2_grpc, extractor_pb2, extractor_pb2_grpc, filter_pb2,
-                    filter_pb2_grpc, t2i_refiner_pb2, t2i_refiner_pb2_grpc)
 from services.coordinator.replicas import ReplicaPool
+from services.coordinator.stages.base import StageApi, StageCallError, TransientStageError
 
-# Status codes that say "try again", as gRPC codes and as ItemError code names.
-TRANSIENT_CODES = {grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED,
-                   grpc.StatusCode.RESOURCE_EXHAUSTED, grpc.StatusCode.ABORTED,
-                   grpc.StatusCode.CANCELLED, grpc.StatusCode.INTERNAL, grpc.StatusCode.UNKNOWN}
-TRANSIENT_ITEM_CODES = {code.name for code in TRANSIENT_CODES}
-
-
-class TransientStageError(Exception):
-    """The call may succeed if made again (elsewhere)."""
-
-
-class StageCallError(Exception):
-    """The stage refused the whole call; retrying would not help."""
+# The one list of codes worth another try, for whole calls and for item errors alike.
+RETRYABLE_CODES = frozenset({grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED,
+                             grpc.StatusCode.RESOURCE_EXHAUSTED, grpc.StatusCode.ABORTED})
+RETRYABLE_ITEM_CODES = frozenset(code.name for code in RETRYABLE_CODES)
+# A call cut off because the replica's connection went away: that replica is
+# down, and the call is retried on another one.
+_REPLICA_GONE = {grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.CANCELLED}
 
 
 class BatchCaller(Protocol):
     async def __call__(self, request: Any) -> Any: ...
-
-
-@dataclass(frozen=True)
-class StageApi:
-    """The batch RPC of one stage: its stub, method and message types."""
-
-    stub: type
-    method: str
-    request: type
-    result_field: str
-
-
-APIS: dict[str, StageApi] = {
-    "extract": StageApi(extractor_pb2_grpc.ExtractorServiceStub, "ExtractBatch",
-                        extractor_pb2.ExtractBatchRequest, "results"),
-    "detoxify": StageApi(detoxifier_pb2_grpc.DetoxifierServiceStub, "DetoxifyBatch",
-                         detoxifier_pb2.DetoxifyBatchRequest, "results"),
-    "render": StageApi(t2i_refiner_pb2_grpc.T2IRefinerServiceStub, "RenderPairBatch",
-                       t2i_refiner_pb2.RenderPairBatchRequest, "results"),
-    "filter": StageApi(filter_pb2_grpc.FilterServiceStub, "ClassifyBatch",
-                       filter_pb2.ClassifyBatchRequest, "results"),
-    "annotate": StageApi(cot_annotator_pb2_grpc.CotAnnotatorServiceStub, "AnnotateBatch",
-                         cot_annotator_pb2.AnnotateBatchRequest, "results"),
-    "dedup": StageApi(filter_pb2_grpc.FilterServiceStub, "Deduplicate",
-                      filter_pb2.DeduplicateRequest, "duplicates"),
-}
 
 
 class GrpcCaller:
@@ -92,52 +57,8 @@ class GrpcCaller:
             return await method(request, timeout=self.timeout_seconds)
         except grpc.aio.AioRpcError as exc:
             reason = f"{address}: {exc.code().name}: {exc.details()}"
-            if exc.code() in TRANSIENT_CODES:
-                if exc.code() in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.CANCELLED):
-                    self.pool.mark_down(address)
+            if exc.code() in _REPLICA_GONE:
+                self.pool.mark_down(address)
+            if exc.code() in RETRYABLE_CODES or exc.code() in _REPLICA_GONE:
                 raise TransientStageError(reason) from exc
             raise StageCallError(reason) from exc
-
-
-class InProcessCaller:
-    """Calls a logic object's `batch(request)` directly (benchmarks, tests)."""
-
-    def __init__(self, call: Callable[[Any], Awaitable[Any]]) -> None:
-        self.call = call
-
-    async def __call__(self, request: Any) -> Any:
-        return await self.call(request)
-
-
-def results_of(stage: str, response: Any, expected: int) -> Sequence[Any]:
-    results = list(getattr(response, APIS[stage].result_field))
-    if len(results) != expected:
-        raise TransientStageError(f"{stage}: {len(results)} results for {expected} items")
-    return results
-
-
-def provenances_of(stage: str, result: Any) -> list[common_pb2.Provenance]:
-    """Every Provenance a stage result carries (for tokens, GPU time and the card)."""
-    if stage == "extract":
-        return [result.provenance] if result.HasField("provenance") else []
-    if stage == "render":
-        out = []
-        for round_ in result.rounds:
-            for name in ("render_provenance", "review_provenance"):
-                if round_.HasField(name):
-                    out.append(getattr(round_, name))
-        return out
-    return list(result.provenance)
-
-
-RESULT_TYPES = {"extract": extractor_pb2.ExtractResult, "detoxify": detoxifier_pb2.DetoxifyResult,
-                "render": t2i_refiner_pb2.RenderPairResult, "filter": filter_pb2.ClassifyResult,
-                "annotate": cot_annotator_pb2.AnnotateResult}
-
-
-def result_to_json(result: Any) -> dict:
-    return json_format.MessageToDict(result, preserving_proto_field_name=True)
-
-
-def result_from_json(stage: str, data: dict) -> Any:
-    return json_format.ParseDict(data, RESULT_TYPES[stage](), ignore_unknown_fields=True)

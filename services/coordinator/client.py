@@ -9,7 +9,7 @@ from typing import Iterator
 import grpc
 
 from mis.v1 import common_pb2, coordinator_pb2 as pb, coordinator_pb2_grpc
-from services.coordinator.runconfig import BY_STAGE
+from services.coordinator.stages import BY_STAGE, PIPELINE
 
 DEFAULT_ADDRESS = "127.0.0.1:50051"
 
@@ -69,20 +69,22 @@ def state_name(state: int) -> str:
 
 
 def stage_totals(run: pb.Run) -> dict[int, int]:
-    """How many items each stage will see, as far as known now: the samples
-    less those stopped at an earlier stage; train samples only for annotate."""
+    """How many items each stage will see, as far as known now: the seeds for
+    the first stage, then the samples less those stopped at an earlier stage;
+    after a stage where some splits finish, only what it sent on."""
     progress = run.progress
     counts = {s.stage: s for s in progress.stages}
-    totals: dict[int, int] = {}
-    totals[common_pb2.STAGE_EXTRACT] = progress.seeds_total
+    none = pb.StageProgress()
+    totals = {PIPELINE[0].stage: progress.seeds_total, PIPELINE[1].stage: progress.samples_total}
     remaining = progress.samples_total
-    for stage in (common_pb2.STAGE_DETOXIFY, common_pb2.STAGE_RENDER, common_pb2.STAGE_FILTER):
-        totals[stage] = remaining
-        if stage in counts:
-            remaining -= counts[stage].rejected + counts[stage].failed
-    tests = sum(n for split, n in progress.per_split.items() if split != "train")
-    filtered = counts[common_pb2.STAGE_FILTER].done if common_pb2.STAGE_FILTER in counts else 0
-    totals[common_pb2.STAGE_ANNOTATE] = max(filtered - tests, 0)
+    for before, stage in zip(PIPELINE[1:], PIPELINE[2:]):
+        seen = counts.get(before.stage, none)
+        if before.finishes:
+            finished = sum(progress.per_split.get(split, 0) for split in before.finishes)
+            remaining = max(seen.done - finished, 0)
+        else:
+            remaining -= seen.rejected + seen.failed
+        totals[stage.stage] = remaining
     return totals
 
 
@@ -93,14 +95,14 @@ def progress_lines(run: pb.Run, width: int = 30) -> list[str]:
     totals = stage_totals(run)
     lines = [f"run {run.id}  {state_name(run.state)}  {run.message}"]
     for stage in progress.stages:
-        info = BY_STAGE.get(stage.stage)
-        if info is None:
+        declared = BY_STAGE.get(stage.stage)
+        if declared is None:
             continue
         finished = stage.done + stage.rejected + stage.failed
         reached = finished + stage.in_flight
         total = max(reached, totals.get(stage.stage, 0) if active else 0, 1)
         filled = int(width * finished / total)
-        lines.append(f"  {info.key:<9}[{'#' * filled}{'.' * (width - filled)}] {finished:>4}/{total:<4} "
+        lines.append(f"  {declared.key:<9}[{'#' * filled}{'.' * (width - filled)}] {finished:>4}/{total:<4} "
                      f"in flight {stage.in_flight:<3} rejected {stage.rejected:<3} failed {stage.failed}")
     splits = ", ".join(f"{k} {v}" for k, v in sorted(progress.per_split.items())) or "none yet"
     lines.append(f"  seeds {progress.seeds_total}; samples {progress.samples_finished}/"

@@ -19,7 +19,8 @@ from services.common.store import ObjectNotFound, Store
 from services.coordinator import layout
 from services.coordinator.dataset import TEST_SPLITS, WrittenDataset, write_tree
 from services.coordinator.records import DatasetRecord
-from services.coordinator.stages import provenances_of, result_from_json
+from services.coordinator.sample import Sample, Seed
+from services.coordinator.stages import BY_STAGE, PIPELINE, PipelineStage, following
 
 _LABEL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,79}$")
 
@@ -34,48 +35,55 @@ def dataset_name(config: coordinator_pb2.RunConfig) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "-", config.name).strip("-") or "mis"
 
 
-def _image_reader(store: Store, ref: common_pb2.ImageRef):
-    return lambda: store.get_image(ref)
+def _image_reader(store: Store):
+    return lambda ref: (lambda: store.get_image(ref))
+
+
+def replay(store: Store, run_id: str, entry: dict, fanned: dict[str, list[Sample]]
+           ) -> tuple[Sample, list[PipelineStage]]:
+    """A kept sample rebuilt from its stored outputs by the same stage
+    declarations the pipeline applied (`fanned` caches each seed's samples),
+    with the stages it went through."""
+    first = PIPELINE[0]
+    seed_id = entry["seed_id"]
+    if seed_id not in fanned:
+        seed = Seed(common_pb2.Seed(id=seed_id), entry["seed_index"])
+        stored = store.get_json(seed.output_key(run_id, first.key))
+        fanned[seed_id] = first.apply(seed, first.result_from_json(stored["result"]), run_id)
+    sample = fanned[seed_id][entry["query_index"]]
+    passed = [first]
+    stage = following(first)
+    while stage is not None:
+        stored = store.get_json(sample.output_key(run_id, stage.key))
+        passed.append(stage)
+        if not stage.apply(sample, stage.result_from_json(stored["result"]), run_id):
+            break
+        stage = following(stage)
+    return sample, passed
+
+
+def _made_by(record: common_pb2.Provenance) -> tuple[str, str, str, str]:
+    declared = BY_STAGE.get(record.stage)
+    name = declared.key if declared else common_pb2.Stage.Name(record.stage).removeprefix("STAGE_").lower()
+    return (name, record.backend, record.model, record.prompt_version)
 
 
 def run_records(store: Store, run_id: str) -> tuple[list[DatasetRecord], dict]:
-    """The finished samples of a run, in result.json's order, and its result."""
+    """The finished samples of a run, in result.json's order, and its result:
+    each record's fields are what the stages it went through export."""
     try:
         result = store.get_json(layout.result_record(run_id))
     except ObjectNotFound:
         raise FailedPrecondition(f"run {run_id} has no result yet; export it when it has finished") from None
+    images = _image_reader(store)
+    fanned: dict[str, list[Sample]] = {}
     records = []
-    queries: dict[str, dict] = {}
     for entry in result["samples"]:
-        sample = entry["id"]
-        outputs = {stage: result_from_json(stage, store.get_json(
-            layout.stage_output(run_id, sample, stage))["result"])
-            for stage in ("detoxify", "render", "filter")}
-        if entry["split"] == "train":
-            outputs["annotate"] = result_from_json("annotate", store.get_json(
-                layout.stage_output(run_id, sample, "annotate"))["result"])
-        seed_id = entry["seed_id"]
-        if seed_id not in queries:
-            queries[seed_id] = store.get_json(layout.extract_output(run_id, seed_id))["result"]
-        query = queries[seed_id]["queries"][entry["query_index"]]
-        instruction = outputs["detoxify"].instruction
-        classified = outputs["filter"]
-        category = classified.category if classified.category.name else instruction.category
-        made_by = [(common_pb2.Stage.Name(p.stage).removeprefix("STAGE_").lower(), p.backend,
-                    p.model, p.prompt_version)
-                   for stage, result in outputs.items() for p in provenances_of(stage, result)]
-        extract = result_from_json("extract", queries[seed_id])
-        made_by += [("extract", p.backend, p.model, p.prompt_version)
-                    for p in provenances_of("extract", extract)]
-        pair = outputs["render"].pair
-        records.append(DatasetRecord(
-            id=sample, split=entry["split"], instruction=instruction.instruction,
-            category=category.name, sub_category=category.sub_category,
-            image1=_image_reader(store, pair.image1), image2=_image_reader(store, pair.image2),
-            harmful_query=query.get("query", ""),
-            cot_label=outputs["annotate"].cot.label if "annotate" in outputs else "",
-            filter_reason=classified.reason, seed_id=seed_id,
-            prompt1=pair.prompt1, prompt2=pair.prompt2, made_by=made_by))
+        sample, passed = replay(store, run_id, entry, fanned)
+        fields: dict = {}
+        for stage in passed:
+            fields.update(stage.export(sample, images))
+        records.append(DatasetRecord(**fields, made_by=[_made_by(p) for p in sample.provenance]))
     return records, result
 
 
@@ -159,14 +167,14 @@ def _read_array(path: Path) -> list:
 
 
 def folder_records(folder: Path, max_image_bytes: int) -> list[DatasetRecord]:
-    """Records of a MIS_Test-style folder (easy.json or mis_easy.json, ...), plus
+    """Records of a MIS_Test-style folder (mis_easy.json or easy.json, ...), plus
     train/train.json in the conversation format when present."""
     root = folder.resolve()
     if not root.is_dir():
         raise InvalidArgument("path", f"{folder}: not a folder")
     records: list[DatasetRecord] = []
     for split in TEST_SPLITS:
-        candidates = [root / f"{split}.json", root / f"mis_{split}.json"]
+        candidates = [root / f"mis_{split}.json", root / f"{split}.json"]
         path = next((p for p in candidates if p.is_file()), None)
         if path is None:
             continue
@@ -204,8 +212,8 @@ def folder_records(folder: Path, max_image_bytes: int) -> list[DatasetRecord]:
                 image2=_checked_reader(paths[1], f"{where}.images[1]", max_image_bytes),
                 cot_label=str(turns[1].get("value", ""))))
     if not records:
-        raise InvalidArgument("path", f"{folder}: no easy.json, hard.json, real.json "
-                                      "(or mis_*.json) or train/train.json found")
+        raise InvalidArgument("path", f"{folder}: no mis_easy.json, mis_hard.json, mis_real.json "
+                                      "(or easy.json, ...) or train/train.json found")
     return records
 
 

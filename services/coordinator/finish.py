@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Protocol, Sequence
 
 from mis.v1 import common_pb2, coordinator_pb2, filter_pb2
-from services.coordinator.progress import SPLIT_NAMES
+from services.coordinator.sample import SPLIT_NAMES
 
 
 class DoneSample(Protocol):

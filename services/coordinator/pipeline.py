@@ -8,6 +8,9 @@ barrier between stages), a full queue blocks the stage before it
 (backpressure: the slowest stage sets the pace and nothing piles up), and
 every hand-off is durable before it happens.
 
+The executor holds no per-stage code: what a stage sends and what its result
+does to a sample are the stage's declaration (services/coordinator/stages/).
+
 Resume is the same code path as a fresh start: the run walks its seeds in
 order and, for each, reads whatever outputs the store already holds; a sample
 re-enters the pipeline at the first stage without an output. A stage whose
@@ -27,54 +30,25 @@ from typing import Any, Awaitable, Callable, Sequence
 
 from google.protobuf import json_format
 
-from mis.v1 import (common_pb2, cot_annotator_pb2, coordinator_pb2, detoxifier_pb2,
-                    extractor_pb2, filter_pb2, t2i_refiner_pb2)
+from mis.v1 import common_pb2, coordinator_pb2
 from services.common.backoff import Backoff, RetriesExhausted, retry
 from services.common.store import AsyncStore, ObjectNotFound, StoreError
 from services.coordinator import layout
+from services.coordinator.calls import RETRYABLE_ITEM_CODES, BatchCaller
 from services.coordinator.finish import dedup_request, select_samples
 from services.coordinator.metrics import CoordinatorMetrics
-from services.coordinator.progress import SPLIT_NAMES, ProgressTracker
-from services.coordinator.runconfig import (BY_KEY, DEFAULT_QUERIES_PER_SEED, PIPELINE,
-                                            stage_config)
-from services.coordinator.stages import (BatchCaller, StageCallError, TransientStageError,
-                                         provenances_of, result_from_json, result_to_json,
-                                         results_of)
+from services.coordinator.progress import ProgressTracker
+from services.coordinator.runconfig import stage_config
+from services.coordinator.sample import DONE, FAILED, REJECTED, Sample, Seed
+from services.coordinator.stages import (PIPELINE, PipelineStage, RunContext, StageCallError,
+                                         TransientStageError, following)
 
 log = logging.getLogger("mis.coordinator.pipeline")
 
-FINAL = "done"
 # Durable writes outlast a restarting store: about a minute of retries.
 STORE_RETRY = Backoff(max_attempts=10, initial_seconds=0.5, max_seconds=8.0)
-
-
-@dataclass
-class SampleState:
-    """One sample as it moves through the stages (what the next stage needs)."""
-
-    id: str
-    seed_id: str
-    seed_index: int
-    query_index: int
-    query: common_pb2.HarmfulQuery
-    instruction: common_pb2.NeutralInstruction | None = None
-    pair: common_pb2.ImagePair | None = None
-    classified: filter_pb2.ClassifyResult | None = None
-    outcome: str = ""   # "", "done", "rejected", "failed"
-
-    @property
-    def order(self) -> tuple[int, int]:
-        return (self.seed_index, self.query_index)
-
-
-@dataclass
-class SeedItem:
-    seed: common_pb2.Seed
-    index: int
-
-    @property
-    def id(self) -> str:
-        return "seed-" + layout.seed_key(self.seed.id)
+# The end-of-run deduplication, an RPC of whichever stage declares it.
+DEDUP = "dedup"
 
 
 @dataclass
@@ -93,14 +67,15 @@ class PipelineRun:
         self.run_id = run_id
         self.config = config
         self.inputs = inputs
+        self.context = RunContext(config, inputs.taxonomy)
         self.callers = callers
         self.store = store
         self.tracker = tracker
-        self.stage_configs = {info.key: stage_config(config, info) for info in PIPELINE}
+        self.stage_configs = {stage.key: stage_config(config, stage) for stage in PIPELINE}
         self.retry_policy = retry_policy or (lambda attempts: Backoff(
             max_attempts=attempts, initial_seconds=0.25, max_seconds=5.0))
         self.metrics = metrics or CoordinatorMetrics()
-        self.samples: dict[str, SampleState] = {}
+        self.samples: dict[str, Sample] = {}
         self.queues: dict[str, asyncio.Queue] = {}
         self.open_units = 0
         self.feeding_done = False
@@ -118,8 +93,9 @@ class PipelineRun:
             self.settling[key] = asyncio.Semaphore(cfg.concurrency)
         async with asyncio.TaskGroup() as group:
             self.group = group
-            workers = [group.create_task(self._worker(key), name=f"{key}-{n}")
-                       for key, cfg in self.stage_configs.items() for n in range(cfg.concurrency)]
+            workers = [group.create_task(self._worker(stage), name=f"{stage.key}-{n}")
+                       for stage in PIPELINE
+                       for n in range(self.stage_configs[stage.key].concurrency)]
             await self._feed(existing)
             self.feeding_done = True
             self._check_idle()
@@ -132,10 +108,10 @@ class PipelineRun:
         if self.feeding_done and self.open_units == 0:
             self.idle.set()
 
-    def _close_unit(self, sample: bool = True) -> None:
-        """One seed (extract rejected it) or sample reached its outcome."""
+    def _close_unit(self, item: Any) -> None:
+        """One seed (the first stage rejected it or fanned it out) or sample reached its end."""
         self.open_units -= 1
-        if sample:
+        if isinstance(item, Sample):
             self.tracker.samples_finished += 1
         self.tracker.changed()
         self._check_idle()
@@ -152,9 +128,10 @@ class PipelineRun:
         """Walk the seeds in order: restore what the store holds, queue the rest.
 
         Once the split targets are reached no new seed is started; seeds already
-        started (they have an extract output or a failure) are always restored,
-        so the seeds a run covers are a prefix of the seed list whatever the
-        timing (see docs/coordinator.md)."""
+        started (they have a first-stage output or a failure) are always
+        restored, so the seeds a run covers are a prefix of the seed list
+        whatever the timing (see docs/coordinator.md)."""
+        first = PIPELINE[0]
         seen: set[str] = set()
         self.tracker.seeds_total = len({seed.id for seed in self.inputs.seeds})
         for index, seed in enumerate(self.inputs.seeds):
@@ -162,13 +139,11 @@ class PipelineRun:
                 log.warning("duplicate seed id skipped", extra={"seed_id": seed.id})
                 continue
             seen.add(seed.id)
-            item = SeedItem(seed, index)
-            extract_key = layout.extract_output(self.run_id, seed.id)
+            item = Seed(seed, index)
             failure_key = layout.failure_record(self.run_id, item.id)
-            if extract_key in existing:
-                data = await self._read(extract_key)
-                await self._after_extract(item, result_from_json("extract", data["result"]),
-                                          existing, restoring=True)
+            if item.output_key(self.run_id, first.key) in existing:
+                self.open_units += 1
+                await self._restore(item, first, existing)
             elif failure_key in existing:
                 await self._restore_failure(failure_key)
             elif self.targets_reached():
@@ -177,7 +152,31 @@ class PipelineRun:
                 break
             else:
                 self.open_units += 1
-                await self.queues["extract"].put(item)
+                await self.queues[first.key].put(item)
+
+    async def _restore(self, item: Seed | Sample, stage: PipelineStage | None,
+                       existing: set[str]) -> None:
+        """Replay an item's stored outputs from `stage` on; queue it at its
+        first stage without one (or restore its failure there)."""
+        while stage is not None:
+            key = item.output_key(self.run_id, stage.key)
+            if key not in existing:
+                failure_key = layout.failure_record(self.run_id, item.id)
+                if failure_key in existing:
+                    await self._restore_failure(failure_key)
+                    item.outcome = FAILED
+                    self._close_unit(item)
+                else:
+                    await self.queues[stage.key].put(item)
+                return
+            result = stage.result_from_json((await self._read(key))["result"])
+            moved = self._apply(stage, item, result, restoring=True)
+            for other in (s for s in moved if s is not item):
+                await self._restore(other, following(stage), existing)
+            if not any(s is item for s in moved):
+                return
+            stage = following(stage)
+        raise AssertionError("unreachable: the last stage always ends a sample")
 
     async def _restore_failure(self, key: str) -> None:
         failure = json_format.ParseDict(await self._read(key), coordinator_pb2.SampleFailure())
@@ -185,9 +184,9 @@ class PipelineRun:
 
     # -- workers ---------------------------------------------------------------------------
 
-    async def _worker(self, stage: str) -> None:
-        queue = self.queues[stage]
-        size = self.stage_configs[stage].batch_size
+    async def _worker(self, stage: PipelineStage) -> None:
+        queue = self.queues[stage.key]
+        size = self.stage_configs[stage.key].batch_size
         while True:
             batch = [await queue.get()]
             while len(batch) < size:
@@ -197,85 +196,55 @@ class PipelineRun:
                     break
             await self._process(stage, batch)
 
-    def _request(self, stage: str, items: list) -> Any:
-        config = self.config
-        backend = self.stage_configs[stage].backend
-        if stage == "extract":
-            return extractor_pb2.ExtractBatchRequest(
-                seeds=[i.seed for i in items], options=extractor_pb2.ExtractOptions(
-                    backend=backend, taxonomy=self.inputs.taxonomy,
-                    queries_per_seed=config.queries_per_seed or DEFAULT_QUERIES_PER_SEED))
-        if stage == "detoxify":
-            return detoxifier_pb2.DetoxifyBatchRequest(
-                queries=[i.query for i in items],
-                options=detoxifier_pb2.DetoxifyOptions(backend=backend, taxonomy=self.inputs.taxonomy))
-        if stage == "render":
-            options = t2i_refiner_pb2.RenderOptions()
-            if config.HasField("render"):
-                json_format.ParseDict(json_format.MessageToDict(config.render), options)
-            if backend and not options.renderer:
-                options.renderer = backend
-            if config.refinement_rounds:
-                options.refinement_rounds = config.refinement_rounds
-            return t2i_refiner_pb2.RenderPairBatchRequest(
-                instructions=[i.instruction for i in items], options=options)
-        if stage == "filter":
-            return filter_pb2.ClassifyBatchRequest(
-                items=[filter_pb2.FilterItem(id=i.id, instruction=i.instruction, images=i.pair)
-                       for i in items],
-                options=filter_pb2.FilterOptions(backend=backend, taxonomy=self.inputs.taxonomy))
-        if stage == "annotate":
-            return cot_annotator_pb2.AnnotateBatchRequest(
-                items=[cot_annotator_pb2.AnnotateItem(id=i.id, instruction=i.instruction,
-                                                      images=i.pair, harmful_query=i.query.query)
-                       for i in items],
-                options=cot_annotator_pb2.AnnotateOptions(
-                    backend=backend, max_regenerations=config.max_cot_regenerations,
-                    use_judge=config.use_judge))
-        raise KeyError(stage)
+    async def _call(self, stage: PipelineStage, pending: list) -> Sequence[Any]:
+        """One batch call, counted and timed; its per-item results in order."""
+        counts = self.tracker.stages[stage.stage]
+        counts.in_flight += len(pending)
+        self.tracker.changed()
+        started = time.perf_counter()
+        request = stage.request(pending, self.context, self.stage_configs[stage.key].backend)
+        try:
+            results = stage.results_of(await self.callers[stage.key](request), len(pending))
+        except TransientStageError:
+            self.metrics.stage_calls.labels(stage.key, "transient").inc()
+            raise
+        except StageCallError:
+            self.metrics.stage_calls.labels(stage.key, "refused").inc()
+            raise
+        finally:
+            self.metrics.stage_seconds.labels(stage.key).observe(time.perf_counter() - started)
+            counts.in_flight -= len(pending)
+            self.tracker.changed()
+        self.metrics.stage_calls.labels(stage.key, "ok").inc()
+        return results
 
-    async def _process(self, stage: str, batch: list) -> None:
+    async def _process(self, stage: PipelineStage, batch: list) -> None:
         """One batch through one stage, with retries of transient faults per item."""
-        cfg = self.stage_configs[stage]
-        policy = self.retry_policy(cfg.max_attempts)
-        counts = self.tracker.stages[BY_KEY[stage].stage]
+        policy = self.retry_policy(self.stage_configs[stage.key].max_attempts)
         pending = batch
         attempt = 0
         while pending:
             attempt += 1
-            counts.in_flight += len(pending)
-            self.tracker.changed()
-            started = time.perf_counter()
             try:
-                response = await self.callers[stage](self._request(stage, pending))
-                results = results_of(stage, response, len(pending))
-                self.metrics.stage_calls.labels(stage, "ok").inc()
-            except TransientStageError as exc:
-                self.metrics.stage_calls.labels(stage, "transient").inc()
-                if attempt >= policy.max_attempts:
+                results = await self._call(stage, pending)
+            except (TransientStageError, StageCallError) as exc:
+                if isinstance(exc, StageCallError) or attempt >= policy.max_attempts:
                     await asyncio.gather(*(self._fail(stage, i, str(exc), attempt) for i in pending))
                     return
-                log.info("retrying %s batch: %s", stage, exc,
+                log.info("retrying %s batch: %s", stage.key, exc,
                          extra={"run_id": self.run_id, "attempt": attempt})
                 await asyncio.sleep(policy.delay(attempt))
                 continue
-            except StageCallError as exc:
-                self.metrics.stage_calls.labels(stage, "refused").inc()
-                await asyncio.gather(*(self._fail(stage, i, str(exc), attempt) for i in pending))
-                return
-            finally:
-                self.metrics.stage_seconds.labels(stage).observe(time.perf_counter() - started)
-                counts.in_flight -= len(pending)
-                self.tracker.changed()
             again = []
             outcomes = []
             for item, result in zip(pending, results):
                 if result.HasField("error") and result.error.code:
-                    reason = f"{result.error.code}: {result.error.field} {result.error.message}".strip()
-                    if result.error.code in _RETRYABLE_ITEM_CODES and attempt < policy.max_attempts:
+                    error = result.error
+                    if error.code in RETRYABLE_ITEM_CODES and attempt < policy.max_attempts:
                         again.append(item)
-                    else:
-                        outcomes.append(functools.partial(self._fail, stage, item, reason, attempt))
+                        continue
+                    reason = f"{error.code}: {error.field} {error.message}".strip()
+                    outcomes.append(functools.partial(self._fail, stage, item, reason, attempt))
                 else:
                     outcomes.append(functools.partial(self._accept, stage, item, result))
             await self._settle(stage, outcomes)
@@ -283,13 +252,13 @@ class PipelineRun:
             if pending:
                 await asyncio.sleep(policy.delay(attempt))
 
-    async def _settle(self, stage: str, outcomes: list[Callable[[], Awaitable[None]]]) -> None:
+    async def _settle(self, stage: PipelineStage, outcomes: list[Callable[[], Awaitable[None]]]) -> None:
         """Write and hand on a batch's outcomes in the background, so the worker
         can make its next call meanwhile; at most `concurrency` batches settle
         at once per stage, so a slow store still holds the stage back."""
         if not outcomes:
             return
-        slots = self.settling[stage]
+        slots = self.settling[stage.key]
         await slots.acquire()
 
         async def settle() -> None:
@@ -301,131 +270,63 @@ class PipelineRun:
 
     # -- outcomes --------------------------------------------------------------------------
 
-    async def _accept(self, stage: str, item: Any, result: Any) -> None:
-        """Write the output durably, then move the item on."""
-        if stage == "extract":
-            await self._write(layout.extract_output(self.run_id, item.seed.id),
-                              {"seed_id": item.seed.id, "seed_index": item.index,
-                               "result": result_to_json(result)})
-            log.info("stage_done", extra={"run_id": self.run_id, "item": item.id, "stage": stage})
-            await self._after_extract(item, result, set(), restoring=False)
-            return
-        await self._write(layout.stage_output(self.run_id, item.id, stage),
-                          {"sample_id": item.id, "result": result_to_json(result)})
-        log.info("stage_done", extra={"run_id": self.run_id, "item": item.id, "stage": stage})
-        await self._advance(stage, item, result)
+    async def _accept(self, stage: PipelineStage, item: Seed | Sample, result: Any) -> None:
+        """Write the output durably, then move the item (or what it fanned out into) on."""
+        await self._write(item.output_key(self.run_id, stage.key),
+                          {**item.output_header(), "result": stage.result_to_json(result)})
+        log.info("stage_done", extra={"run_id": self.run_id, "item": item.id, "stage": stage.key})
+        moved = self._apply(stage, item, result, restoring=False)
+        for sample in moved:
+            await self.queues[following(stage).key].put(sample)
 
-    async def _after_extract(self, item: SeedItem, result: extractor_pb2.ExtractResult,
-                             existing: set[str], restoring: bool) -> None:
-        counts = self.tracker.stages[common_pb2.STAGE_EXTRACT]
-        self.tracker.add_cost(provenances_of("extract", result))
-        if result.HasField("rejection") or not result.queries:
-            counts.rejected += 1
-            if not restoring:
-                self.metrics.items.labels("extract", "rejected").inc()
-                self._close_unit(sample=False)
-            return
-        counts.done += 1
-        samples = []
-        for query_index, query in enumerate(result.queries):
-            sample_id = layout.sample_id(self.run_id, item.seed.id, query_index)
-            query = common_pb2.HarmfulQuery()
-            query.CopyFrom(result.queries[query_index])
-            query.id = sample_id
-            query.seed_id = item.seed.id
-            sample = SampleState(sample_id, item.seed.id, item.index, query_index, query)
-            self.samples[sample_id] = sample
-            samples.append(sample)
-        self.tracker.samples_total += len(samples)
-        self.open_units += len(samples) - (0 if restoring else 1)
-        self.tracker.changed()
-        for sample in samples:
-            if restoring:
-                await self._restore(sample, existing)
-            else:
-                await self.queues["detoxify"].put(sample)
-
-    async def _restore(self, sample: SampleState, existing: set[str]) -> None:
-        """Replay a sample's stored outputs; queue it at its first missing stage."""
-        for stage in layout.STAGE_KEYS[1:]:
-            key = layout.stage_output(self.run_id, sample.id, stage)
-            if key not in existing:
-                failure_key = layout.failure_record(self.run_id, sample.id)
-                if failure_key in existing:
-                    await self._restore_failure(failure_key)
-                    sample.outcome = "failed"
-                    self._close_unit()
-                    return
-                await self.queues[stage].put(sample)
-                return
-            result = result_from_json(stage, (await self._read(key))["result"])
-            next_stage = await self._advance(stage, sample, result, restoring=True)
-            if next_stage is None:
-                return
-        raise AssertionError("unreachable: annotate always ends a sample")
-
-    async def _advance(self, stage: str, sample: SampleState, result: Any,
-                       restoring: bool = False) -> str | None:
-        """Apply a stage's result to a sample; queue it onward (unless restoring,
-        where the caller walks on) and return the next stage, or None when the
-        sample reached an outcome."""
-        counts = self.tracker.stages[BY_KEY[stage].stage]
-        self.tracker.add_cost(provenances_of(stage, result))
-        next_stage: str | None
+    def _apply(self, stage: PipelineStage, item: Seed | Sample, result: Any,
+               restoring: bool) -> list[Sample]:
+        """Count a stage's result and apply it to the item: the samples that go
+        on to the next stage; an item that does not go on is closed (rejected,
+        fanned out, or done)."""
+        counts = self.tracker.stages[stage.stage]
+        self.tracker.add_cost(stage.provenances(result))
+        rejected = stage.rejected(result)
         if not restoring:
-            outcome = "rejected" if result.HasField("rejection") else "done"
-            self.metrics.items.labels(stage, outcome).inc()
-        if result.HasField("rejection"):
+            self.metrics.items.labels(stage.key, REJECTED if rejected else DONE).inc()
+        if rejected:
             counts.rejected += 1
-            sample.outcome = "rejected"
-            self._close_unit()
-            return None
+            if isinstance(item, Sample):
+                item.outcome = REJECTED
+            self._close_unit(item)
+            return []
         counts.done += 1
-        if stage == "detoxify":
-            sample.instruction = common_pb2.NeutralInstruction()
-            sample.instruction.CopyFrom(result.instruction)
-            sample.instruction.id = sample.id
-            sample.instruction.query_id = sample.id
-            next_stage = "render"
-        elif stage == "render":
-            sample.pair = common_pb2.ImagePair()
-            sample.pair.CopyFrom(result.pair)
-            next_stage = "filter"
-        elif stage == "filter":
-            sample.classified = result
-            if result.split == common_pb2.SPLIT_TRAIN:
-                next_stage = "annotate"
-            else:
-                next_stage = FINAL
+        moved = stage.apply(item, result, self.run_id)
+        for sample in (s for s in moved if s is not item):
+            self.samples[sample.id] = sample
+            self.tracker.samples_total += 1
+            self.open_units += 1
+        if any(s is item for s in moved):
+            self.tracker.changed()
         else:
-            next_stage = FINAL
-        if next_stage == FINAL:
-            self.tracker.per_split[SPLIT_NAMES.get(sample.classified.split, "unknown")] += 1
-            sample.outcome = "done"
-            self._close_unit()
-            return None
-        self.tracker.changed()
-        if not restoring:
-            await self.queues[next_stage].put(sample)
-        return next_stage
+            if isinstance(item, Sample):
+                self.tracker.per_split[item.split] += 1
+                item.outcome = DONE
+            self._close_unit(item)
+        return moved
 
-    async def _fail(self, stage: str, item: Any, reason: str, attempts: int) -> None:
-        failure = coordinator_pb2.SampleFailure(sample_id=item.id, stage=BY_KEY[stage].stage,
+    async def _fail(self, stage: PipelineStage, item: Seed | Sample, reason: str, attempts: int) -> None:
+        failure = coordinator_pb2.SampleFailure(sample_id=item.id, stage=stage.stage,
                                                 reason=reason, attempts=attempts)
         await self._write(layout.failure_record(self.run_id, item.id),
                           json_format.MessageToDict(failure, preserving_proto_field_name=True))
         log.warning("sample failed", extra={"run_id": self.run_id, "item": item.id,
-                                            "stage": stage, "reason": reason})
-        self.metrics.items.labels(stage, "failed").inc()
-        if isinstance(item, SampleState):
-            item.outcome = "failed"
+                                            "stage": stage.key, "reason": reason})
+        self.metrics.items.labels(stage.key, FAILED).inc()
+        if isinstance(item, Sample):
+            item.outcome = FAILED
         self.tracker.record_failure(failure)
-        self._close_unit(sample=isinstance(item, SampleState))
+        self._close_unit(item)
 
     # -- the end of a run ------------------------------------------------------------------
 
     async def _finish(self) -> dict:
-        done = sorted((s for s in self.samples.values() if s.outcome == "done"),
+        done = sorted((s for s in self.samples.values() if s.outcome == DONE),
                       key=lambda s: s.order)
         duplicates = await self._deduplicate(done)
         result = select_samples(self.run_id, done, duplicates, self.config.targets,
@@ -437,14 +338,15 @@ class PipelineRun:
         await self._write(layout.result_record(self.run_id), result)
         return result
 
-    async def _deduplicate(self, done: list[SampleState]) -> dict[str, dict]:
+    async def _deduplicate(self, done: list[Sample]) -> dict[str, dict]:
         if not done:
             return {}
         request = dedup_request(done, self.config)
-        cfg = self.stage_configs["filter"]
+        owner = next(stage for stage in PIPELINE if DEDUP in stage.extra_apis)
+        attempts = max(self.stage_configs[owner.key].max_attempts, 4)
         try:
-            response, _ = await retry(lambda: self.callers["dedup"](request),
-                                      policy=self.retry_policy(max(cfg.max_attempts, 4)),
+            response, _ = await retry(lambda: self.callers[DEDUP](request),
+                                      policy=self.retry_policy(attempts),
                                       transient=lambda e: isinstance(e, TransientStageError))
         except RetriesExhausted as exc:
             raise TransientStageError(f"deduplicate: {exc}") from exc
@@ -462,7 +364,3 @@ class PipelineRun:
                                transient=lambda e: isinstance(e, StoreError)
                                and not isinstance(e, ObjectNotFound))
         return value
-
-
-_RETRYABLE_ITEM_CODES = {"UNAVAILABLE", "DEADLINE_EXCEEDED", "RESOURCE_EXHAUSTED", "ABORTED",
-                         "INTERNAL", "UNKNOWN"}

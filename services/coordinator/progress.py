@@ -10,10 +10,7 @@ from dataclasses import dataclass, field
 from typing import Iterable
 
 from mis.v1 import common_pb2, coordinator_pb2
-from services.coordinator.runconfig import PIPELINE
-
-SPLIT_NAMES = {common_pb2.SPLIT_TRAIN: "train", common_pb2.SPLIT_EASY: "easy",
-               common_pb2.SPLIT_HARD: "hard", common_pb2.SPLIT_REAL: "real"}
+from services.coordinator.stages import PIPELINE
 
 
 @dataclass

@@ -11,7 +11,6 @@ config file.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +18,11 @@ import yaml
 from google.protobuf import descriptor, json_format
 
 from mis.v1 import common_pb2, coordinator_pb2
+from services.coordinator.stages import BY_KEY, BY_STAGE, PipelineStage
+from services.coordinator.stages.extract import DEFAULT_QUERIES_PER_SEED
+
+__all__ = ["RunConfigError", "parse_run_config", "load_run_config", "validate_run_config",
+           "stage_config", "DEFAULT_QUERIES_PER_SEED"]
 
 
 class RunConfigError(ValueError):
@@ -30,28 +34,8 @@ class RunConfigError(ValueError):
         self.reason = reason
 
 
-@dataclass(frozen=True)
-class StageInfo:
-    stage: int
-    key: str            # name in store keys and YAML
-    service: str        # `mis serve` name, also the address setting
-    concurrency: int    # default calls in flight
-    batch_size: int     # default items per call
-
-
-# The pipeline, in order. The judge is not a pipeline stage: the annotator calls it.
-PIPELINE: tuple[StageInfo, ...] = (
-    StageInfo(common_pb2.STAGE_EXTRACT, "extract", "extractor", 4, 4),
-    StageInfo(common_pb2.STAGE_DETOXIFY, "detoxify", "detoxifier", 4, 4),
-    StageInfo(common_pb2.STAGE_RENDER, "render", "t2i-refiner", 4, 2),
-    StageInfo(common_pb2.STAGE_FILTER, "filter", "filter", 4, 4),
-    StageInfo(common_pb2.STAGE_ANNOTATE, "annotate", "cot-annotator", 4, 4),
-)
-BY_STAGE = {info.stage: info for info in PIPELINE}
-BY_KEY = {info.key: info for info in PIPELINE}
 DEFAULT_TIMEOUT_SECONDS = 300.0
 DEFAULT_MAX_ATTEMPTS = 4
-DEFAULT_QUERIES_PER_SEED = 2
 
 _SEED_FORMATS = {"jsonl": "SEED_FORMAT_JSONL", "mis_test": "SEED_FORMAT_MIS_TEST",
                  "vlguard": "SEED_FORMAT_VLGUARD"}
@@ -99,8 +83,41 @@ def _normalise(raw: dict[str, Any]) -> dict[str, Any]:
     return data
 
 
+_INTEGERS = {descriptor.FieldDescriptor.TYPE_INT32, descriptor.FieldDescriptor.TYPE_INT64,
+             descriptor.FieldDescriptor.TYPE_UINT32, descriptor.FieldDescriptor.TYPE_UINT64}
+_NUMBERS = {descriptor.FieldDescriptor.TYPE_FLOAT, descriptor.FieldDescriptor.TYPE_DOUBLE}
+
+
+def _check_scalar(value: Any, field: descriptor.FieldDescriptor, where: str) -> None:
+    """A scalar of the field's type, checked here so every mistake is named by
+    its key (the protobuf parser's errors are text, not data)."""
+    kind = field.type
+    if kind == field.TYPE_ENUM:
+        names = [v.name for v in field.enum_type.values]
+        if value not in names and not (isinstance(value, int) and not isinstance(value, bool)
+                                       and value in field.enum_type.values_by_number):
+            raise RunConfigError(where, f"unknown value {value!r} (expected one of {', '.join(names)})")
+    elif kind == field.TYPE_BOOL and not isinstance(value, bool):
+        raise RunConfigError(where, f"expected true or false, got {value!r}")
+    elif kind == field.TYPE_STRING and not isinstance(value, str):
+        raise RunConfigError(where, f"expected a string, got {value!r}")
+    elif kind in _INTEGERS and (isinstance(value, bool) or not isinstance(value, int)):
+        raise RunConfigError(where, f"expected an integer, got {value!r}")
+    elif kind in _NUMBERS and (isinstance(value, bool) or not isinstance(value, (int, float))):
+        raise RunConfigError(where, f"expected a number, got {value!r}")
+
+
+def _item_path(where: str, key: str, index: int, item: Any) -> str:
+    """`stages.render` for a stage entry, `seeds[0]` otherwise."""
+    label = item.get("stage") if isinstance(item, dict) and key == "stages" else None
+    if isinstance(label, str) and label.startswith("STAGE_") and label in common_pb2.Stage.keys():
+        stage = BY_STAGE.get(common_pb2.Stage.Value(label))
+        label = stage.key if stage else label
+    return f"{where}.{label}" if isinstance(label, str) else f"{where}[{index}]"
+
+
 def _check_keys(value: Any, message: descriptor.Descriptor, path: str) -> None:
-    """Unknown keys named by their path, before the proto parser's long message."""
+    """Unknown keys and mistyped values named by their path, before parsing."""
     if not isinstance(value, dict):
         raise RunConfigError(path, "expected a mapping")
     fields = {f.name: f for f in message.fields}
@@ -111,19 +128,19 @@ def _check_keys(value: Any, message: descriptor.Descriptor, path: str) -> None:
         if field is None:
             known = ", ".join(f.name for f in message.fields)
             raise RunConfigError(where, f"unknown key (expected one of {known})")
-        if field.message_type is None or field.message_type.full_name.startswith("google.protobuf."):
+        if field.message_type is not None and field.message_type.full_name.startswith("google.protobuf."):
             continue
+        items = [inner]
         if field.is_repeated:
             if not isinstance(inner, list):
                 raise RunConfigError(where, "expected a list")
-            for index, item in enumerate(inner):
-                label = item.get("stage", index) if isinstance(item, dict) and key == "stages" else index
-                if isinstance(label, str) and label.startswith("STAGE_"):
-                    label = BY_STAGE[common_pb2.Stage.Value(label)].key
-                _check_keys(item, field.message_type, f"{where}.{label}" if isinstance(label, str)
-                            else f"{where}[{label}]")
-        else:
-            _check_keys(inner, field.message_type, where)
+            items = inner
+        for index, item in enumerate(items):
+            at = _item_path(where, key, index, item) if field.is_repeated else where
+            if field.message_type is not None:
+                _check_keys(item, field.message_type, at)
+            else:
+                _check_scalar(item, field, at)
 
 
 def parse_run_config(raw: Any, base_dir: Path | None = None) -> coordinator_pb2.RunConfig:
@@ -134,8 +151,8 @@ def parse_run_config(raw: Any, base_dir: Path | None = None) -> coordinator_pb2.
     _check_keys(data, coordinator_pb2.RunConfig.DESCRIPTOR, "")
     try:
         config = json_format.ParseDict(data, coordinator_pb2.RunConfig())
-    except json_format.ParseError as exc:
-        raise RunConfigError(_key_of_parse_error(str(exc)), _reason_of_parse_error(str(exc))) from None
+    except json_format.ParseError as exc:  # what the checks above let through, e.g. int32 overflow
+        raise RunConfigError("", str(exc)) from None
     if base_dir is not None:
         for seed in config.seeds:
             if seed.uri and "://" not in seed.uri and not Path(seed.uri).is_absolute():
@@ -144,20 +161,6 @@ def parse_run_config(raw: Any, base_dir: Path | None = None) -> coordinator_pb2.
             config.taxonomy = str((base_dir / config.taxonomy).resolve())
     validate_run_config(config)
     return config
-
-
-def _key_of_parse_error(text: str) -> str:
-    # "... at RunConfig.stages[0].stage." / "Failed to parse targets field: Failed to parse train field"
-    if " at " in text:
-        where = text.rsplit(" at ", 1)[1].strip().strip('".').split("\n")[0].rstrip(".")
-        return where.removeprefix("RunConfig.").rstrip('".')
-    fields = [part.split(" field")[0] for part in text.split("Failed to parse ")[1:]]
-    return ".".join(fields)
-
-
-def _reason_of_parse_error(text: str) -> str:
-    last = text.split("Failed to parse ")[-1]
-    return last.split(": ", 1)[-1].split(" at ")[0].strip().rstrip(".") or text
 
 
 def load_run_config(path: str | Path) -> coordinator_pb2.RunConfig:
@@ -216,7 +219,7 @@ def validate_run_config(config: coordinator_pb2.RunConfig) -> None:
                              "must be between 0 and 1 (0 takes the filter's default)")
 
 
-def stage_config(config: coordinator_pb2.RunConfig, info: StageInfo) -> coordinator_pb2.StageConfig:
+def stage_config(config: coordinator_pb2.RunConfig, info: PipelineStage) -> coordinator_pb2.StageConfig:
     """The stage's settings with defaults filled in (endpoints may stay empty)."""
     found = next((s for s in config.stages if s.stage == info.stage), None)
     out = coordinator_pb2.StageConfig(stage=info.stage)

@@ -27,8 +27,8 @@ from services.coordinator.inputs import load_inputs
 from services.coordinator.metrics import CoordinatorMetrics
 from services.coordinator.pipeline import PipelineRun
 from services.coordinator.progress import ProgressTracker
-from services.coordinator.runconfig import PIPELINE, RunConfigError, validate_run_config
-from services.coordinator.stages import BatchCaller
+from services.coordinator.calls import BatchCaller
+from services.coordinator.runconfig import RunConfigError, validate_run_config
 
 log = logging.getLogger("mis.coordinator.runs")
 
@@ -292,4 +292,4 @@ def _tracker_from(progress: coordinator_pb2.RunProgress) -> ProgressTracker:
     return tracker
 
 
-__all__ = ["RunManager", "RunHandle", "CallerFactory", "PIPELINE"]
+__all__ = ["RunManager", "RunHandle", "CallerFactory"]

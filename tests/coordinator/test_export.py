@@ -54,7 +54,8 @@ async def test_export_writes_the_fixed_layout(exported, store):
     assert dict(manifest.per_split) == result["per_split"]
     assert set(result["per_split"]) == {"train", "easy", "hard"}
     for split in ("easy", "hard"):
-        records = json.loads((folder / f"{split}.json").read_text())
+        assert not (folder / f"{split}.json").exists()  # only the public MIS_Test names
+        records = json.loads((folder / f"mis_{split}.json").read_text())
         assert len(records) == result["per_split"][split]
         for number, record in enumerate(records, 1):
             assert set(record) == {"question", "category", "sub_category", "image_path1",
@@ -102,7 +103,7 @@ async def test_reimport_of_an_export_keeps_every_sample(exported, store):
     imported, count = await asyncio.to_thread(import_folder, store, str(folder), "reimported", "r1")
     assert count == sum(manifest.per_split.values())
     assert dict(imported.per_split) == dict(manifest.per_split)
-    assert store.exists("datasets/reimported/r1/easy.json")
+    assert store.exists("datasets/reimported/r1/mis_easy.json")
 
 
 def test_import_rejects_paths_that_escape_the_root(store, tmp_path):

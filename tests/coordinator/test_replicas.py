@@ -11,7 +11,9 @@ import pytest
 from mis.v1 import filter_pb2
 from services.common.backoff import Backoff, retry
 from services.coordinator.replicas import ReplicaPool, parse_endpoints, resolve_dns
-from services.coordinator.stages import APIS, GrpcCaller, TransientStageError
+from services.coordinator.calls import GrpcCaller
+from services.coordinator.stages import TransientStageError
+from services.coordinator.stages.filter import DEDUP
 from services.coordinator.inprocess import InProcessStages
 
 REQUEST = filter_pb2.DeduplicateRequest(fingerprints=[
@@ -56,7 +58,7 @@ async def test_calls_spread_and_follow_replicas_in_and_out(replicas, store_env):
 
     pool = await ReplicaPool("dns:///filter.stage.test:50051", deadline_seconds=5,
                              resolve_seconds=3600, resolver=resolver, cooldown_seconds=30).start()
-    caller = GrpcCaller(pool, APIS["dedup"], timeout_seconds=5)
+    caller = GrpcCaller(pool, DEDUP, timeout_seconds=5)
     await call_many(caller, 6)
     assert [pool.calls[a] for a in addresses] == [3, 3]
 
@@ -96,5 +98,5 @@ async def test_a_failed_resolution_keeps_the_known_replicas(replicas, store_env)
     healthy["ok"] = False
     await pool.refresh()
     assert pool.order == [address]
-    await call_many(GrpcCaller(pool, APIS["dedup"], 5), 1)
+    await call_many(GrpcCaller(pool, DEDUP, 5), 1)
     await pool.close()

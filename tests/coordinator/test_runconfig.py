@@ -8,8 +8,9 @@ from pathlib import Path
 import pytest
 
 from mis.v1 import common_pb2, coordinator_pb2
-from services.coordinator.runconfig import (PIPELINE, RunConfigError, load_run_config,
-                                            parse_run_config, stage_config)
+from services.coordinator.runconfig import (RunConfigError, load_run_config, parse_run_config,
+                                            stage_config)
+from services.coordinator.stages import PIPELINE
 
 CONFIGS = sorted((Path(__file__).resolve().parents[2] / "services" / "coordinator" / "configs").glob("*.yaml"))
 
@@ -48,9 +49,9 @@ def test_short_spellings_become_the_proto_form(tmp_path):
 @pytest.mark.parametrize("raw, key, reason", [
     ({"seeds": ["s"], "stages": {"render": {"concurency": 3}}}, "stages.render.concurency", "unknown key"),
     ({"seeds": ["s"], "stages": {"paint": {}}}, "stages.paint", "unknown stage"),
-    ({"seeds": ["s"], "targets": {"train": "many"}}, "targets.train", "invalid literal"),
+    ({"seeds": ["s"], "targets": {"train": "many"}}, "targets.train", "expected an integer"),
     ({"seeds": ["s"], "stages": {"render": {"concurrency": -1}}}, "stages.render.concurrency", "1 or more"),
-    ({"seeds": [{"uri": "s", "format": "csv"}]}, "seeds[0].format", "Invalid enum value CSV"),
+    ({"seeds": [{"uri": "s", "format": "csv"}]}, "seeds[0].format", "unknown value 'CSV'"),
     ({"seeds": []}, "seeds", "at least one"),
     ({"seeds": ["s"], "queries_per_seed": 9}, "queries_per_seed", "between 1 and 5"),
     ({"seeds": ["s"], "stages": [{"stage": "render"}, {"stage": "render"}]}, "stages.render", "given twice"),

@@ -1,0 +1,36 @@
+"""CoT annotation: a train sample gets its safety chain-of-thought label
+(perception, reasoning, safe answer), checked by the quality gate and,
+when the run asks, by the judge. The last stage."""
+
+from __future__ import annotations
+
+from mis.v1 import common_pb2, cot_annotator_pb2, cot_annotator_pb2_grpc
+from services.coordinator.sample import Sample
+from services.coordinator.stages.base import PipelineStage, RunContext, StageApi
+
+
+class Annotate(PipelineStage):
+    key = "annotate"
+    stage = common_pb2.STAGE_ANNOTATE
+    service = "cot-annotator"
+    api = StageApi(cot_annotator_pb2_grpc.CotAnnotatorServiceStub, "AnnotateBatch")
+    result_type = cot_annotator_pb2.AnnotateResult
+
+    def request(self, items: list[Sample], run: RunContext, backend: str):
+        return cot_annotator_pb2.AnnotateBatchRequest(
+            items=[cot_annotator_pb2.AnnotateItem(id=s.id, instruction=s.instruction,
+                                                  images=s.pair, harmful_query=s.query.query)
+                   for s in items],
+            options=cot_annotator_pb2.AnnotateOptions(
+                backend=backend, max_regenerations=run.config.max_cot_regenerations,
+                use_judge=run.config.use_judge))
+
+    def advance(self, item: Sample, result: cot_annotator_pb2.AnnotateResult, run_id: str) -> list[Sample]:
+        item.cot = result
+        return []
+
+    def export(self, sample: Sample, images) -> dict:
+        return {"cot_label": sample.cot.cot.label} if sample.cot is not None else {}
+
+
+ANNOTATE = Annotate()

@@ -1,0 +1,114 @@
+"""What a pipeline stage declares, and what the coordinator derives from it.
+
+A stage is one small object: its key (in store keys, YAML and the CLI), its
+`Stage` enum, the service that serves it (which names its `mis serve`
+command, its package and its MIS_*_ADDRESS setting), the batch RPC, how a
+batch request is built from the items in hand, how a result moves a sample
+on, the provenance a result carries, and what it adds to the exported
+record. The executor (pipeline.py) knows nothing else about any stage.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable, Sequence
+
+from google.protobuf import json_format
+
+from mis.v1 import common_pb2, coordinator_pb2
+from services.coordinator.sample import Sample
+
+
+class TransientStageError(Exception):
+    """The call may succeed if made again (elsewhere)."""
+
+
+class StageCallError(Exception):
+    """The stage refused the whole call; retrying would not help."""
+
+
+@dataclass(frozen=True)
+class StageApi:
+    """One RPC of a stage service: its stub, method and the reply's repeated field."""
+
+    stub: type
+    method: str
+    result_field: str = "results"
+
+
+@dataclass(frozen=True)
+class RunContext:
+    """What request building may read besides the items: the run's config and taxonomy."""
+
+    config: coordinator_pb2.RunConfig
+    taxonomy: common_pb2.Taxonomy
+
+
+ImageReader = Callable[[common_pb2.ImageRef], Callable[[], bytes]]
+
+
+class PipelineStage:
+    """Base of every declared stage; subclasses set the class attributes and
+    override `request`, `advance`, and where they differ, the rest."""
+
+    key: str
+    stage: int                     # common_pb2.Stage
+    service: str                   # `mis serve` name, e.g. "t2i-refiner"
+    api: StageApi
+    result_type: type
+    concurrency: int = 4           # default calls in flight
+    batch_size: int = 4            # default items per call
+    # Splits whose samples are finished at this stage (for the CLI's progress estimate).
+    finishes: tuple[str, ...] = ()
+    # Further RPCs of the same service, opened on the same replicas (name -> api).
+    extra_apis: dict[str, StageApi] = {}
+
+    @property
+    def module(self) -> str:
+        """The package of the service: services/<module>/."""
+        return self.service.replace("-", "_")
+
+    @property
+    def address_variable(self) -> str:
+        return f"MIS_{self.module.upper()}_ADDRESS"
+
+    def request(self, items: Sequence[Any], run: RunContext, backend: str) -> Any:
+        raise NotImplementedError
+
+    def rejected(self, result: Any) -> bool:
+        return result.HasField("rejection")
+
+    def advance(self, item: Any, result: Any, run_id: str) -> list[Sample]:
+        """Apply an accepted result: the samples that go on to the next stage
+        (the item itself, or new ones), or [] when the item is finished here."""
+        raise NotImplementedError
+
+    def apply(self, item: Any, result: Any, run_id: str) -> list[Sample]:
+        """`advance`, and the result's provenance recorded on every sample it
+        touched: what the pipeline and the export both do with a result."""
+        moved = self.advance(item, result, run_id)
+        touched = {id(s): s for s in [item, *moved] if isinstance(s, Sample)}
+        records = self.provenances(result)
+        for sample in touched.values():
+            sample.provenance.extend(records)
+        return moved
+
+    def provenances(self, result: Any) -> list[common_pb2.Provenance]:
+        """Every Provenance a result carries (tokens, GPU time, the card's models)."""
+        return list(result.provenance)
+
+    def export(self, sample: Sample, images: ImageReader) -> dict[str, Any]:
+        """The fields this stage gives the exported record."""
+        return {}
+
+    def results_of(self, response: Any, expected: int) -> Sequence[Any]:
+        results = list(getattr(response, self.api.result_field))
+        if len(results) != expected:
+            raise TransientStageError(f"{self.key}: {len(results)} results for {expected} items")
+        return results
+
+    def result_to_json(self, result: Any) -> dict:
+        return json_format.MessageToDict(result, preserving_proto_field_name=True)
+
+    def result_from_json(self, data: dict) -> Any:
+        return json_format.ParseDict(data, self.result_type(), ignore_unknown_fields=True)

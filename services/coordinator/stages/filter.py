@@ -1,0 +1,42 @@
+"""Filtering: a rendered pair is labelled and split (train, easy, hard) or
+rejected. Only train samples go on to the CoT annotation; test samples are
+finished here. At the end of a run the same service deduplicates every done
+sample at once (`Deduplicate`, opened on the filter's replicas)."""
+
+from __future__ import annotations
+
+from mis.v1 import common_pb2, filter_pb2, filter_pb2_grpc
+from services.coordinator.sample import Sample
+from services.coordinator.stages.base import PipelineStage, RunContext, StageApi
+
+DEDUP = StageApi(filter_pb2_grpc.FilterServiceStub, "Deduplicate", "duplicates")
+
+
+class Filter(PipelineStage):
+    key = "filter"
+    stage = common_pb2.STAGE_FILTER
+    service = "filter"
+    api = StageApi(filter_pb2_grpc.FilterServiceStub, "ClassifyBatch")
+    result_type = filter_pb2.ClassifyResult
+    extra_apis = {"dedup": DEDUP}
+    finishes = ("easy", "hard", "real")
+
+    def request(self, items: list[Sample], run: RunContext, backend: str):
+        return filter_pb2.ClassifyBatchRequest(
+            items=[filter_pb2.FilterItem(id=s.id, instruction=s.instruction, images=s.pair)
+                   for s in items],
+            options=filter_pb2.FilterOptions(backend=backend, taxonomy=run.taxonomy))
+
+    def advance(self, item: Sample, result: filter_pb2.ClassifyResult, run_id: str) -> list[Sample]:
+        item.classified = result
+        return [item] if result.split == common_pb2.SPLIT_TRAIN else []
+
+    def export(self, sample: Sample, images) -> dict:
+        fields = {"split": sample.split, "filter_reason": sample.classified.reason}
+        category = sample.classified.category
+        if category.name:  # the filter's label wins over the detoxifier's
+            fields.update(category=category.name, sub_category=category.sub_category)
+        return fields
+
+
+FILTER = Filter()
