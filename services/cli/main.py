@@ -6,6 +6,8 @@ import argparse
 import importlib
 import sys
 
+from services.cli.stackfile import point_at_running_stack
+
 # Each module has `register(subparsers)`; adding a command is one line here.
 COMMAND_MODULES = [
     "services.cli.serve",
@@ -27,6 +29,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    point_at_running_stack(args)  # a running `mis stack up` is found without flags
     return int(args.handler(args) or 0)
 
 
