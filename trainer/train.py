@@ -385,8 +385,14 @@ class MIRageRecipe:
             model = model.merge_and_unload()
             state = model.state_dict()
         state = {k: v.to(dtype) if v.is_floating_point() else v for k, v in state.items()}
-        model.config.dtype = dtype
         model.save_pretrained(folder, state_dict=state)
+        # save_pretrained records the dtype of the in-memory (fp32 master) parameters; the
+        # config must name the saved one, or vLLM's dtype=auto serves bf16 weights as fp32.
+        config = model.config
+        for part in [config, *(getattr(config, key, None) for key in getattr(config, "sub_configs", {}))]:
+            if part is not None:
+                part.dtype = dtype
+        config.save_pretrained(folder)
         for part in self.backbone.savables:
             part.save_pretrained(folder)
 

@@ -42,6 +42,10 @@ class FailedPrecondition(RuntimeError):
     pass
 
 
+class AlreadyExists(RuntimeError):
+    """An idempotency key was already used for a different request."""
+
+
 def status_for(exc: BaseException) -> grpc.StatusCode | None:
     """The status code for a domain error, or None for an unexpected one."""
     if isinstance(exc, (InvalidArgument, ImageRejected, InvalidReference)):
@@ -52,6 +56,8 @@ def status_for(exc: BaseException) -> grpc.StatusCode | None:
         return grpc.StatusCode.RESOURCE_EXHAUSTED
     if isinstance(exc, FailedPrecondition):
         return grpc.StatusCode.FAILED_PRECONDITION
+    if isinstance(exc, AlreadyExists):
+        return grpc.StatusCode.ALREADY_EXISTS
     if isinstance(exc, (ModelUnavailable, StoreError)):
         return grpc.StatusCode.UNAVAILABLE
     return None

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from services.common.config import ServerSettings, StoreSettings
-from services.common.settings import env, group, positive
+from services.common.settings import env, group, non_negative, positive
 from services.coordinator.stages import PIPELINE
 
 
@@ -49,6 +49,22 @@ class TrainingSettings:
                      help="Kueue LocalQueue for training Jobs (k8s/kueue); empty: no Kueue")
     kubeconfig: Path | None = env("MIS_KUBECONFIG", None,
                                   help="kubeconfig file; in-cluster configuration otherwise")
+    cpu_request: str = env("MIS_TRAINING_CPU", "", help="CPU request of each training pod, e.g. 32")
+    memory_request: str = env("MIS_TRAINING_MEMORY", "",
+                              help="memory request (and limit) of each training pod, e.g. 512Gi")
+    shm_size: str = env("MIS_TRAINING_SHM_SIZE", "64Gi", help="size of the memory-backed /dev/shm NCCL uses")
+    extra_resources: str = env("MIS_TRAINING_EXTRA_RESOURCES", "",
+                               help='JSON object of more per-pod resources, e.g. {"rdma/rdma_shared_device_a": "1"}')
+    nccl_env: str = env("MIS_TRAINING_NCCL_ENV", "",
+                        help='JSON object of NCCL variables for every rank, e.g. {"NCCL_SOCKET_IFNAME": "eth0"}')
+    max_restarts: int = env("MIS_TRAINING_MAX_RESTARTS", 3, check=non_negative,
+                            help="gang restarts of a failed run (from its last checkpoint)")
+    torchrun_restarts: int = env("MIS_TRAINING_TORCHRUN_RESTARTS", 0, check=non_negative,
+                                 help="torchrun's own worker restarts in a single-node run")
+    cancelled_retention_seconds: int = env("MIS_TRAINING_CANCELLED_RETENTION_SECONDS", 86400, check=non_negative,
+                                           help="how long a cancelled run stays readable before it is deleted")
+    reconcile_seconds: float = env("MIS_TRAINING_RECONCILE_SECONDS", 30.0, check=positive,
+                                   help="how often the coordinator restarts failed gangs and cleans up")
 
 
 @dataclass(frozen=True)
