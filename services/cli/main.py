@@ -16,6 +16,7 @@ COMMAND_MODULES = [
     "services.cli.datasets",
     "services.cli.demo",
     "services.cli.evaluate",
+    "services.cli.train",
 ]
 
 

@@ -15,13 +15,14 @@ from services.coordinator.config import Settings
 from services.coordinator.metrics import CoordinatorMetrics
 from services.coordinator.runs import RunManager
 from services.coordinator.servicer import CoordinatorServicer
-from services.coordinator.trainings import Trainings
+from services.coordinator.training_rpcs import Trainings
 
 
 async def build(settings: Settings, metrics: Metrics) -> Wiring:
     store = Store.from_settings(settings.store)
     await asyncio.to_thread(store.ensure_bucket)
     trainings = Trainings.from_settings(settings.training, settings.store, store.client)
+    await trainings.start()
     own_metrics = CoordinatorMetrics(metrics)
     callers = GrpcCallers(settings.addresses, settings.resolve_seconds,
                           settings.server.max_message_bytes, metrics=own_metrics)
@@ -30,7 +31,7 @@ async def build(settings: Settings, metrics: Metrics) -> Wiring:
     servicer = CoordinatorServicer(runs, store, trainings)
     return Wiring([binding(coordinator_pb2, "CoordinatorService",
                            coordinator_pb2_grpc.add_CoordinatorServiceServicer_to_server, servicer)],
-                  closers=[runs.close])
+                  closers=[runs.close, trainings.close])
 
 
 def main() -> int:

@@ -11,7 +11,7 @@ from services.common.errors import grpc_errors, require
 from services.common.store import Store
 from services.coordinator.export import export_run, import_folder
 from services.coordinator.runs import RunManager
-from services.coordinator.trainings import Trainings
+from services.coordinator.training_rpcs import Trainings
 
 
 class CoordinatorServicer(coordinator_pb2_grpc.CoordinatorServiceServicer):

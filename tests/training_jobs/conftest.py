@@ -1,4 +1,9 @@
-"""The placement defaults shared by the Job tests."""
+"""The placement defaults shared by the Job tests, and the emulated cluster behind them.
+
+Every test that talks to the `cluster` has each of its API requests checked, at the end,
+against the Role the chart renders: a call the Role does not grant fails the test (a
+real API server would answer 403).
+"""
 
 from __future__ import annotations
 
@@ -6,6 +11,7 @@ import pytest
 
 from services.coordinator.training import Placement
 from services.coordinator.training.placement import Toleration
+from tests.training_jobs.fixtures import cluster, kmock_options  # noqa: F401  (fixtures)
 
 
 @pytest.fixture

@@ -1,7 +1,9 @@
-"""Every object the coordinator would create passes kubernetes-validate --strict (1.30)."""
+"""Every object the coordinator would create passes kubernetes-validate --strict (1.30),
+and carries what a real cluster needs: rendezvous, failure policy, requests, NCCL."""
 
 from __future__ import annotations
 
+import dataclasses
 import subprocess
 import sys
 from pathlib import Path
@@ -63,7 +65,7 @@ def test_multi_node_rendezvous_and_rank(placement):
     assert "--node-rank=$(NODE_RANK)" in container["args"] and "--nproc-per-node=8" in container["args"]
     rank = next(e for e in container["env"] if e["name"] == "NODE_RANK")
     assert "job-completion-index" in rank["valueFrom"]["fieldRef"]["fieldPath"]
-    assert container["resources"]["limits"] == {"nvidia.com/gpu": "8"}
+    assert container["resources"]["limits"] == {"nvidia.com/gpu": "8", "memory": "512Gi"}
     assert [e["secretRef"]["name"] for e in container["envFrom"]] == ["mis-s3", "mis-hub-token"]
     assert pod["nodeSelector"] == placement.node_selector
     assert pod["tolerations"] == [{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}]
@@ -146,3 +148,72 @@ def test_priority_class_and_kueue_queue_reach_the_job(placement, tmp_path):
     plain = build_manifests(training_name("q"), "mis", "q", make_spec(), placement)[1]
     assert KUEUE_QUEUE_LABEL not in plain["metadata"]["labels"]
     assert "priorityClassName" not in plain["spec"]["template"]["spec"]
+
+
+def test_a_drained_node_is_not_a_failure_of_the_run(placement):
+    _, job = build_manifests(training_name("pfp"), "mis", "pfp", make_spec(nodes=2), placement)
+    assert job["spec"]["backoffLimit"] == 0
+    assert job["spec"]["podFailurePolicy"] == {"rules": [
+        {"action": "Ignore", "onPodConditions": [{"type": "DisruptionTarget", "status": "True"}]}]}
+    assert job["spec"]["template"]["spec"]["restartPolicy"] == "Never"  # required by the policy
+
+
+def test_requests_shm_and_nccl_settings_come_from_the_placement(placement, tmp_path):
+    tuned = dataclasses.replace(placement, shm_size="128Gi", extra_resources={"rdma/rdma_shared_device_a": "1"},
+                                nccl_env={"NCCL_SOCKET_IFNAME": "eth0", "NCCL_IB_HCA": "mlx5"})
+    service, job = build_manifests(training_name("tuned"), "mis", "tuned", make_spec(nodes=2), tuned)
+    pod = job["spec"]["template"]["spec"]
+    container = pod["containers"][0]
+    assert container["resources"] == {
+        "requests": {"nvidia.com/gpu": "8", "rdma/rdma_shared_device_a": "1", "cpu": "32", "memory": "512Gi"},
+        "limits": {"nvidia.com/gpu": "8", "rdma/rdma_shared_device_a": "1", "memory": "512Gi"}}
+    env = {e["name"]: e.get("value") for e in container["env"]}
+    assert env["NCCL_SOCKET_IFNAME"] == "eth0" and env["NCCL_IB_HCA"] == "mlx5"
+    shm = next(v for v in pod["volumes"] if v["name"] == "dshm")
+    assert shm["emptyDir"] == {"medium": "Memory", "sizeLimit": "128Gi"}
+    path = tmp_path / "tuned.yaml"
+    path.write_text(yaml.safe_dump_all([service, job]))
+    assert _validate(path).returncode == 0
+
+
+def test_every_pod_waits_for_rank_zeros_name_before_torchrun(placement):
+    name = training_name("dns")
+    _, job = build_manifests(name, "mis", "dns", make_spec(nodes=2), placement)
+    init = job["spec"]["template"]["spec"]["initContainers"]
+    assert [c["name"] for c in init] == ["wait-for-rendezvous"]
+    assert init[0]["image"] == job["spec"]["template"]["spec"]["containers"][0]["image"]
+    assert init[0]["command"][-2:] == [f"{name}-0.{name}", "600"]
+
+
+def _run_wait(command: list[str], host: str, seconds: str) -> subprocess.CompletedProcess:
+    # The init step's own script, run by this Python: the pod runs it with the trainer's.
+    return subprocess.run([sys.executable, *command[1:3], host, seconds], capture_output=True, text=True,
+                          timeout=60)
+
+
+def test_the_rendezvous_wait_passes_once_the_name_resolves_and_fails_after_its_deadline(placement):
+    _, job = build_manifests(training_name("dns"), "mis", "dns", make_spec(nodes=2), placement)
+    command = job["spec"]["template"]["spec"]["initContainers"][0]["command"]
+    resolved = _run_wait(command, "localhost", "5")
+    assert resolved.returncode == 0 and "localhost resolves" in resolved.stdout
+    missing = _run_wait(command, "mirage-none-0.mirage-none.invalid", "0")
+    assert missing.returncode == 1
+    assert "mirage-none-0.mirage-none.invalid did not resolve within 0 s" in missing.stderr
+
+
+def test_a_single_node_lets_torchrun_restart_its_workers(placement):
+    _, job = build_manifests(training_name("one"), "mis", "one", make_spec(),
+                             dataclasses.replace(placement, torchrun_restarts=2))
+    args = job["spec"]["template"]["spec"]["containers"][0]["args"]
+    assert args[:2] == ["--standalone", "--max-restarts=2"]
+
+
+def test_a_restart_attempt_has_its_own_job_and_service(placement, tmp_path):
+    name = training_name("again")
+    service, job = build_manifests(name, "mis", "again", make_spec(nodes=2), placement, attempt=3)
+    assert job["metadata"]["name"] == service["metadata"]["name"] == f"{name}-r3"
+    assert job["metadata"]["labels"]["mis.dev/training"] == name
+    assert job["metadata"]["labels"]["mis.dev/attempt"] == "3"
+    assert service["spec"]["selector"] == {"mis.dev/job": f"{name}-r3"}
+    assert service["spec"]["selector"].items() <= job["spec"]["template"]["metadata"]["labels"].items()
+    assert len(f"{name}-r3-7") <= 63

@@ -8,7 +8,8 @@ same objects as plain dicts for validation and `--dry-run`
 from services.coordinator.training.errors import (InvalidTrainingSpecError, TrainingConflictError,
                                                   TrainingNotFoundError)
 from services.coordinator.training.launcher import TrainingLauncher
-from services.coordinator.training.manifests import build_manifests, resolve_spec, training_name
+from services.coordinator.training.manifests import build_manifests
+from services.coordinator.training.spec import resolve_spec, training_name
 from services.coordinator.training.placement import Placement
 from services.coordinator.training.progress import StoreProgressReader
 

@@ -14,7 +14,8 @@ from google.protobuf import json_format
 
 from mis.v1 import coordinator_pb2
 from services.coordinator.training.errors import InvalidTrainingSpecError
-from services.coordinator.training.manifests import build_manifests, training_name
+from services.coordinator.training.manifests import build_manifests
+from services.coordinator.training.spec import training_name
 from services.coordinator.training.placement import Placement
 
 

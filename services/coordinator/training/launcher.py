@@ -1,28 +1,43 @@
-"""Launch, follow, list and cancel training Jobs through the Kubernetes API.
+"""Launch, follow, list, cancel and look after training runs through the Kubernetes API.
 
-State comes from the Job (the source of truth for pending/running/finished) and step and
-loss from the run's progress.json. Cancelling suspends the Job rather than deleting it:
-Kubernetes removes its pods, while the Job stays readable as CANCELLED until its TTL.
+State comes from the Jobs (the source of truth for pending/running/finished) and step
+and loss from the run's progress.json. Cancelling suspends the newest Job rather than
+deleting it (Kubernetes removes its pods) and, under Kueue, deactivates its Workload so
+Kueue does not admit it again; the run stays readable as CANCELLED for the retention
+period, after which `reconcile` deletes it (the TTL controller acts on finished Jobs
+only). `reconcile` also relaunches a failed gang from its last checkpoint.
 """
 
 from __future__ import annotations
 
 import datetime
 import logging
-from typing import Any, Callable
+from dataclasses import dataclass
+from typing import Any, Callable, Iterator
 
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
 from mis.v1 import coordinator_pb2
-from services.coordinator.training import manifests
+from services.coordinator.training import logs, manifests, status
 from services.coordinator.training.errors import TrainingConflictError, TrainingNotFoundError
+from services.coordinator.training.kueue import Workloads
 from services.coordinator.training.placement import Placement
+from services.coordinator.training.spec import training_name
 
 log = logging.getLogger(__name__)
 
 ProgressReader = Callable[[str], "dict[str, Any] | None"]
 State = coordinator_pb2.TrainingState
+
+
+@dataclass(frozen=True)
+class Reconciled:
+    """What one housekeeping pass did."""
+
+    restarted: tuple[str, ...] = ()
+    deleted: tuple[str, ...] = ()
+    deactivated: int = 0
 
 
 class TrainingLauncher:
@@ -34,98 +49,159 @@ class TrainingLauncher:
         self.namespace = namespace
         self.placement = placement
         self.progress_reader = progress_reader
+        # Workloads exist only where Kueue admits our Jobs (a queue is configured).
+        self.workloads = Workloads(api, namespace) if placement.queue_name else None
 
     # ------------------------------------------------------------------ operations
     def manifests(self, request_id: str, spec: coordinator_pb2.TrainingSpec) -> list[dict[str, Any]]:
         """What `launch` would create, as plain dicts (for `--dry-run` and validation)."""
-        name = manifests.training_name(request_id)
-        return manifests.build_manifests(name, self.namespace, request_id, spec, self.placement)
+        return manifests.build_manifests(training_name(request_id), self.namespace, request_id, spec,
+                                         self.placement)
 
     def launch(self, request_id: str, spec: coordinator_pb2.TrainingSpec) -> coordinator_pb2.Training:
-        """Creates the Job and its Service; the same request again returns the existing Job."""
-        name = manifests.training_name(request_id)
-        service, job = manifests.build_manifests(name, self.namespace, request_id, spec, self.placement)
-        existing = self._read(name)
-        if existing is None:
+        """Creates the run's first Job and its Service; the same request again returns the
+        run; the same request id with another spec is a conflict."""
+        name = training_name(request_id)
+        _, job = manifests.build_manifests(name, self.namespace, request_id, spec, self.placement)
+        run = self._runs(name).get(name)
+        if run is None:
             try:
-                created = self.batch.create_namespaced_job(self.namespace, job)
-                existing = self.api.sanitize_for_serialization(created)
+                self.batch.create_namespaced_job(self.namespace, job)
                 log.info("training job %s created for request %s", name, request_id)
             except ApiException as exc:
                 if exc.status != 409:
-                    raise
-                existing = self._read(name)  # a concurrent launch of the same request won
-                if existing is None:
-                    raise
+                    raise  # 409: a concurrent launch of the same request won
+            run = self._runs(name).get(name)
+            if run is None:
+                raise TrainingNotFoundError(f"training {name!r} vanished right after its launch")
         wanted = job["metadata"]["annotations"][manifests.ANNOTATION_SPEC_HASH]
-        found = existing.get("metadata", {}).get("annotations", {}).get(manifests.ANNOTATION_SPEC_HASH)
-        if found != wanted:
+        if status.annotation(run.first, manifests.ANNOTATION_SPEC_HASH) != wanted:
             raise TrainingConflictError(f"request_id {request_id!r} was already used for a different "
-                                        f"training spec (Job {name})")
-        self._ensure_service(name, request_id, spec, existing)
-        return self._to_training(existing)
+                                        f"training spec (training {name})")
+        self._ensure_service(run.latest)
+        return self._to_training(run)
 
     def get(self, name: str) -> coordinator_pb2.Training:
-        job = self._read(name)
-        if job is None:
-            raise TrainingNotFoundError(f"training {name!r} not found in namespace {self.namespace!r}")
-        return self._to_training(job)
+        return self._to_training(self._run(name))
 
     def list(self) -> list[coordinator_pb2.Training]:
-        jobs = self.batch.list_namespaced_job(self.namespace, label_selector=manifests.SELECTOR)
-        items = [self.api.sanitize_for_serialization(j) for j in jobs.items]
-        ours = [j for j in items if _is_ours(j)]
-        ours.sort(key=lambda j: (j["metadata"].get("creationTimestamp") or "", j["metadata"]["name"]))
-        return [self._to_training(j) for j in ours]
+        runs = sorted(self._runs().values(),
+                      key=lambda r: (r.first["metadata"].get("creationTimestamp") or "", r.name))
+        return [self._to_training(run) for run in runs]
 
     def cancel(self, name: str) -> coordinator_pb2.Training:
-        job = self._read(name)
-        if job is None:
-            raise TrainingNotFoundError(f"training {name!r} not found in namespace {self.namespace!r}")
-        if _finished_state(job) is not None:
-            return self._to_training(job)  # nothing left to stop
-        patched = self.batch.patch_namespaced_job(name, self.namespace, {
-            "metadata": {"annotations": {manifests.ANNOTATION_CANCELLED: "true"}},
-            "spec": {"suspend": True},
-        })
-        log.info("training job %s cancelled", name)
-        return self._to_training(self.api.sanitize_for_serialization(patched))
+        run = self._run(name)
+        state, _ = status.run_state(run, self.placement.max_restarts)
+        if state in (State.TRAINING_STATE_SUCCEEDED, State.TRAINING_STATE_FAILED,
+                     State.TRAINING_STATE_CANCELLED):
+            return self._to_training(run)  # nothing left to stop
+        job = run.latest
+        if self.workloads is not None:
+            # First, so Kueue does not re-admit the Job between the two calls.
+            self.workloads.deactivate(self.workloads.owned_by(job["metadata"]["uid"]))
+        now = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+        patch: dict[str, Any] = {"metadata": {"annotations": {manifests.ANNOTATION_CANCELLED: "true",
+                                                              manifests.ANNOTATION_CANCELLED_AT: now}}}
+        if status.failure(job) is None:
+            patch["spec"] = {"suspend": True}  # a failed attempt has no pods left to stop
+        self.batch.patch_namespaced_job(job["metadata"]["name"], self.namespace, patch)
+        log.info("training %s cancelled (job %s)", name, job["metadata"]["name"])
+        return self.get(name)
+
+    def logs(self, name: str, rank: int = 0, follow: bool = False,
+             tail_lines: int | None = None) -> Iterator[str]:
+        """The log lines of `rank` (a node index) in the newest attempt of the run."""
+        run = self._run(name)
+        pod = logs.rank_pod(self.core, self.api, self.namespace, run.latest["metadata"]["name"], rank)
+        return logs.read_lines(self.core, self.namespace, pod, follow, tail_lines)
+
+    def reconcile(self, now: datetime.datetime | None = None) -> Reconciled:
+        """One housekeeping pass: restart failed gangs, keep cancelled runs stopped under
+        Kueue, and delete cancelled runs past their retention."""
+        now = now or datetime.datetime.now(datetime.timezone.utc)
+        retention = datetime.timedelta(seconds=self.placement.cancelled_retention_seconds)
+        active = self.workloads.active_by_owner() if self.workloads is not None else {}
+        restarted, deleted, deactivated = [], [], 0
+        for run in self._runs().values():
+            if run.cancelled:
+                cancelled_at = run.cancelled_at()
+                if cancelled_at is not None and now - cancelled_at >= retention:
+                    self._delete(run)
+                    deleted.append(run.name)
+                elif self.workloads is not None:
+                    deactivated += self.workloads.deactivate(active.get(run.latest["metadata"]["uid"], []))
+            elif status.restart_due(run, self.placement.max_restarts):
+                self._restart(run)
+                restarted.append(run.name)
+        return Reconciled(tuple(restarted), tuple(deleted), deactivated)
 
     # ------------------------------------------------------------------ helpers
-    def _read(self, name: str) -> dict[str, Any] | None:
-        try:
-            job = self.batch.read_namespaced_job(name, self.namespace)
-        except ApiException as exc:
-            if exc.status == 404:
-                return None
-            raise
-        job = self.api.sanitize_for_serialization(job)
-        return job if _is_ours(job) else None
+    def _runs(self, name: str | None = None) -> dict[str, status.Run]:
+        selector = f"{manifests.LABEL_TRAINING}={name}" if name else manifests.SELECTOR
+        jobs = self.batch.list_namespaced_job(self.namespace, label_selector=selector)
+        runs = status.group_runs([self.api.sanitize_for_serialization(j) for j in jobs.items])
+        return {name: runs[name]} if name and name in runs else ({} if name else runs)
 
-    def _ensure_service(self, name: str, request_id: str, spec: coordinator_pb2.TrainingSpec,
-                        job: dict[str, Any]) -> None:
-        """Creates the headless Service if missing (also after a launch that died half-way)."""
-        uid = job.get("metadata", {}).get("uid")
-        service, _ = manifests.build_manifests(name, self.namespace, request_id, spec, self.placement,
-                                               owner_uid=uid)
+    def _run(self, name: str) -> status.Run:
+        run = self._runs(name).get(name) if name else None
+        if run is None:
+            raise TrainingNotFoundError(f"training {name!r} not found in namespace {self.namespace!r}")
+        return run
+
+    def _restart(self, run: status.Run) -> None:
+        """The next attempt: the same spec and output, so the trainer resumes from the last
+        complete checkpoint; its own Job name, so the failed attempt stays readable."""
+        attempt = run.attempt + 1
+        request_id = status.annotation(run.first, manifests.ANNOTATION_REQUEST) or run.name
+        spec = manifests.spec_from_annotation(run.first)
+        _, job = manifests.build_manifests(run.name, self.namespace, request_id, spec, self.placement,
+                                           attempt=attempt)
+        try:
+            created = self.batch.create_namespaced_job(self.namespace, job)
+        except ApiException as exc:
+            if exc.status != 409:
+                raise
+            return  # another pass made it; its Service follows on the next launch or pass
+        log.info("training %s: gang restart %d after: %s", run.name, attempt, status.failure(run.latest))
+        self._ensure_service(self.api.sanitize_for_serialization(created))
+
+    def _delete(self, run: status.Run) -> None:
+        # Background propagation: the garbage collector removes pods and Services (owned
+        # by their Job) after the Jobs are gone.
+        for job in run.attempts:
+            try:
+                self.batch.delete_namespaced_job(job["metadata"]["name"], self.namespace,
+                                                 propagation_policy="Background")
+            except ApiException as exc:
+                if exc.status != 404:
+                    raise
+        log.info("training %s deleted after its cancel retention", run.name)
+
+    def _ensure_service(self, job: dict[str, Any]) -> None:
+        """Creates the attempt's headless Service if missing (also after a launch that died
+        half-way), owned by the Job."""
+        meta = job["metadata"]
+        request_id = (meta.get("annotations") or {}).get(manifests.ANNOTATION_REQUEST) or meta["name"]
+        service, _ = manifests.build_manifests(
+            meta["labels"].get(manifests.LABEL_TRAINING, meta["name"]), self.namespace, request_id,
+            manifests.spec_from_annotation(job), self.placement, owner_uid=meta.get("uid"),
+            attempt=status.attempt_of(job))
         try:
             self.core.create_namespaced_service(self.namespace, service)
         except ApiException as exc:
             if exc.status != 409:
                 raise
 
-    def _to_training(self, job: dict[str, Any]) -> coordinator_pb2.Training:
-        meta = job.get("metadata", {})
-        annotations = meta.get("annotations") or {}
-        training = coordinator_pb2.Training(name=meta["name"], spec=manifests.spec_from_annotation(job))
-        state, reason = _state(job)
+    def _to_training(self, run: status.Run) -> coordinator_pb2.Training:
+        training = coordinator_pb2.Training(name=run.name, spec=manifests.spec_from_annotation(run.first))
+        state, reason = status.run_state(run, self.placement.max_restarts)
         training.state = state
         if reason:
             training.reason = reason
-        created = meta.get("creationTimestamp")
+        created = run.first["metadata"].get("creationTimestamp")
         if created:
             training.created_at.FromDatetime(datetime.datetime.fromisoformat(created.replace("Z", "+00:00")))
-        output = annotations.get(manifests.ANNOTATION_OUTPUT)
+        output = status.annotation(run.first, manifests.ANNOTATION_OUTPUT)
         if output and self.progress_reader is not None and state != State.TRAINING_STATE_PENDING:
             progress = self._progress(output)
             if progress:
@@ -143,40 +219,3 @@ class TrainingLauncher:
             # Job's state without step and loss, and say why in the log.
             log.warning("cannot read progress of %s: %s", output, exc)
             return None
-
-
-def _is_ours(job: dict[str, Any]) -> bool:
-    labels = job.get("metadata", {}).get("labels") or {}
-    return labels.get("app.kubernetes.io/managed-by") == manifests.MANAGED_BY and \
-        labels.get("app.kubernetes.io/component") == "training"
-
-
-def _conditions(job: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    return {c["type"]: c for c in (job.get("status") or {}).get("conditions") or []
-            if c.get("status") == "True"}
-
-
-def _finished_state(job: dict[str, Any]) -> tuple[int, str] | None:
-    conditions = _conditions(job)
-    if "Complete" in conditions:
-        return State.TRAINING_STATE_SUCCEEDED, ""
-    for kind in ("Failed", "FailureTarget"):
-        if kind in conditions:
-            condition = conditions[kind]
-            reason = ": ".join(p for p in (condition.get("reason"), condition.get("message")) if p)
-            return State.TRAINING_STATE_FAILED, reason or "the Job failed"
-    annotations = job.get("metadata", {}).get("annotations") or {}
-    if annotations.get(manifests.ANNOTATION_CANCELLED) == "true":
-        return State.TRAINING_STATE_CANCELLED, "cancelled on request"
-    return None
-
-
-def _state(job: dict[str, Any]) -> tuple[int, str]:
-    finished = _finished_state(job)
-    if finished is not None:
-        return finished
-    status = job.get("status") or {}
-    ready = status.get("ready")
-    # Pods that exist but wait for GPUs or an image pull are not running yet.
-    running = ready > 0 if ready is not None else (status.get("active") or 0) > 0
-    return (State.TRAINING_STATE_RUNNING if running else State.TRAINING_STATE_PENDING), ""

@@ -1,8 +1,8 @@
 """Cluster placement defaults for training Jobs, from the coordinator's settings.
 
 A request may override image, node count, GPUs per node, node selector and tolerations;
-everything else (GPU resource name, Secrets, scratch sizes, where outputs go) is the
-operator's choice and lives here.
+everything else (GPU resource name, Secrets, requests, NCCL settings, restarts, where
+outputs go) is the operator's choice and lives here.
 """
 
 from __future__ import annotations
@@ -33,15 +33,32 @@ class Placement:
     secret_names: tuple[str, ...] = ()
     service_account: str = ""
     image_pull_policy: str = "IfNotPresent"
+    # Requests keep training pods out of the BestEffort class, the first evicted under
+    # node pressure; memory is also the limit, so a leak is this pod's OOM, not the node's.
     cpu_request: str = ""
     memory_request: str = ""
+    # Other per-pod resources asked for as requests and limits, e.g. an RDMA device
+    # ({"rdma/rdma_shared_device_a": "1"}) for NCCL over InfiniBand or RoCE.
+    extra_resources: dict[str, str] = field(default_factory=dict)
+    # NCCL (and other) environment of every rank: NCCL_SOCKET_IFNAME, NCCL_IB_HCA, ...
+    nccl_env: dict[str, str] = field(default_factory=dict)
     # NCCL needs a large /dev/shm; the default container one is 64 MiB.
     shm_size: str = "64Gi"
     scratch_size: str = ""
     rendezvous_port: int = 29500
+    # How long each pod's init step waits for rank 0's DNS name before failing the pod.
+    rendezvous_timeout_seconds: int = 600
+    # torchrun restarts the workers of live pods this many times (a crashed process);
+    # a lost pod or node fails the attempt, and the coordinator relaunches the whole
+    # gang from the last checkpoint up to `max_restarts` times.
+    torchrun_restarts: int = 0
+    max_restarts: int = 3
     # Scheduling on a shared GPU cluster: a PriorityClass and, where Kueue runs,
     # the LocalQueue whose quota admits the Job (see k8s/namespace and k8s/kueue).
     priority_class: str = ""
     queue_name: str = ""
     # Keep finished Jobs for status queries for this long (None: until deleted).
     ttl_seconds_after_finished: int | None = 7 * 24 * 3600
+    # Cancelled (suspended) Jobs never finish, so the TTL controller never removes them;
+    # the coordinator deletes them this long after the cancel.
+    cancelled_retention_seconds: int = 24 * 3600
