@@ -32,6 +32,9 @@ class ServerSettings:
     tls_client_ca: Path | None = env("MIS_TLS_CLIENT_CA", None,
                                      help="PEM CA bundle; when set, clients must present a certificate (mTLS)")
     log_level: str = env("MIS_LOG_LEVEL", "INFO", check=one_of("DEBUG", "INFO", "WARNING", "ERROR"))
+    parent_pid: int | None = env("MIS_PARENT_PID", None, check=positive,
+                                 help="drain and exit when this process is gone (test runs and the "
+                                      "local stack set it, so a killed parent leaves no service behind)")
 
 
 @dataclass(frozen=True)

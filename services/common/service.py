@@ -13,6 +13,7 @@ from typing import Any, Awaitable, Callable, Sequence
 import grpc
 
 from services.common.config import ServerSettings
+from services.common.lifetime import stop_with_parent
 from services.common.logs import configure_logging
 from services.common.metrics import Metrics
 from services.common.server import ServiceBinding, serve, start_server
@@ -58,6 +59,7 @@ async def run_service(name: str, settings: Any,
     wiring = await build(settings, metrics)
     running = await start_server(wiring.bindings, server_settings, metrics=metrics,
                                  interceptors=wiring.interceptors)
+    stop_with_parent(server_settings.parent_pid)
     try:
         await serve(running, server_settings.grace_seconds)
     finally:

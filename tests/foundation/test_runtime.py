@@ -9,7 +9,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 
 import grpc
 import pytest
@@ -25,6 +24,7 @@ from services.common.server import binding, start_server
 from services.registry import SERVICES
 from tests.support.certs import make_pki
 from tests.support.processes import ROOT
+from tests.support.waiting import OutputLines, until_sync
 
 SERVICE_NAMES = {
     "extractor": "mis.v1.ExtractorService", "detoxifier": "mis.v1.DetoxifierService",
@@ -52,53 +52,51 @@ def test_service_process_answers_health_and_reflection(start_service, name):
     assert service.terminate() == 0
 
 
-def _start_slow_service(tmp_path, seconds: float, grace: float) -> tuple[subprocess.Popen, int]:
+def _start_slow_service(tmp_path, mode: str, grace: float) -> tuple[subprocess.Popen, int, OutputLines]:
     port_file = tmp_path / "slow.port"
     env = {**os.environ, "MIS_PORT": "0", "MIS_PORT_FILE": str(port_file),
-           "MIS_GRACE_SECONDS": str(grace)}
-    process = subprocess.Popen([sys.executable, "-m", "tests.support.slow_service", str(seconds)],
+           "MIS_GRACE_SECONDS": str(grace), "MIS_PARENT_PID": str(os.getpid())}
+    process = subprocess.Popen([sys.executable, "-m", "tests.support.slow_service", mode],
                                env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    deadline = time.monotonic() + 30
-    while not port_file.exists():
-        assert process.poll() is None, process.stdout.read().decode()
-        assert time.monotonic() < deadline, "slow service did not start"
-        time.sleep(0.05)
-    return process, int(port_file.read_text())
+    output = OutputLines(process.stdout)
+    until_sync(lambda: port_file.exists() or process.poll() is not None, "the slow service's port")
+    assert process.poll() is None, output.text()
+    return process, int(port_file.read_text()), output
 
 
 def test_sigterm_drains_an_in_flight_call(tmp_path):
-    process, port = _start_slow_service(tmp_path, seconds=1.5, grace=10)
+    process, port, output = _start_slow_service(tmp_path, "drain", grace=30)
     with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
         stub = judge_pb2_grpc.JudgeServiceStub(channel)
-        pending = stub.Judge.future(judge_pb2.JudgeRequest(), timeout=20)
-        time.sleep(0.4)  # the call is now inside the servicer
+        statuses = health_pb2_grpc.HealthStub(channel).Watch(health_pb2.HealthCheckRequest(),
+                                                            timeout=60)
+        assert next(statuses).status == health_pb2.HealthCheckResponse.SERVING
+        pending = stub.Judge.future(judge_pb2.JudgeRequest(), timeout=60)
+        output.wait_for('"call entered"')
         process.send_signal(signal.SIGTERM)
-        time.sleep(0.2)
-        health = health_pb2_grpc.HealthStub(channel)
-        try:
-            status = health.Check(health_pb2.HealthCheckRequest(), timeout=2).status
-            assert status == health_pb2.HealthCheckResponse.NOT_SERVING
-        except grpc.RpcError as exc:  # new calls may already be refused
-            assert exc.code() == grpc.StatusCode.UNAVAILABLE
+        # Load balancers watching health are told first.
+        assert next(statuses).status == health_pb2.HealthCheckResponse.NOT_SERVING
+        statuses.cancel()
+        # The reply is sent only after the drain began: the call was in flight.
         reply = pending.result()
     assert reply.verdict.rationale == "finished after drain"
-    assert process.wait(20) == 0
-    logs = [json.loads(line) for line in process.stdout.read().decode().splitlines()
-            if line.startswith("{")]
-    assert any(entry["msg"] == "draining" for entry in logs)
+    assert process.wait(30) == 0
+    assert '"draining"' in output.text()
 
 
 def test_a_call_longer_than_the_grace_period_is_cut(tmp_path):
-    process, port = _start_slow_service(tmp_path, seconds=30, grace=0.5)
+    process, port, output = _start_slow_service(tmp_path, "hang", grace=0.5)
     with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
         pending = judge_pb2_grpc.JudgeServiceStub(channel).Judge.future(judge_pb2.JudgeRequest(),
-                                                                        timeout=20)
-        time.sleep(0.4)
+                                                                        timeout=60)
+        output.wait_for('"call entered"')
         process.send_signal(signal.SIGTERM)
         with pytest.raises(grpc.RpcError) as caught:
             pending.result()
-        assert caught.value.code() in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.CANCELLED)
-    assert process.wait(20) == 0
+        # Cut by the server going away: UNAVAILABLE, so a client retries elsewhere.
+        assert caught.value.code() == grpc.StatusCode.UNAVAILABLE, caught.value
+    assert process.wait(30) == 0
+    assert '"draining"' in output.text()
 
 
 class EchoJudge(judge_pb2_grpc.JudgeServiceServicer):
@@ -106,7 +104,7 @@ class EchoJudge(judge_pb2_grpc.JudgeServiceServicer):
         return judge_pb2.JudgeResponse(verdict=judge_pb2.Verdict(rationale=request.item.question))
 
     async def GetJudgeInfo(self, request, context):
-        await asyncio.sleep(5)
+        await asyncio.Event().wait()  # a model that never answers
         return judge_pb2.GetJudgeInfoResponse()
 
 
@@ -191,3 +189,25 @@ async def test_round_robin_spreads_calls_over_an_explicit_list():
     finally:
         for server in servers:
             await server.drain(0)
+
+
+def test_a_service_drains_and_exits_when_its_parent_is_killed(tmp_path, store_env):
+    """A killed test run (or local stack) leaves no service behind."""
+    parent = subprocess.Popen(["sleep", "600"])
+    port_file = tmp_path / "judge.port"
+    env = {**os.environ, **store_env, "MIS_PORT": "0", "MIS_PORT_FILE": str(port_file),
+           "MIS_PARENT_PID": str(parent.pid)}
+    service = subprocess.Popen([sys.executable, "-m", "services.cli.main", "serve", "judge"],
+                               env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    output = OutputLines(service.stdout)
+    try:
+        until_sync(lambda: port_file.exists() or service.poll() is not None, "the judge's port")
+        assert service.poll() is None, output.text()
+        parent.kill()
+        parent.wait()
+        assert service.wait(30) == 0
+        assert "parent process gone" in output.text()
+        assert '"draining"' in output.text()
+    finally:
+        parent.kill()
+        service.kill()

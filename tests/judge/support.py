@@ -7,7 +7,6 @@ import io
 import json
 import subprocess
 import threading
-import time
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -38,7 +37,7 @@ class FailingEndpoint:
     sleep_seconds: float = 5.0
     calls: int = 0
     server: ThreadingHTTPServer | None = None
-    _lock: threading.Lock = field(default_factory=threading.Lock)
+    _counted: threading.Condition = field(default_factory=threading.Condition)
     _release: threading.Event = field(default_factory=threading.Event)
 
     @property
@@ -55,8 +54,9 @@ class FailingEndpoint:
             def do_POST(self) -> None:
                 length = int(self.headers.get("content-length", 0))
                 self.rfile.read(length)
-                with endpoint._lock:
+                with endpoint._counted:
                     endpoint.calls += 1
+                    endpoint._counted.notify_all()
                 if endpoint.mode == "sleep":
                     endpoint._release.wait(endpoint.sleep_seconds)
                     status = 500
@@ -80,11 +80,9 @@ class FailingEndpoint:
         return self
 
     def wait_for_calls(self, count: int, timeout: float = 30.0) -> None:
-        deadline = time.monotonic() + timeout
-        while self.calls < count:
-            if time.monotonic() > deadline:
+        with self._counted:
+            if not self._counted.wait_for(lambda: self.calls >= count, timeout):
                 raise TimeoutError(f"endpoint saw {self.calls} calls, expected {count}")
-            time.sleep(0.02)
 
     def stop(self) -> None:
         self._release.set()

@@ -13,6 +13,7 @@ from pathlib import Path
 import urllib3
 
 from services.common.lifetime import tied_to_parent
+from tests.support.waiting import until_sync
 
 ROOT = Path(__file__).resolve().parents[2]
 VLLM_PYTHON = ROOT / ".venv-vllm" / "bin" / "python"
@@ -44,22 +45,24 @@ class ServiceUnderTest:
         port_file = self.workdir / f"{self.name}.port"
         port_file.unlink(missing_ok=True)
         env = dict(os.environ)
+        # MIS_PARENT_PID: the service drains and exits when the test run is gone,
+        # even when pytest itself is killed.
         env.update({"MIS_HOST": "127.0.0.1", "MIS_PORT": "0", "MIS_PORT_FILE": str(port_file),
-                    "PYTHONUNBUFFERED": "1"})
+                    "PYTHONUNBUFFERED": "1", "MIS_PARENT_PID": str(os.getpid())})
         env.update(self.env)
         log = open(self.log_path, "ab")
         self.process = subprocess.Popen(
             [sys.executable, "-m", "services.cli.main", "serve", self.name],
             env=env, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT)
-        deadline = time.monotonic() + timeout
-        while not port_file.exists():
-            if self.process.poll() is not None:
-                raise RuntimeError(f"{self.name} exited with {self.process.returncode}:\n"
-                                   f"{self.log_text()[-3000:]}")
-            if time.monotonic() > deadline:
-                self.kill()
-                raise TimeoutError(f"{self.name} did not start in {timeout}s:\n{self.log_text()[-3000:]}")
-            time.sleep(0.05)
+        try:
+            until_sync(lambda: port_file.exists() or self.process.poll() is not None,
+                       f"{self.name} to announce its port", timeout)
+        except AssertionError:
+            self.kill()
+            raise TimeoutError(f"{self.name} did not start in {timeout}s:\n{self.log_text()[-3000:]}")
+        if self.process.poll() is not None:
+            raise RuntimeError(f"{self.name} exited with {self.process.returncode}:\n"
+                               f"{self.log_text()[-3000:]}")
         self.port = int(port_file.read_text())
         return self
 
@@ -90,12 +93,20 @@ class VllmServer:
     served_name: str = "tiny"
     port: int = 0
     process: subprocess.Popen | None = None
+    # Images per prompt the server takes (0: a text-only model).
+    images_per_prompt: int = 0
 
     @property
     def base_url(self) -> str:
         return f"http://127.0.0.1:{self.port}/v1"
 
     def start(self, timeout: float = 420.0) -> "VllmServer":
+        self.launch()
+        self.wait_ready(timeout)
+        return self
+
+    def launch(self) -> "VllmServer":
+        """Start the process without waiting, so two servers boot side by side."""
         from services.common.s3server import free_port
 
         if not VLLM_PYTHON.exists():
@@ -112,12 +123,14 @@ class VllmServer:
             [str(VLLM_PYTHON), "-m", "vllm.entrypoints.openai.api_server",
              "--model", str(self.model_dir), "--served-model-name", self.served_name,
              "--host", "127.0.0.1", "--port", str(self.port), "--dtype", "float32",
-             "--max-model-len", "2048", "--gpu-memory-utilization", "0.2",
-             # A random-weight model loops on whitespace inside JSON otherwise.
+             "--max-model-len", "4096", "--gpu-memory-utilization", "0.2",
+             # xgrammar enforces every bound our schemas set (docs/stages.md);
+             # without disable_any_whitespace a model may pad JSON forever.
              "--structured-outputs-config",
-             '{"backend": "xgrammar", "disable_any_whitespace": true}']),
+             '{"backend": "xgrammar", "disable_any_whitespace": true}',
+             *(["--limit-mm-per-prompt", f'{{"image": {self.images_per_prompt}}}']
+               if self.images_per_prompt else [])]),
             env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-        self.wait_ready(timeout)
         return self
 
     def wait_ready(self, timeout: float) -> None:
@@ -152,7 +165,9 @@ class VllmServer:
 
 
 def vllm_env(server: VllmServer, prefix: str) -> dict[str, str]:
-    """Variables pointing a model endpoint group (MIS_LLM_, MIS_VLM_, ...) at the test vLLM."""
+    """Variables pointing a model endpoint group (MIS_LLM_, MIS_VLM_, ...) at a
+    test vLLM. Structured calls take their schema's own bound as max_tokens;
+    MAX_TOKENS bounds the free-form ones."""
     return {f"{prefix}BACKEND": "openai", f"{prefix}BASE_URL": server.base_url,
             f"{prefix}MODEL": server.served_name, f"{prefix}API_KEY": "test",
-            f"{prefix}MAX_TOKENS": "128", f"{prefix}TIMEOUT_SECONDS": "60"}
+            f"{prefix}MAX_TOKENS": "128", f"{prefix}TIMEOUT_SECONDS": "300"}
