@@ -2,8 +2,10 @@
 
 It starts the local stack (S3 and every service as processes), creates the
 demo run through the coordinator's gRPC API, draws its progress, exports the
-dataset to a local folder, writes the HTML browser beside it, prints where
-both are, and stops the stack. The run id is derived from the config's
+dataset to a local folder, writes the HTML browser beside it, evaluates the
+offline dry-run candidate on the dataset's test splits with the stack's judge
+(offline backend), prints where the dataset, browser and report are, and
+stops the stack. The run id is derived from the config's
 content, so running the demo again over the same stack data finds the
 finished run and only exports it again.
 """
@@ -11,6 +13,7 @@ finished run and only exports it again.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import hashlib
 import shutil
 import sys
@@ -21,9 +24,12 @@ from pathlib import Path
 import grpc
 
 from services.cli.runs import watch_run
+from services.cli.stackfile import StackBusy, StackLock
 from services.coordinator.browser import write_browser
 from services.coordinator.client import CoordinatorClient, state_name
 from services.coordinator.runconfig import RunConfigError, load_run_config
+from services.evaluation.dataset import DatasetError
+from services.evaluation.demo import evaluate_offline_candidate
 from services.stack import LocalStack
 
 
@@ -45,7 +51,13 @@ def demo(args: argparse.Namespace) -> int:
     elif out.exists() and any(out.iterdir()):
         print(f"{out} exists and is not a dataset export; choose another --out", file=sys.stderr)
         return 2
-    stack = LocalStack(Path(args.workdir).resolve())
+    lock = StackLock(Path(args.workdir).resolve())
+    try:
+        lock.acquire()
+    except StackBusy as exc:
+        print(f"mis demo: {exc}", file=sys.stderr)
+        return 2
+    stack = LocalStack(lock.workdir)
     started = time.monotonic()
     print("starting the local stack (S3 and every service) ...")
     try:
@@ -68,14 +80,31 @@ def demo(args: argparse.Namespace) -> int:
         print(f"  store:   {manifest.uri}")
         print(f"  card:    {out / 'README.md'}")
         print(f"  browser: {browser}")
-        return 0
+        return evaluate_demo(out, Path(args.eval_out).resolve(), stack.processes["judge"].address)
     except grpc.RpcError as exc:
         print(f"error: {exc.code().name}: {exc.details()}", file=sys.stderr)
         return 1
     finally:
         codes = stack.stop()
+        lock.release()
         if any(codes.values()):
             print(f"stack stopped with exit codes {codes} (logs in {stack.workdir / 'logs'})")
+
+
+def evaluate_demo(dataset: Path, out: Path, judge_address: str) -> int:
+    """The offline candidate on the dataset's test splits; prints where the report is."""
+    print("\nevaluating the offline dry-run candidate on the test splits "
+          "(offline judge: a dry run, not a safety measurement) ...")
+    try:
+        report = asyncio.run(evaluate_offline_candidate(dataset, out, judge_address))
+    except DatasetError as exc:
+        print(f"evaluation: {exc}", file=sys.stderr)
+        return 1
+    overall = report["metrics"]["overall"]
+    print(f"{report['model']}: ASR {overall['ASR']['value']:.1f}%, RR {overall['RR']['value']:.1f}% "
+          f"over {overall['judged']} judged responses ({overall['errors']} errors)")
+    print(f"  report:  {out / 'report.html'}")
+    return 0 if overall["judged"] > 0 else 1
 
 
 def register(commands: argparse._SubParsersAction) -> None:
@@ -83,4 +112,6 @@ def register(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--config", default="", help="run config (default: the bundled demo.yaml)")
     parser.add_argument("--out", default="out/demo-dataset", help="where the dataset goes")
     parser.add_argument("--workdir", default=".mis/demo", help="stack logs, ports and S3 data")
+    parser.add_argument("--eval-out", default="out/demo-eval",
+                        help="where the offline candidate's evaluation report goes")
     parser.set_defaults(handler=demo)

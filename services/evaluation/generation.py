@@ -38,7 +38,7 @@ from services.evaluation.dataset import EvalSample
 
 OFFLINE_CANDIDATE = "offline-candidate (dry run)"
 LAYOUTS = {
-    "images-first": "{image}{image}{question}",
+    "images-first": "[image part][image part][text part: {question}] (placed by the server's chat template)",
     "internvl": "Image-1: <image>\n\nImage-2: <image>\n\n{question}",
 }
 
