@@ -36,19 +36,19 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from mis.v1 import (common_pb2, cot_annotator_pb2, coordinator_pb2, detoxifier_pb2,  # noqa: E402
-                    extractor_pb2, filter_pb2, t2i_refiner_pb2)
+from mis.v1 import coordinator_pb2  # noqa: E402
 from services.common.config import StoreSettings  # noqa: E402
 from services.common.s3server import LocalS3Server  # noqa: E402
 from services.common.store import Store  # noqa: E402
 from services.coordinator.callers import GrpcCallers  # noqa: E402
-from services.coordinator.inprocess import InProcessStages  # noqa: E402
+from tests.support.inprocess import InProcessStages  # noqa: E402
 from services.coordinator.inputs import load_inputs  # noqa: E402
-from services.coordinator.runconfig import PIPELINE, parse_run_config  # noqa: E402
+from services.coordinator.runconfig import parse_run_config  # noqa: E402
+from services.coordinator.sample import Seed  # noqa: E402
+from services.coordinator.stages import BY_KEY, PIPELINE, RunContext, following  # noqa: E402
 from services.coordinator.runs import RunManager  # noqa: E402
 
 SEEDS = Path(__file__).resolve().parents[1] / "services" / "coordinator" / "data" / "demo-seeds.jsonl"
-STAGE_KEYS = ("extract", "detoxify", "render", "filter", "annotate")
 
 
 def run_config(seeds: int, concurrency: int) -> coordinator_pb2.RunConfig:
@@ -56,66 +56,42 @@ def run_config(seeds: int, concurrency: int) -> coordinator_pb2.RunConfig:
         "name": "bench", "seeds": [{"uri": str(SEEDS), "format": "jsonl", "limit": seeds}],
         "queries_per_seed": 2, "render": {"width": 64, "height": 64, "seed": 1},
         "stages": {key: {"concurrency": concurrency, "batch_size": 1, "timeout_seconds": 600}
-                   for key in STAGE_KEYS}})
+                   for key in BY_KEY}})
 
 
 class DirectClient:
     """The stages called straight, without the coordinator: one request at a
-    time (the paper-style loop) or each stage's whole set at once (the ceiling)."""
+    time (the paper-style loop) or each stage's whole set at once (the
+    ceiling). Requests and results go through the same stage declarations
+    the coordinator uses, so the comparison follows the pipeline as declared."""
 
     def __init__(self, callers: dict, config: coordinator_pb2.RunConfig, taxonomy) -> None:
         self.callers = callers
-        self.taxonomy = taxonomy
-        self.render_options = t2i_refiner_pb2.RenderOptions(width=64, height=64, seed=1)
+        self.context = RunContext(config, taxonomy)
 
-    async def extract(self, seeds):
-        reply = await self.callers["extract"](extractor_pb2.ExtractBatchRequest(
-            seeds=seeds, options=extractor_pb2.ExtractOptions(taxonomy=self.taxonomy, queries_per_seed=2)))
-        return [q for r in reply.results for q in r.queries]
+    async def step(self, stage, item) -> list:
+        """One item through one stage: what goes on to the next stage."""
+        reply = await self.callers[stage.key](stage.request([item], self.context, ""))
+        result = stage.results_of(reply, 1)[0]
+        if (result.HasField("error") and result.error.code) or stage.rejected(result):
+            return []
+        return stage.apply(item, result, "bench")
 
-    async def detoxify(self, queries):
-        reply = await self.callers["detoxify"](detoxifier_pb2.DetoxifyBatchRequest(
-            queries=queries, options=detoxifier_pb2.DetoxifyOptions(taxonomy=self.taxonomy)))
-        return [r.instruction for r in reply.results if r.HasField("instruction")]
-
-    async def render(self, instructions):
-        reply = await self.callers["render"](t2i_refiner_pb2.RenderPairBatchRequest(
-            instructions=instructions, options=self.render_options))
-        return [(i, r.pair) for i, r in zip(instructions, reply.results) if r.HasField("pair")]
-
-    async def classify(self, rendered):
-        reply = await self.callers["filter"](filter_pb2.ClassifyBatchRequest(
-            items=[filter_pb2.FilterItem(id=i.id, instruction=i, images=p) for i, p in rendered],
-            options=filter_pb2.FilterOptions(taxonomy=self.taxonomy)))
-        return [(i, p) for (i, p), r in zip(rendered, reply.results)
-                if not r.HasField("rejection") and r.split == common_pb2.SPLIT_TRAIN]
-
-    async def annotate(self, train):
-        await self.callers["annotate"](cot_annotator_pb2.AnnotateBatchRequest(
-            items=[cot_annotator_pb2.AnnotateItem(id=i.id, instruction=i, images=p) for i, p in train]))
-
-    async def one_seed(self, seed) -> None:
-        for query in await self.extract([seed]):
-            for instruction in await self.detoxify([query]):
-                for item in await self.render([instruction]):
-                    for train in await self.classify([item]):
-                        await self.annotate([train])
+    async def one(self, stage, item) -> None:
+        for moved in await self.step(stage, item):
+            await self.one(following(stage), moved)
 
     async def sequential(self, seeds) -> None:
-        for seed in seeds:
-            await self.one_seed(seed)
+        for index, seed in enumerate(seeds):
+            await self.one(PIPELINE[0], Seed(seed, index))
 
     async def ceiling(self, seeds) -> None:
         """Every stage's requests all at once, one request per item, as a
         direct concurrent client would send them."""
-        async def each(call, items):
-            results = await asyncio.gather(*(call([item]) for item in items))
-            return [out for result in results for out in result]
-        queries = await each(self.extract, list(seeds))
-        instructions = await each(self.detoxify, queries)
-        rendered = await each(self.render, instructions)
-        train = await each(self.classify, rendered)
-        await asyncio.gather(*(self.annotate([item]) for item in train))
+        items = [Seed(seed, index) for index, seed in enumerate(seeds)]
+        for stage in PIPELINE:
+            moved = await asyncio.gather(*(self.step(stage, item) for item in items))
+            items = [sample for samples in moved for sample in samples]
 
 
 async def coordinator_run(store: Store, addresses, config, label: str) -> int:

@@ -1,7 +1,11 @@
 """The services of the platform by their command names (`mis serve NAME`).
 
-The local stack, the CLI and the tests read this one table; adding a service
-is one line here plus its folder.
+The stage services come from the pipeline's stage declarations
+(services/coordinator/stages/), in pipeline order; the judge (which the
+cot-annotator and other teams call) and the coordinator are the two services
+that are not pipeline stages. The local stack, the CLI, the chart tests and
+the settings reference read these tables; a new stage appears here by being
+declared.
 """
 
 from __future__ import annotations
@@ -9,24 +13,20 @@ from __future__ import annotations
 import importlib
 from typing import Callable
 
+from services.coordinator.stages import PIPELINE
+
+# Services other than pipeline stages: command name -> package under services/.
+_OTHER_SERVICES = {"judge": "judge", "coordinator": "coordinator"}
+
 # Command name -> module with `main() -> int`, in pipeline order.
 SERVICES: dict[str, str] = {
-    "extractor": "services.extractor.server",
-    "detoxifier": "services.detoxifier.server",
-    "t2i-refiner": "services.t2i_refiner.server",
-    "filter": "services.filter.server",
-    "cot-annotator": "services.cot_annotator.server",
-    "judge": "services.judge.server",
-    "coordinator": "services.coordinator.server",
+    **{stage.service: f"services.{stage.module}.server" for stage in PIPELINE},
+    **{name: f"services.{package}.server" for name, package in _OTHER_SERVICES.items()},
 }
 
-# The stage services the coordinator calls, with the variable naming each address.
+# The services others reach by address, with the variable naming each address.
 ADDRESS_VARIABLES: dict[str, str] = {
-    "extractor": "MIS_EXTRACTOR_ADDRESS",
-    "detoxifier": "MIS_DETOXIFIER_ADDRESS",
-    "t2i-refiner": "MIS_T2I_REFINER_ADDRESS",
-    "filter": "MIS_FILTER_ADDRESS",
-    "cot-annotator": "MIS_COT_ANNOTATOR_ADDRESS",
+    **{stage.service: stage.address_variable for stage in PIPELINE},
     "judge": "MIS_JUDGE_ADDRESS",
 }
 

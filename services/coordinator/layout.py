@@ -4,8 +4,8 @@ the sample or seed id, never from time or process, so writing an output twice
 run's durable state and no other database is needed.
 
     runs/<run>/run.json                      config, state, message, timestamps
-    runs/<run>/seeds/<seed-key>/extract.json the extractor's result for one seed
-    runs/<run>/samples/<sample>/<stage>.json detoxify, render, filter, annotate
+    runs/<run>/seeds/<seed-key>/extract.json the first stage's result for one seed
+    runs/<run>/samples/<sample>/<stage>.json every later stage, by its declared key
     runs/<run>/failures/<item>.json          an item that exhausted its retries
     runs/<run>/result.json                   the finished samples, after dedup and targets
     runs/<run>/progress.json                 the last progress snapshot
@@ -17,9 +17,6 @@ import hashlib
 
 RUNS = "runs/"
 DATASETS = "datasets/"
-
-# Stage names as they appear in keys, in pipeline order.
-STAGE_KEYS = ("extract", "detoxify", "render", "filter", "annotate")
 
 
 def digest(*parts: str, length: int = 20) -> str:

@@ -14,8 +14,10 @@ import pytest
 from mis.v1 import coordinator_pb2, coordinator_pb2_grpc
 from services.common.store import Store
 from services.coordinator import layout
-from services.coordinator.inprocess import STAGE_SERVICES, InProcessStages
+from tests.support.inprocess import STAGE_SERVICES, InProcessStages
 from services.coordinator.runconfig import load_run_config, parse_run_config
+from services.coordinator.stages import BY_KEY, PIPELINE
+from services.coordinator.stages.detoxify import DETOXIFY
 
 ROOT = Path(__file__).resolve().parents[2]
 DEMO_SEEDS = ROOT / "services" / "coordinator" / "data" / "demo-seeds.jsonl"
@@ -28,7 +30,7 @@ def small_config(limit: int = 6, **overrides) -> coordinator_pb2.RunConfig:
     raw = {"name": "test", "seeds": [{"uri": str(DEMO_SEEDS), "format": "jsonl", "limit": limit}],
            "queries_per_seed": 2, "render": {"width": 64, "height": 64, "seed": 7},
            "stages": {key: {"concurrency": 2, "batch_size": 2, "max_attempts": 3, "timeout_seconds": 30}
-                      for key in ("extract", "detoxify", "render", "filter", "annotate")}}
+                      for key in BY_KEY}}
     raw.update(overrides)
     return parse_run_config(raw)
 
@@ -51,9 +53,7 @@ def reference_store(store_settings) -> Store:
 
 
 def address_env(services: dict) -> dict[str, str]:
-    variables = {"extractor": "MIS_EXTRACTOR_ADDRESS", "detoxifier": "MIS_DETOXIFIER_ADDRESS",
-                 "t2i-refiner": "MIS_T2I_REFINER_ADDRESS", "filter": "MIS_FILTER_ADDRESS",
-                 "cot-annotator": "MIS_COT_ANNOTATOR_ADDRESS"}
+    variables = {stage.service: stage.address_variable for stage in PIPELINE}
     return {variables[name]: service.address for name, service in services.items()}
 
 
@@ -78,7 +78,7 @@ def dataset_signature(store: Store, run_id: str) -> list[tuple]:
     result = store.get_json(layout.result_record(run_id))
     rows = []
     for entry in result["samples"]:
-        detox = store.get_json(layout.stage_output(run_id, entry["id"], "detoxify"))
+        detox = store.get_json(layout.stage_output(run_id, entry["id"], DETOXIFY.key))
         rows.append((entry["seed_id"], entry["query_index"], entry["split"],
                      detox["result"]["instruction"]["instruction"]))
     return rows

@@ -67,7 +67,7 @@ async def export_demo(stage_addresses, store: Store, folder: Path) -> list[dict]
 async def _record() -> None:
     from services.common.config import StoreSettings
     from services.common.s3server import LocalS3Server
-    from services.coordinator.inprocess import InProcessStages
+    from tests.support.inprocess import InProcessStages
     from tests.coordinator.conftest import SERVICE_ENV
     with tempfile.TemporaryDirectory() as scratch, \
             LocalS3Server(Path(scratch) / "s3", log_path=Path(scratch) / "rclone.log") as s3:

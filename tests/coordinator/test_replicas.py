@@ -14,7 +14,7 @@ from services.coordinator.replicas import ReplicaPool, parse_endpoints, resolve_
 from services.coordinator.calls import GrpcCaller
 from services.coordinator.stages import TransientStageError
 from services.coordinator.stages.filter import DEDUP
-from services.coordinator.inprocess import InProcessStages
+from tests.support.inprocess import InProcessStages
 
 REQUEST = filter_pb2.DeduplicateRequest(fingerprints=[
     filter_pb2.Fingerprint(item_id="a", instruction_text="how to use the tool in the first image"),

@@ -1,6 +1,7 @@
 """The stage services' own servers, built by their own `build`, started in
 this process on loopback ports: real gRPC without a process start per
-service, for benchmarks and tests that need many short-lived stacks."""
+service, for benchmarks and tests that need many short-lived stacks (the
+coordinator itself never runs stages in its own process)."""
 
 from __future__ import annotations
 
@@ -12,9 +13,10 @@ from services.common.metrics import Metrics
 from services.common.server import RunningServer, start_server
 from services.common.settings import load_settings
 from services.coordinator.config import StageAddresses
+from services.coordinator.stages import PIPELINE
 from services.registry import SERVICES
 
-STAGE_SERVICES = ("extractor", "detoxifier", "t2i-refiner", "filter", "cot-annotator")
+STAGE_SERVICES = tuple(stage.service for stage in PIPELINE)
 
 
 class InProcessStages:
@@ -42,8 +44,8 @@ class InProcessStages:
         return self
 
     def stage_addresses(self) -> StageAddresses:
-        return StageAddresses(**{name.replace("-", "_"): address
-                                 for name, address in self.addresses.items()})
+        return StageAddresses(**{stage.module: self.addresses[stage.service]
+                                 for stage in PIPELINE if stage.service in self.addresses})
 
     async def stop(self) -> None:
         for running in self.running:
