@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import threading
 
 import grpc
 import numpy as np
@@ -14,12 +15,15 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from PIL import Image
 
 from mis.v1 import common_pb2, t2i_refiner_pb2, t2i_refiner_pb2_grpc
+from services.common.config import ServerSettings
 from services.common.metrics import Metrics
+from services.common.server import binding, start_server
 from services.common.settings import load_settings
 from services.t2i_refiner.config import Settings
 from services.t2i_refiner.diffusers_renderer import DiffusersRenderer
 from services.t2i_refiner.rendering import RenderSpec
 from services.t2i_refiner.server import build_refiner
+from services.t2i_refiner.servicer import T2IRefinerServicer
 from tests.support.tiny_sd3 import build_tiny_sd3, save_tiny_sd3
 
 PAIRS = [("sharp kitchen knife", "crowded concert"), ("red fuel canister", "wooden door"),
@@ -75,8 +79,58 @@ async def test_refiner_draws_with_diffusers_into_the_store(tiny_renderer, store,
             assert rnd.image1.key != rnd.image2.key
 
 
-async def test_service_loads_the_pipeline_folder_and_keeps_answering_health(
-        tmp_path, start_service, store):
+class HeldPipeline:
+    """The real tiny pipeline behind a gate: a call says it has started, then
+    waits until the test lets it draw, like a render that takes long."""
+
+    def __init__(self, pipeline) -> None:
+        self.pipeline = pipeline
+        self.started = threading.Event()
+        self.release = threading.Event()
+
+    def __getattr__(self, name):
+        return getattr(self.pipeline, name)
+
+    def __call__(self, *args, **kwargs):
+        self.started.set()
+        assert self.release.wait(60), "the test never released the render"
+        return self.pipeline(*args, **kwargs)
+
+
+async def test_health_answers_while_a_render_runs_in_its_worker_thread(store_env):
+    held = HeldPipeline(build_tiny_sd3())
+    renderer = DiffusersRenderer(held.pipeline, model="tiny-sd3", device="cpu")
+    renderer.pipeline = held
+    settings = load_settings(Settings, {**store_env, "MIS_T2I_WIDTH": "64", "MIS_T2I_HEIGHT": "64",
+                                        "MIS_T2I_STEPS": "2"})
+    refiner, _ = await build_refiner(settings, Metrics(), diffusers_renderer=renderer)
+    running = await start_server([binding(
+        t2i_refiner_pb2, "T2IRefinerService",
+        t2i_refiner_pb2_grpc.add_T2IRefinerServiceServicer_to_server,
+        T2IRefinerServicer(refiner))], ServerSettings(port=0))
+    try:
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{running.port}") as channel:
+            stub = t2i_refiner_pb2_grpc.T2IRefinerServiceStub(channel)
+            render = asyncio.ensure_future(stub.RenderPairBatch(
+                t2i_refiner_pb2.RenderPairBatchRequest(
+                    instructions=[instruction(0, *PAIRS[0])],
+                    options=t2i_refiner_pb2.RenderOptions(renderer="diffusers", skip_review=True)),
+                timeout=120))
+            assert await asyncio.to_thread(held.started.wait, 60), "the render never started"
+            # The render is inside the pipeline and cannot finish: health still answers.
+            status = await health_pb2_grpc.HealthStub(channel).Check(
+                health_pb2.HealthCheckRequest(service=""), timeout=10)
+            assert status.status == health_pb2.HealthCheckResponse.SERVING
+            assert not render.done()
+            held.release.set()
+            reply = await render
+        assert reply.results[0].rounds[0].render_provenance.backend == "diffusers"
+    finally:
+        held.release.set()
+        await running.drain(0)
+
+
+async def test_service_loads_the_pipeline_folder(tmp_path, start_service, store):
     model_dir = save_tiny_sd3(tmp_path / "tiny-sd3")
     service = start_service("t2i-refiner", {
         "MIS_T2I_RENDERER": "diffusers", "MIS_T2I_MODEL_PATH": str(model_dir),
@@ -84,21 +138,12 @@ async def test_service_loads_the_pipeline_folder_and_keeps_answering_health(
         "MIS_T2I_BATCH_SIZE": "2"}, timeout=120)
     async with grpc.aio.insecure_channel(service.address) as channel:
         stub = t2i_refiner_pb2_grpc.T2IRefinerServiceStub(channel)
-        health = health_pb2_grpc.HealthStub(channel)
-        # A long render (many steps) runs in a worker thread while health answers.
-        slow = asyncio.ensure_future(stub.RenderPairBatch(t2i_refiner_pb2.RenderPairBatchRequest(
-            instructions=[instruction(i, *pair) for i, pair in enumerate(PAIRS)],
-            options=t2i_refiner_pb2.RenderOptions(steps=25, skip_review=True))))
-        await asyncio.sleep(0.5)
-        status = await health.Check(health_pb2.HealthCheckRequest(service=""), timeout=30)
+        status = await health_pb2_grpc.HealthStub(channel).Check(
+            health_pb2.HealthCheckRequest(service=""), timeout=30)
         assert status.status == health_pb2.HealthCheckResponse.SERVING
-        assert not slow.done()
-        slow_reply = await slow
-
         reply = await stub.RenderPairBatch(t2i_refiner_pb2.RenderPairBatchRequest(
             instructions=[instruction(i, *pair) for i, pair in enumerate(PAIRS)],
-            options=t2i_refiner_pb2.RenderOptions(steps=2)))
-    assert all(len(r.rounds) == 1 for r in slow_reply.results)
+            options=t2i_refiner_pb2.RenderOptions(steps=2)), timeout=120)
     redrawn = [r for r in reply.results if r.rounds[0].review == t2i_refiner_pb2.REVIEW_NOT_ALIGNED]
     assert redrawn, "the offline reviewer finds some of these pairs not aligned"
     for result in reply.results:
