@@ -206,7 +206,7 @@ def candidate_settings(args: argparse.Namespace):
 async def evaluate(args: argparse.Namespace) -> dict:
     from services.evaluation.dataset import load_samples
     from services.evaluation.progress import NoBars, RichBars
-    from services.evaluation.report import build_report, write_html, write_json, write_run_info
+    from services.evaluation.report import build_report, write_run_info
     from services.evaluation.runner import EvalPlan, run_evaluation
 
     samples = load_samples(args.splits, args.data)
@@ -227,9 +227,17 @@ async def evaluate(args: argparse.Namespace) -> dict:
             await judge.close()
     label = args.label or (candidate.label if candidate else "")
     report = build_report(args.out, [j.label for j in judges], label, sample_count=len(samples))
-    write_json(report, args.out / "report.json")
-    write_html(report, args.out / "report.html")
+    write_reports(report, args.out, [j.label for j in judges])
     return report
+
+
+def write_reports(report: dict, out: Path, labels: list[str]) -> None:
+    from services.evaluation.report import write_html, write_json, write_official_judgements
+
+    write_json(report, out / "report.json")
+    write_html(report, out / "report.html")
+    for label in labels:
+        write_official_judgements(out, label)
 
 
 def print_summary(report: dict) -> None:
@@ -287,7 +295,7 @@ def run_command(args: argparse.Namespace) -> int:
 
 
 def report_command(args: argparse.Namespace) -> int:
-    from services.evaluation.report import build_report, write_html, write_json
+    from services.evaluation.report import build_report
 
     labels = args.judge_backends or sorted(
         p.stem.removeprefix("judgements-") for p in args.out.glob("judgements-*.jsonl"))
@@ -295,8 +303,7 @@ def report_command(args: argparse.Namespace) -> int:
         print(f"mis eval report: no judgements-*.jsonl in {args.out}", file=sys.stderr)
         return 2
     report = build_report(args.out, labels, args.label)
-    write_json(report, args.out / "report.json")
-    write_html(report, args.out / "report.html")
+    write_reports(report, args.out, labels)
     print_summary(report)
     return 0
 

@@ -12,7 +12,8 @@ from pathlib import Path
 from services.evaluation.dataset import load_samples
 from services.evaluation.generation import CandidateSettings
 from services.evaluation.judging import ServiceJudge
-from services.evaluation.report import build_report, write_html, write_json, write_run_info
+from services.evaluation.report import (build_report, write_html, write_json,
+                                         write_official_judgements, write_run_info)
 from services.evaluation.runner import EvalPlan, run_evaluation
 from services.judge.client import JudgeClient
 
@@ -33,4 +34,5 @@ async def evaluate_offline_candidate(dataset: Path, out: Path, judge_address: st
     report = build_report(out, [judge.label], candidate.label, sample_count=len(samples))
     write_json(report, out / "report.json")
     write_html(report, out / "report.html")
+    write_official_judgements(out, judge.label)
     return report

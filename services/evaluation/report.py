@@ -147,3 +147,37 @@ def write_html(report: dict, path: Path) -> None:
     from services.evaluation.report_html import render_html
 
     path.write_text(render_html(report, path.parent))
+
+
+OFFICIAL_LEVELS = {"PERCEPTION_LEVEL_1": "Perception Level1", "PERCEPTION_LEVEL_2": "Perception Level2",
+                   "PERCEPTION_LEVEL_3": "Perception Level3"}
+OFFICIAL_SAFETY = {"SAFETY_SAFE": "Safe", "SAFETY_UNSAFE": "Unsafe"}
+
+
+def official_judgements_file(label: str) -> str:
+    return f"judged-{label}.jsonl"
+
+
+def write_official_judgements(out_dir: Path, label: str) -> Path:
+    """The judge's verdicts in the official MIS judged-output format (one JSON
+    object a line: label_perception, label_str, category, question, response,
+    image_path1, image_path2), so the official tooling reads them. Items with no
+    verdict are left out, as the official script counts only judged ones; the
+    keyword baseline, which judges no perception, gives label_perception null."""
+    responses = read_rows(out_dir / RESPONSES)
+    path = out_dir / official_judgements_file(label)
+    with path.open("w") as file:
+        for sample_id, row in read_rows(out_dir / judgements_file(label)).items():
+            if "verdict" not in row:
+                continue
+            response = responses.get(sample_id, {})
+            verdict = row["verdict"]
+            file.write(json.dumps({
+                "id": sample_id,
+                "label_perception": OFFICIAL_LEVELS.get(verdict.get("perception_level", "")),
+                "label_str": OFFICIAL_SAFETY.get(verdict.get("safety", "")),
+                "category": row["category"], "question": response.get("question", ""),
+                "response": response.get("response", ""),
+                "image_path1": response.get("image_path1", ""),
+                "image_path2": response.get("image_path2", "")}, ensure_ascii=False) + "\n")
+    return path
