@@ -1,5 +1,6 @@
 """The recipe under torchrun with two CPU processes (gloo): DDP, FSDP2, and an FSDP run
-interrupted and resumed from its checkpoint, which must land where DDP lands.
+interrupted and resumed from its checkpoint, which must land where DDP lands; and FSDP in
+bf16 with text-only micro-batches, whose losses must be those of one process.
 
 12 samples, 2 per micro-batch on each of 2 ranks, 2 micro-batches per step: 2 steps per
 epoch (the second one a single micro-batch), 6 in 3 epochs; the interruption at step 3
@@ -20,13 +21,38 @@ from safetensors.torch import load_file
 REPO = Path(__file__).resolve().parents[2]
 
 
-def _torchrun(config: Path, *overrides: str) -> None:
+def _torchrun(config: Path, *overrides: str, processes: int = 2) -> list[float]:
+    """Runs the recipe on `processes` CPU ranks; returns rank 0's per-step losses."""
     torchrun = Path(sys.executable).parent / "torchrun"
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO)}
-    result = subprocess.run([str(torchrun), "--standalone", "--nproc-per-node", "2", "-m", "trainer.train",
-                             "--config", str(config), *overrides],
+    result = subprocess.run([str(torchrun), "--standalone", "--nproc-per-node", str(processes), "-m",
+                             "trainer.train", "--config", str(config), *overrides],
                             cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    messages = [json.loads(line)["message"] for line in result.stdout.splitlines() if line.startswith("{")]
+    return [float(m.split(" loss ")[1].split()[0]) for m in messages if m.startswith("step ") and " loss " in m]
+
+
+@pytest.mark.slow
+def test_fsdp_bf16_with_text_only_micro_batches_matches_one_process(tiny_llava, tmp_path, write_config):
+    """Half the samples have no image: some ranks get a text-only micro-batch while others
+    get images, and without the dummy image their reduce-scatters would differ in size."""
+    from trainer import tiny
+
+    safety = tiny.write_dataset(tmp_path / "safety", samples=6, seed=4)
+    general = tiny.write_dataset(tmp_path / "general", samples=6, seed=5, images_per_sample=0, prefix="general")
+    # One sample per rank and micro-batch, two micro-batches per step: the global batches are
+    # those of one process with two samples per micro-batch.
+    config = write_config(model=str(tiny_llava), dataset=str(safety), general_dataset=str(general),
+                          general_ratio=1.0, output=str(tmp_path / "fsdp"), epochs=2, micro_batch_size=1,
+                          grad_accum_steps=2, precision="bf16", fsdp=True, length_group_batches=1)
+    sharded = _torchrun(config)
+    single = _torchrun(config, f"output={tmp_path / 'single'}", "micro_batch_size=2", processes=1)
+    assert len(sharded) == len(single) == 6
+    # bf16 parameters under FSDP, bf16 autocast on one process: close, not equal.
+    assert sharded == pytest.approx(single, rel=2e-2)
+    model = load_file(tmp_path / "fsdp" / "model" / "model.safetensors")
+    assert {v.dtype for v in model.values() if v.is_floating_point()} == {torch.bfloat16}
 
 
 @pytest.mark.slow
