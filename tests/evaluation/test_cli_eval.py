@@ -127,3 +127,32 @@ def test_compare_refuses_what_is_not_a_report(tmp_path, judge_env, capsys):
         assert message in capsys.readouterr().err
     assert main(["eval", "compare", str(report), str(report), "--out", str(tmp_path / "c.html")]) == 0
     assert "warning" not in capsys.readouterr().out
+
+
+def test_ctrl_c_is_a_message_and_the_run_resumes(tmp_path, store_env):
+    import os
+    import signal
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from tests.judge.support import FailingEndpoint
+
+    data = make_mis_test(tmp_path / "data", {"easy": 2})
+    endpoint = FailingEndpoint("sleep", sleep_seconds=60).start()
+    env = {**os.environ, **store_env, "MIS_JUDGE_MODEL_BACKEND": "offline",
+           "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "services.cli.main", "eval", "run", "--data", str(data), "--out",
+         str(tmp_path / "run"), "--model-url", endpoint.base_url, "--model", "m", "--no-progress"],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        endpoint.wait_for_calls(1, timeout=60)  # generation is under way
+        process.send_signal(signal.SIGINT)
+        _, err = process.communicate(timeout=60)
+    finally:
+        endpoint.stop()
+        if process.poll() is None:
+            process.kill()
+    assert process.returncode == 130
+    assert "interrupted; what finished is kept in" in err and "Traceback" not in err
