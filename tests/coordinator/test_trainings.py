@@ -113,6 +113,7 @@ async def test_without_kubernetes_the_rpcs_say_why():
     ({"MIS_TRAINING_TOLERATIONS": '[{"colour": "x"}]'}, "MIS_TRAINING_TOLERATIONS"),
     ({"MIS_TRAINING_NCCL_ENV": '{"NCCL_DEBUG": 3}'}, "MIS_TRAINING_NCCL_ENV"),
     ({"MIS_TRAINING_EXTRA_RESOURCES": '["rdma"]'}, "MIS_TRAINING_EXTRA_RESOURCES"),
+    ({"MIS_TRAINING_EXTRA_RESOURCES": '{"rdma/hca": true}'}, "MIS_TRAINING_EXTRA_RESOURCES"),
 ])
 def test_bad_placement_settings_name_the_variable(env, variable):
     with pytest.raises(SettingsError, match=variable):

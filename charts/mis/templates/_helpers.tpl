@@ -205,6 +205,13 @@ Call with (dict "root" $ "name" NAME "svc" VALUES).
 {{- $_ := set $env "MIS_TRAINING_TOLERATIONS" (toJson $training.tolerations) -}}
 {{- $_ := set $env "MIS_TRAINING_GPU_RESOURCE" $training.gpuResource -}}
 {{- $_ := set $env "MIS_TRAINING_S3_SECRET" (include "mis.s3Secret" $root) -}}
+{{- $_ := set $env "MIS_TRAINING_CPU" (toString $training.cpu) -}}
+{{- $_ := set $env "MIS_TRAINING_MEMORY" (toString $training.memory) -}}
+{{- $_ := set $env "MIS_TRAINING_SHM_SIZE" (toString $training.shmSize) -}}
+{{- $_ := set $env "MIS_TRAINING_EXTRA_RESOURCES" (toJson $training.extraResources) -}}
+{{- $_ := set $env "MIS_TRAINING_NCCL_ENV" (toJson $training.ncclEnv) -}}
+{{- $_ := set $env "MIS_TRAINING_MAX_RESTARTS" (toString $training.maxRestarts) -}}
+{{- $_ := set $env "MIS_TRAINING_CANCELLED_RETENTION_SECONDS" (toString $training.cancelledRetentionSeconds) -}}
 {{- end -}}
 {{- range $key, $value := $root.Values.commonSettings -}}
 {{- $_ := set $env $key (toString $value) -}}

@@ -26,8 +26,11 @@ def _json(variable: str, text: str, kind: type, empty: Any) -> Any:
     return value
 
 
-def _string_map(variable: str, text: str) -> dict[str, str]:
+def _string_map(variable: str, text: str, quantities: bool = False) -> dict[str, str]:
+    """A JSON object of strings; with `quantities`, whole numbers too (`{"rdma/hca": 1}`)."""
     value = _json(variable, text, dict, {})
+    if quantities:
+        value = {k: str(v) if isinstance(v, int) and not isinstance(v, bool) else v for k, v in value.items()}
     if not all(isinstance(v, str) for v in value.values()):
         raise SettingsError(f"{variable}: expected a JSON object of strings")
     return value
@@ -56,7 +59,7 @@ def placement_from(settings: TrainingSettings, store: StoreSettings) -> Placemen
         priority_class=settings.priority_class, queue_name=settings.queue,
         cpu_request=settings.cpu_request, memory_request=settings.memory_request,
         shm_size=settings.shm_size,
-        extra_resources=_string_map("MIS_TRAINING_EXTRA_RESOURCES", settings.extra_resources),
+        extra_resources=_string_map("MIS_TRAINING_EXTRA_RESOURCES", settings.extra_resources, quantities=True),
         nccl_env=_string_map("MIS_TRAINING_NCCL_ENV", settings.nccl_env),
         max_restarts=settings.max_restarts, torchrun_restarts=settings.torchrun_restarts,
         cancelled_retention_seconds=settings.cancelled_retention_seconds)
