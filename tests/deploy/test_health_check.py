@@ -12,7 +12,6 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 from concurrent import futures
 from pathlib import Path
 
@@ -20,6 +19,8 @@ import grpc
 import pytest
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
+
+from tests.support.waiting import until_sync
 
 from .chart import CHART, REPO, SERVICES, env_of, render_variant, requires_helm
 
@@ -112,7 +113,8 @@ def local_environment(container: dict, port_file: Path, home: Path, s3) -> dict[
         elif "fieldRef" in entry.get("valueFrom", {}):
             env[name] = "mis-test"
     env.update(MIS_HOST="127.0.0.1", MIS_PORT="0", MIS_METRICS_PORT="0", MIS_PORT_FILE=str(port_file),
-               MIS_S3_ENDPOINT=s3.endpoint, HOME=str(home), HF_HOME=str(home / "huggingface"))
+               MIS_S3_ENDPOINT=s3.endpoint, HOME=str(home), HF_HOME=str(home / "huggingface"),
+               MIS_PARENT_PID=str(os.getpid()))
     return env
 
 
@@ -155,10 +157,8 @@ def test_chart_env_starts_every_service_and_the_health_check_passes(tmp_path):
                     stdout=log, stderr=subprocess.STDOUT), port_file)
             ports = {}
             for name, (process, port_file) in processes.items():
-                waited = 0.0
-                while not port_file.exists() and process.poll() is None and waited < 60:
-                    time.sleep(0.05)
-                    waited += 0.05
+                until_sync(lambda: port_file.exists() or process.poll() is not None,
+                           f"{name} to announce its port")
                 log_text = (tmp_path / f"{name}.log").read_text(errors="replace")
                 assert port_file.exists(), f"{name} did not start (exit {process.poll()}):\n{log_text}"
                 ports[name] = int(port_file.read_text())
