@@ -120,12 +120,12 @@ async def test_request_id_metrics_and_default_deadline():
         async with open_channel(f"127.0.0.1:{running.port}", deadline_seconds=0.5) as channel:
             stub = judge_pb2_grpc.JudgeServiceStub(channel)
             call = stub.Judge(judge_pb2.JudgeRequest(item=judge_pb2.JudgeItem(question="q")),
-                              metadata=(("x-request-id", "req-123"),))
+                              metadata=(("x-request-id", "req-123"),), timeout=30)
             reply = await call
             assert reply.verdict.rationale == "q"
             trailing = dict(await call.trailing_metadata())
             assert trailing["x-request-id"] == "req-123"
-            with pytest.raises(grpc.aio.AioRpcError) as caught:
+            with pytest.raises(grpc.aio.AioRpcError) as caught:  # under the channel's default
                 await stub.GetJudgeInfo(judge_pb2.GetJudgeInfoRequest())
             assert caught.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
         page = urllib3.PoolManager().request(
