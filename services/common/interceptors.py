@@ -177,8 +177,15 @@ def refusal(handler: grpc.RpcMethodHandler, code: grpc.StatusCode, details: str)
             await context.abort(code, details)
         return grpc.stream_unary_rpc_method_handler(refuse_unary, **options)
 
-    async def refuse_stream(_requests: AsyncIterator[Any],
+    async def refuse_stream(requests: AsyncIterator[Any],
                             context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
+        # Wait for the first message (dropped undecoded) or the end of the
+        # stream: answering before that races the client's first write, and
+        # grpc's client then reports an INTERNAL error instead of our status.
+        # Initial metadata first, for clients that wait for it before sending.
+        await context.send_initial_metadata(())
+        async for _ignored in requests:
+            break
         await context.abort(code, details)
         yield None  # unreachable: abort raises; makes this an async generator
     return grpc.stream_stream_rpc_method_handler(refuse_stream, **options)
@@ -215,7 +222,12 @@ class BearerAuthInterceptor(grpc.aio.ServerInterceptor):
         return handler
 
 
+def bearer_token(header: str) -> str:
+    """The token of an `authorization: Bearer <token>` header (empty when none)."""
+    scheme, _, token = header.partition(" ")
+    return token.strip() if scheme.lower() == "bearer" else ""
+
+
 def caller_of(context: grpc.aio.ServicerContext) -> str:
     """The bearer token of a call (empty when none), for per-caller limits."""
-    scheme, _, token = metadata_value(context, "authorization").partition(" ")
-    return token.strip() if scheme.lower() == "bearer" else ""
+    return bearer_token(metadata_value(context, "authorization"))

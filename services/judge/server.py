@@ -37,7 +37,9 @@ async def build(settings: Settings, metrics: Metrics) -> Wiring:
         judge, RateLimiter(settings.judge.rate_limit_per_second, settings.judge.rate_limit_burst),
         AdmissionQueue(settings.judge.queue_limit), tokens,
         stream_window=settings.judge.stream_window)
-    interceptors = [BearerAuthInterceptor(tokens)] if tokens else []
+    # Authentication first, then admission: both answer from the metadata,
+    # before grpc reads the body.
+    interceptors = [*([BearerAuthInterceptor(tokens)] if tokens else []), servicer.gate()]
     return Wiring([binding(judge_pb2, "JudgeService",
                            judge_pb2_grpc.add_JudgeServiceServicer_to_server, servicer)],
                   interceptors=interceptors, closers=[judge.close])

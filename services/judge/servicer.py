@@ -12,7 +12,7 @@ import grpc
 from mis.v1 import judge_pb2, judge_pb2_grpc
 from services.common.errors import InvalidArgument, ResourceExhausted, grpc_errors
 from services.common.interceptors import caller_of
-from services.judge.admission import AdmissionQueue, RateLimiter
+from services.judge.admission import AdmissionGate, AdmissionQueue, RateLimiter
 from services.judge.judge import Judge as SafetyJudge, item_error
 
 ANONYMOUS = "anonymous"
@@ -29,7 +29,15 @@ class JudgeServicer(judge_pb2_grpc.JudgeServiceServicer):
 
     def caller(self, context: grpc.aio.ServicerContext) -> str:
         """The caller's name from its token; without authentication all callers share one."""
-        return self.tokens.get(caller_of(context), ANONYMOUS)
+        return self.caller_named(caller_of(context))
+
+    def caller_named(self, token: str) -> str:
+        return self.tokens.get(token, ANONYMOUS)
+
+    def gate(self) -> AdmissionGate:
+        """The interceptor refusing what cannot be admitted before its body is read."""
+        return AdmissionGate(self.limiter, self.queue, self.caller_named,
+                             lambda reason: self.judge.metrics.refused.labels(reason).inc())
 
     def admit(self, caller: str, count: int) -> None:
         try:
@@ -106,17 +114,17 @@ class JudgeServicer(judge_pb2_grpc.JudgeServiceServicer):
         # admitted), so a client may wait for this before it starts sending.
         await context.send_initial_metadata(())
         finished: asyncio.Queue = asyncio.Queue()
-        # At most `stream_window` items of this stream in flight: past that the
-        # server stops reading, and HTTP/2 flow control slows the sender.
+        # At most `stream_window` items of this stream are in flight or
+        # answered and not yet sent. A permit comes back only once its result
+        # is written, so a client that sends and never reads stalls its own
+        # stream (the server stops reading it, and HTTP/2 flow control slows
+        # the sender) instead of piling results up in this process.
         window = asyncio.Semaphore(self.stream_window)
         tasks: set[asyncio.Task] = set()
         done = object()
 
         async def answer(request: judge_pb2.JudgeStreamRequest) -> None:
-            try:
-                finished.put_nowait(await self.stream_result(request, caller))
-            finally:
-                window.release()
+            finished.put_nowait(await self.stream_result(request, caller))
 
         async def read() -> None:
             try:
@@ -134,6 +142,7 @@ class JudgeServicer(judge_pb2_grpc.JudgeServiceServicer):
         try:
             while (result := await finished.get()) is not done:
                 yield judge_pb2.JudgeStreamResponse(result=result)
+                window.release()
             await reader
         finally:
             reader.cancel()
