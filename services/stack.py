@@ -88,6 +88,8 @@ class LocalStack:
         port_file = self.workdir / "ports" / name
         port_file.unlink(missing_ok=True)
         env["MIS_PORT_FILE"] = str(port_file)
+        # A killed `mis stack up` or `mis demo` leaves no service behind.
+        env["MIS_PARENT_PID"] = str(os.getpid())
         log_path = self.workdir / "logs" / f"{name}.log"
         log = open(log_path, "ab")
         process = subprocess.Popen([sys.executable, "-m", "services.cli.main", "serve", name],
