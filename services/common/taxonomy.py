@@ -11,8 +11,11 @@ from pathlib import Path
 import yaml
 
 from mis.v1 import common_pb2
+from services.common.parsing import ParseRejected, read_text_file
 
 BUNDLED = "mis-v1"
+# A taxonomy is a few kilobytes; the size is checked before reading.
+MAX_TAXONOMY_BYTES = 1024 * 1024
 
 
 class TaxonomyError(ValueError):
@@ -85,14 +88,20 @@ def load_taxonomy(path: str | Path | None = None) -> Taxonomy:
         source = f"bundled {BUNDLED}"
     else:
         try:
-            text = Path(path).read_text()
-        except OSError as exc:
-            raise TaxonomyError(f"{path}: cannot read: {exc.strerror}") from None
+            text = read_text_file(Path(path), MAX_TAXONOMY_BYTES)
+        except ParseRejected as exc:
+            raise TaxonomyError(f"{path}: {exc}") from None
         source = str(path)
     try:
         data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise TaxonomyError(f"{source}: not valid YAML: {exc}") from None
+    except yaml.MarkedYAMLError as exc:
+        # Only the position and the kind of problem: the YAML error's own text
+        # quotes the offending line, and the file may not be a taxonomy at all.
+        mark = exc.problem_mark or exc.context_mark
+        where = f"line {mark.line + 1} column {mark.column + 1}: " if mark else ""
+        raise TaxonomyError(f"{source}: {where}not valid YAML") from None
+    except (yaml.YAMLError, RecursionError):
+        raise TaxonomyError(f"{source}: not valid YAML (or nested too deeply)") from None
     return Taxonomy.from_dict(data, source)
 
 

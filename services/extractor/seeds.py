@@ -12,19 +12,23 @@ Three layouts are read (MIS-facts section 2):
   becomes an image seed; `safe_instruction` entries are skipped.
 
 Image paths are relative to the dataset root (the file's folder) and may not
-leave it. A bad record raises `SeedError` naming the file, the line or index
+leave it. Files are checked for kind and size before they are read, and JSON
+nesting and number lengths are bounded (`services.common.parsing`). A bad record raises `SeedError` naming the file, the line or index
 and the field, so a malformed benchmark fails before any model is called.
 """
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any, Iterator
 
 from mis.v1 import common_pb2
+from services.common.parsing import ParseRejected, parse_json, read_file_bytes, read_text_file
 
 FORMATS = ("jsonl", "mis_test", "vlguard")
+# Checked from `stat` before reading: a seed path may name /dev/zero or a huge file.
+MAX_SEED_FILE_BYTES = 256 * 1024 * 1024
+MAX_IMAGE_FILE_BYTES = 20 * 1024 * 1024
 
 # VLGuard's harm labels mapped onto the MIS taxonomy where one clearly fits;
 # the rest carry no hint (the extractor then chooses the category).
@@ -81,18 +85,20 @@ def _image(path: Path, where: str, field: str, relative: str) -> common_pb2.Imag
     if not target.is_relative_to(root):
         raise SeedError(path, where, field, f"{relative!r} leaves the dataset root")
     try:
-        return common_pb2.Image(data=target.read_bytes())
-    except OSError as exc:
-        raise SeedError(path, where, field, f"cannot read {relative!r}: {exc.strerror}") from None
+        return common_pb2.Image(data=read_file_bytes(target, MAX_IMAGE_FILE_BYTES))
+    except ParseRejected as exc:
+        raise SeedError(path, where, field, f"{relative!r} {exc}") from None
 
 
 def _load_array(path: Path) -> list[Any]:
     try:
-        data = json.loads(path.read_text())
-    except OSError as exc:
-        raise SeedError(path, "file", "-", f"cannot read: {exc.strerror}") from None
-    except json.JSONDecodeError as exc:
-        raise SeedError(path, f"line {exc.lineno}", "-", f"not valid JSON: {exc.msg}") from None
+        text = read_text_file(path, MAX_SEED_FILE_BYTES)
+    except ParseRejected as exc:
+        raise SeedError(path, "file", "-", str(exc)) from None
+    try:
+        data = parse_json(text)
+    except ParseRejected as exc:
+        raise SeedError(path, "file", "-", str(exc)) from None
     if not isinstance(data, list):
         raise SeedError(path, "file", "-", "expected a JSON array of records")
     return data
@@ -100,17 +106,17 @@ def _load_array(path: Path) -> list[Any]:
 
 def _jsonl(path: Path) -> Iterator[common_pb2.Seed]:
     try:
-        lines = path.read_text().splitlines()
-    except OSError as exc:
-        raise SeedError(path, "file", "-", f"cannot read: {exc.strerror}") from None
+        lines = read_text_file(path, MAX_SEED_FILE_BYTES).splitlines()
+    except ParseRejected as exc:
+        raise SeedError(path, "file", "-", str(exc)) from None
     for number, line in enumerate(lines, 1):
         if not line.strip():
             continue
         where = f"line {number}"
         try:
-            record = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise SeedError(path, where, "-", f"not valid JSON: {exc.msg}") from None
+            record = parse_json(line)
+        except ParseRejected as exc:
+            raise SeedError(path, where, "-", str(exc)) from None
         if not isinstance(record, dict):
             raise SeedError(path, where, "-", "expected a JSON object")
         seed = common_pb2.Seed(id=_text(record, "id", path, where),

@@ -17,6 +17,7 @@ from typing import Any, Awaitable, Callable
 
 from mis.v1 import common_pb2, filter_pb2
 from services.common.errors import InvalidArgument, require
+from services.common.parsing import ParseRejected, parse_json
 
 COLUMNS = ("item_id", "decision", "note", "split", "category", "sub_category", "instruction",
            "harmful_query", "image1_url", "image2_url", "reason")
@@ -107,9 +108,9 @@ def _records(text: str, fmt: int) -> list[tuple[int, dict[str, Any]]]:
             if not line.strip():
                 continue
             try:
-                record = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise InvalidArgument("sheet", f"row {number}: not valid JSON ({exc.msg})") from None
+                record = parse_json(line)
+            except ParseRejected as exc:
+                raise InvalidArgument("sheet", f"row {number}: {exc}") from None
             if not isinstance(record, dict):
                 raise InvalidArgument("sheet", f"row {number}: expected a JSON object")
             records.append((number, record))
