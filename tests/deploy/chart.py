@@ -17,6 +17,9 @@ from typing import Iterator
 import pytest
 import yaml
 
+from services import registry as _registry
+from services.coordinator import stages as _stages
+
 REPO = Path(__file__).resolve().parents[2]
 HELM = REPO / "node_modules" / ".bin" / "helm"
 CHART = REPO / "charts" / "mis"
@@ -37,8 +40,10 @@ VARIANTS: dict[str, tuple[Path, ...]] = {
     "kind": (REPO / "k8s" / "kind" / "values.yaml",),
 }
 
-SERVICES = ("extractor", "detoxifier", "t2i-refiner", "filter", "cot-annotator", "judge", "coordinator")
-STAGES = ("extractor", "detoxifier", "t2i-refiner", "filter", "cot-annotator")
+# The services and pipeline stages, from their one declaration (the registry
+# and the coordinator's stage declarations); the chart's own list is its values.
+SERVICES = tuple(_registry.SERVICES)
+STAGES = tuple(stage.service for stage in _stages.PIPELINE)
 
 
 def helm(*args: str, check: bool = True) -> subprocess.CompletedProcess:

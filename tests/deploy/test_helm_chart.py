@@ -86,6 +86,34 @@ def test_every_service_has_a_deployment_headless_service_and_pdb():
             assert key in labels, f"{name}: label {key} missing"
 
 
+def test_a_service_added_in_values_renders_from_the_shared_templates(tmp_path):
+    """The chart's service list is its values: a new stage is one values entry."""
+    services = yaml.safe_load((CHART / "values.yaml").read_text())["services"]
+    (tmp_path / "retriever.yaml").write_text(yaml.safe_dump({"services": {"retriever": services["extractor"]}}))
+    rendered = render((tmp_path / "retriever.yaml",))
+    container = rendered.workload_for("retriever")["spec"]["template"]["spec"]["containers"][0]
+    assert container["args"] == ["serve", "retriever"]
+    assert rendered.get("Service", "mis-retriever")["spec"]["clusterIP"] == "None"
+    assert "mis-retriever" in rendered.names("NetworkPolicy")
+    coordinator = env_of(rendered.workload_for("coordinator")["spec"]["template"]["spec"]["containers"][0])
+    assert coordinator["MIS_RETRIEVER_ADDRESS"]["value"].startswith("dns:///mis-retriever.")
+    check = rendered.workload_for("health-test", "Pod")["spec"]["containers"][0]
+    assert any(arg.startswith("retriever=") for arg in check["args"])
+
+
+def test_templates_hold_no_per_service_branches_or_lists():
+    """Per-service behaviour lives in values; no template compares a service's
+    name or lists the services by hand."""
+    names = "|".join(re.escape(name) for name in SERVICES)
+    branch = re.compile(rf'eq \S+ "({names})"')
+    listed = re.compile(rf'list( "({names})"){{2,}}')
+    for path in sorted((CHART / "templates").rglob("*")):
+        if path.is_file():
+            text = path.read_text()
+            assert not branch.search(text), f"{path.name}: {branch.search(text).group(0)}"
+            assert not listed.search(text), f"{path.name}: {listed.search(text).group(0)}"
+
+
 def test_services_run_the_entrypoint_the_cli_knows():
     """`mis serve NAME` must accept every name the chart starts."""
     from services.registry import SERVICES as CLI_SERVICES
@@ -463,6 +491,7 @@ def test_network_policies_can_be_switched_off():
     ("services.judge.service.type=Ingress", "must be one of the following"),
     ("commonSettings.bad-name=1", "does not match"),
     ("services.filter.gpus=-1", "Must be greater than or equal to 0"),
+    ("services.extracter.replicas=2", "enabled is required"),
 ])
 def test_a_typo_in_values_fails_the_schema(setting, message):
     result = helm(*template_args(sets=(setting,)), check=False)

@@ -73,10 +73,19 @@ imagePullSecrets:
 {{- end }}
 {{- end -}}
 
-{{/* Headless Service name of a stage service: what the coordinator resolves. */}}
+{{/* Every MIS service, by name: the keys of `services` in values, the one list
+the templates range over. Returned as a JSON list. */}}
+{{- define "mis.serviceNames" -}}
+{{- keys .Values.services | sortAlpha | toJson -}}
+{{- end -}}
+
+{{/* Headless Service name of a service: what the coordinator resolves. A
+service with its own public `service` (the judge) keeps the plain name for
+that one, and its headless Service is NAME-headless. */}}
 {{- define "mis.headlessName" -}}
-{{- if eq .component "judge" -}}
-{{- include "mis.componentName" (dict "root" .root "component" "judge-headless") -}}
+{{- $svc := index .root.Values.services .component | default dict -}}
+{{- if $svc.service -}}
+{{- include "mis.componentName" (dict "root" .root "component" (printf "%s-headless" .component)) -}}
 {{- else -}}
 {{- include "mis.componentName" . -}}
 {{- end -}}
@@ -171,35 +180,36 @@ Call with (dict "root" $ "name" NAME "svc" VALUES).
 {{- end -}}
 {{- end -}}
 {{- end -}}
-{{- if eq .name "t2i-refiner" -}}
-{{- $_ := set $env "MIS_T2I_MODEL_PATH" $svc.weights.mountPath -}}
-{{- $_ := set $env "HF_HOME" "/tmp/huggingface" -}}
+{{- with $svc.weights -}}
+{{- $_ := set $env .pathVariable .mountPath -}}
 {{- end -}}
-{{- if eq .name "judge" -}}
-{{- if $svc.auth.existingSecret -}}
-{{- $_ := set $env "MIS_AUTH_TOKENS_FILE" (printf "/var/run/mis/auth/%s" $svc.auth.key) -}}
+{{- with $svc.auth -}}
+{{- if .existingSecret -}}
+{{- $_ := set $env "MIS_AUTH_TOKENS_FILE" (printf "/var/run/mis/auth/%s" .key) -}}
 {{- end -}}
-{{- if $svc.tls.existingSecret -}}
+{{- end -}}
+{{- with $svc.tls -}}
+{{- if .existingSecret -}}
 {{- $_ := set $env "MIS_TLS_CERT" "/var/run/mis/tls/tls.crt" -}}
 {{- $_ := set $env "MIS_TLS_KEY" "/var/run/mis/tls/tls.key" -}}
-{{- if $svc.tls.requireClientCert -}}
+{{- if .requireClientCert -}}
 {{- $_ := set $env "MIS_TLS_CLIENT_CA" "/var/run/mis/tls/ca.crt" -}}
 {{- end -}}
 {{- end -}}
 {{- end -}}
-{{- if eq .name "cot-annotator" -}}
 {{- if and $svc.useJudge $root.Values.services.judge.enabled -}}
 {{- $_ := set $env "MIS_JUDGE_ADDRESS" (include "mis.grpcTarget" (dict "root" $root "component" "judge")) -}}
 {{- end -}}
+{{- if $svc.serviceAddresses -}}
+{{- range $other := include "mis.serviceNames" $root | fromJsonArray -}}
+{{- if and (ne $other $.name) (index $root.Values.services $other).enabled -}}
+{{- $var := printf "MIS_%s_ADDRESS" ($other | upper | replace "-" "_") -}}
+{{- $_ := set $env $var (include "mis.grpcTarget" (dict "root" $root "component" $other)) -}}
 {{- end -}}
-{{- if eq .name "coordinator" -}}
-{{- range $stage := list "extractor" "detoxifier" "t2i-refiner" "filter" "cot-annotator" "judge" -}}
-{{- if (index $root.Values.services $stage).enabled -}}
-{{- $var := printf "MIS_%s_ADDRESS" ($stage | upper | replace "-" "_") -}}
-{{- $_ := set $env $var (include "mis.grpcTarget" (dict "root" $root "component" $stage)) -}}
 {{- end -}}
 {{- end -}}
-{{- $training := $svc.training -}}
+{{- with $svc.training -}}
+{{- $training := . -}}
 {{- $_ := set $env "MIS_TRAINER_IMAGE" (include "mis.image" (dict "root" $root "image" $training.image)) -}}
 {{- $_ := set $env "MIS_TRAINING_NODE_SELECTOR" (toJson $training.nodeSelector) -}}
 {{- $_ := set $env "MIS_TRAINING_TOLERATIONS" (toJson $training.tolerations) -}}
@@ -253,7 +263,7 @@ the pod's namespace for the coordinator, then extraEnv.
       name: {{ include "mis.s3Secret" $root }}
       key: {{ $root.Values.storage.secretKeyKey }}
 {{- end }}
-{{- if and (eq .name "coordinator") (not (hasKey $overridden "MIS_K8S_NAMESPACE")) }}
+{{- if and $svc.serviceAccount (not (hasKey $overridden "MIS_K8S_NAMESPACE")) }}
 - name: MIS_K8S_NAMESPACE
   valueFrom:
     fieldRef:

@@ -1,7 +1,9 @@
 {{/*
 The objects of one MIS service, rendered for each entry of `services`:
 Deployment, headless Service (every replica visible to client-side round
-robin), PodDisruptionBudget and HorizontalPodAutoscaler.
+robin), PodDisruptionBudget and HorizontalPodAutoscaler. What differs between
+services is in their values (weights, auth, tls, serviceAccount), never in a
+branch on the service's name.
 Call with (dict "root" $ "name" NAME "svc" VALUES).
 */}}
 
@@ -9,8 +11,8 @@ Call with (dict "root" $ "name" NAME "svc" VALUES).
 {{- $root := .root -}}
 {{- $svc := .svc -}}
 {{- $ctx := dict "root" $root "component" .name -}}
-{{- $judgeTLS := false -}}
-{{- if eq .name "judge" -}}{{- $judgeTLS = $svc.tls.existingSecret -}}{{- end -}}
+{{- $tls := (default dict $svc.tls).existingSecret -}}
+{{- $auth := (default dict $svc.auth).existingSecret -}}
 apiVersion: apps/v1
 kind: Deployment
 metadata:
@@ -42,11 +44,11 @@ spec:
         {{- toYaml . | nindent 8 }}
       {{- end }}
     spec:
-      {{- if eq .name "coordinator" }}
+      {{- if $svc.serviceAccount }}
       serviceAccountName: {{ include "mis.componentName" $ctx }}
       automountServiceAccountToken: true
       {{- else }}
-      # Only the coordinator talks to the Kubernetes API.
+      # Only a service with a serviceAccount (the coordinator) talks to the Kubernetes API.
       automountServiceAccountToken: false
       {{- end }}
       {{- include "mis.imagePullSecrets" $root | nindent 6 }}
@@ -76,7 +78,7 @@ spec:
               protocol: TCP
           env:
             {{- include "mis.serviceEnv" . | trim | nindent 12 }}
-          {{- if $judgeTLS }}
+          {{- if $tls }}
           # Kubelet's gRPC probe speaks plaintext only; with TLS, check the port.
           startupProbe:
             tcpSocket: {port: grpc}
@@ -113,27 +115,25 @@ spec:
           volumeMounts:
             - name: tmp
               mountPath: /tmp
-            {{- if eq .name "t2i-refiner" }}
-            {{- if or $svc.weights.pvc.claimName $svc.weights.hostPath }}
+            {{- with $svc.weights }}
+            {{- if or .pvc.claimName .hostPath }}
             - name: weights
-              mountPath: {{ $svc.weights.mountPath }}
+              mountPath: {{ .mountPath }}
               readOnly: true
-              {{- with $svc.weights.pvc.subPath }}
+              {{- with .pvc.subPath }}
               subPath: {{ . }}
               {{- end }}
             {{- end }}
             {{- end }}
-            {{- if eq .name "judge" }}
-            {{- if $svc.auth.existingSecret }}
+            {{- if $auth }}
             - name: auth-tokens
               mountPath: /var/run/mis/auth
               readOnly: true
             {{- end }}
-            {{- if $svc.tls.existingSecret }}
+            {{- if $tls }}
             - name: tls
               mountPath: /var/run/mis/tls
               readOnly: true
-            {{- end }}
             {{- end }}
             {{- range $endpointName := include "mis.keyedEndpoints" . | fromJsonArray }}
             - name: key-{{ $endpointName }}
@@ -147,35 +147,33 @@ spec:
         - name: tmp
           emptyDir:
             sizeLimit: 2Gi
-        {{- if eq .name "t2i-refiner" }}
-        {{- if $svc.weights.pvc.claimName }}
+        {{- with $svc.weights }}
+        {{- if .pvc.claimName }}
         - name: weights
           persistentVolumeClaim:
-            claimName: {{ $svc.weights.pvc.claimName }}
+            claimName: {{ .pvc.claimName }}
             readOnly: true
-        {{- else if $svc.weights.hostPath }}
+        {{- else if .hostPath }}
         - name: weights
           hostPath:
-            path: {{ $svc.weights.hostPath }}
+            path: {{ .hostPath }}
             type: Directory
         {{- end }}
         {{- end }}
-        {{- if eq .name "judge" }}
-        {{- if $svc.auth.existingSecret }}
+        {{- if $auth }}
         - name: auth-tokens
           secret:
-            secretName: {{ $svc.auth.existingSecret }}
+            secretName: {{ $auth }}
             defaultMode: 0440
             items:
               - key: {{ $svc.auth.key }}
                 path: {{ $svc.auth.key }}
         {{- end }}
-        {{- if $svc.tls.existingSecret }}
+        {{- if $tls }}
         - name: tls
           secret:
-            secretName: {{ $svc.tls.existingSecret }}
+            secretName: {{ $tls }}
             defaultMode: 0440
-        {{- end }}
         {{- end }}
         {{- range $endpointName := include "mis.keyedEndpoints" . | fromJsonArray }}
         {{- $endpoint := include "mis.endpoint" (dict "root" $root "name" $endpointName "from" "modelEndpoints") | fromJson }}
