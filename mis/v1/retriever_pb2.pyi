@@ -1,0 +1,94 @@
+from mis.v1 import common_pb2 as _common_pb2
+from google.protobuf.internal import containers as _containers
+from google.protobuf import descriptor as _descriptor
+from google.protobuf import message as _message
+from collections.abc import Iterable as _Iterable, Mapping as _Mapping
+from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
+
+DESCRIPTOR: _descriptor.FileDescriptor
+
+class RetrieveRequest(_message.Message):
+    __slots__ = ("index", "object_phrase", "instruction", "top_k")
+    INDEX_FIELD_NUMBER: _ClassVar[int]
+    OBJECT_PHRASE_FIELD_NUMBER: _ClassVar[int]
+    INSTRUCTION_FIELD_NUMBER: _ClassVar[int]
+    TOP_K_FIELD_NUMBER: _ClassVar[int]
+    index: str
+    object_phrase: str
+    instruction: str
+    top_k: int
+    def __init__(self, index: _Optional[str] = ..., object_phrase: _Optional[str] = ..., instruction: _Optional[str] = ..., top_k: _Optional[int] = ...) -> None: ...
+
+class Photo(_message.Message):
+    __slots__ = ("item_id", "url", "caption", "score", "image")
+    ITEM_ID_FIELD_NUMBER: _ClassVar[int]
+    URL_FIELD_NUMBER: _ClassVar[int]
+    CAPTION_FIELD_NUMBER: _ClassVar[int]
+    SCORE_FIELD_NUMBER: _ClassVar[int]
+    IMAGE_FIELD_NUMBER: _ClassVar[int]
+    item_id: str
+    url: str
+    caption: str
+    score: float
+    image: _common_pb2.ImageRef
+    def __init__(self, item_id: _Optional[str] = ..., url: _Optional[str] = ..., caption: _Optional[str] = ..., score: _Optional[float] = ..., image: _Optional[_Union[_common_pb2.ImageRef, _Mapping]] = ...) -> None: ...
+
+class RetrieveResponse(_message.Message):
+    __slots__ = ("photos", "index", "corpus")
+    PHOTOS_FIELD_NUMBER: _ClassVar[int]
+    INDEX_FIELD_NUMBER: _ClassVar[int]
+    CORPUS_FIELD_NUMBER: _ClassVar[int]
+    photos: _containers.RepeatedCompositeFieldContainer[Photo]
+    index: str
+    corpus: str
+    def __init__(self, photos: _Optional[_Iterable[_Union[Photo, _Mapping]]] = ..., index: _Optional[str] = ..., corpus: _Optional[str] = ...) -> None: ...
+
+class RetrievePairRequest(_message.Message):
+    __slots__ = ("index", "object1", "object2", "instruction", "top_k", "backend", "skip_check")
+    INDEX_FIELD_NUMBER: _ClassVar[int]
+    OBJECT1_FIELD_NUMBER: _ClassVar[int]
+    OBJECT2_FIELD_NUMBER: _ClassVar[int]
+    INSTRUCTION_FIELD_NUMBER: _ClassVar[int]
+    TOP_K_FIELD_NUMBER: _ClassVar[int]
+    BACKEND_FIELD_NUMBER: _ClassVar[int]
+    SKIP_CHECK_FIELD_NUMBER: _ClassVar[int]
+    index: str
+    object1: str
+    object2: str
+    instruction: str
+    top_k: int
+    backend: str
+    skip_check: bool
+    def __init__(self, index: _Optional[str] = ..., object1: _Optional[str] = ..., object2: _Optional[str] = ..., instruction: _Optional[str] = ..., top_k: _Optional[int] = ..., backend: _Optional[str] = ..., skip_check: _Optional[bool] = ...) -> None: ...
+
+class PhotoCheck(_message.Message):
+    __slots__ = ("shows_object", "reason", "provenance")
+    SHOWS_OBJECT_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    PROVENANCE_FIELD_NUMBER: _ClassVar[int]
+    shows_object: bool
+    reason: str
+    provenance: _common_pb2.Provenance
+    def __init__(self, shows_object: _Optional[bool] = ..., reason: _Optional[str] = ..., provenance: _Optional[_Union[_common_pb2.Provenance, _Mapping]] = ...) -> None: ...
+
+class CheckedPhoto(_message.Message):
+    __slots__ = ("photo", "check", "rank")
+    PHOTO_FIELD_NUMBER: _ClassVar[int]
+    CHECK_FIELD_NUMBER: _ClassVar[int]
+    RANK_FIELD_NUMBER: _ClassVar[int]
+    photo: Photo
+    check: PhotoCheck
+    rank: int
+    def __init__(self, photo: _Optional[_Union[Photo, _Mapping]] = ..., check: _Optional[_Union[PhotoCheck, _Mapping]] = ..., rank: _Optional[int] = ...) -> None: ...
+
+class RetrievePairResponse(_message.Message):
+    __slots__ = ("photo1", "photo2", "index", "corpus")
+    PHOTO1_FIELD_NUMBER: _ClassVar[int]
+    PHOTO2_FIELD_NUMBER: _ClassVar[int]
+    INDEX_FIELD_NUMBER: _ClassVar[int]
+    CORPUS_FIELD_NUMBER: _ClassVar[int]
+    photo1: CheckedPhoto
+    photo2: CheckedPhoto
+    index: str
+    corpus: str
+    def __init__(self, photo1: _Optional[_Union[CheckedPhoto, _Mapping]] = ..., photo2: _Optional[_Union[CheckedPhoto, _Mapping]] = ..., index: _Optional[str] = ..., corpus: _Optional[str] = ...) -> None: ...
