@@ -23,7 +23,8 @@ from services.common.stage import item_error
 from services.t2i_refiner.metrics import RenderMetrics
 from services.t2i_refiner.rendering import Renderer, RenderSpec, derive_seed
 from services.t2i_refiner.review import PairReviewer, PairUnderReview, ReviewOutcome
-from services.t2i_refiner.validation import RenderDefaults, check_instruction, resolve_options
+from services.t2i_refiner.validation import (RenderDefaults, check_instruction, check_work,
+                                              resolve_options)
 
 REVIEW_NAMES = {value: name.removeprefix("REVIEW_").lower()
                 for name, value in t2i_refiner_pb2.Review.items()}
@@ -66,6 +67,7 @@ class PairRefiner:
                 f"{len(request.instructions)} instructions, over the limit of {self.max_batch_items}")
         options = resolve_options(request.options, self.defaults, renderers=self.renderers.keys(),
                                   reviewers=self.reviewers.keys())
+        check_work(len(request.instructions), options)
         results = [t2i_refiner_pb2.RenderPairResult(instruction_id=item.id)
                    for item in request.instructions]
         jobs: list[PairJob] = []

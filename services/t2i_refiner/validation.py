@@ -19,6 +19,11 @@ MAX_SIDE = 2048
 MAX_STEPS = 200
 MAX_GUIDANCE = 30.0
 MAX_ROUNDS = 5
+# Pixel-steps one call may ask for (images x draws x steps x width x height):
+# a full default batch (64 pairs, 1024x1024, 28 steps, one refinement round)
+# is 7.5e12 and fits; the per-field maxima together would be 6.4e14, hours of
+# GPU time and gigabytes of latents from a single request.
+MAX_WORK_PIXEL_STEPS = 8 * 1024 ** 4
 
 
 @dataclass(frozen=True)
@@ -88,3 +93,15 @@ def check_instruction(instruction: common_pb2.NeutralInstruction, where: str) ->
     _text(instruction.object2, f"{where}.object2", MAX_PHRASE_CHARS)
     if len(instruction.placeholder_query) > MAX_TEXT_CHARS:
         raise InvalidArgument(f"{where}.placeholder_query", f"longer than {MAX_TEXT_CHARS} characters")
+
+
+def check_work(instructions: int, options: ResolvedOptions) -> None:
+    """Refuse a call whose worst case (every pair redrawn every round) is over
+    MAX_WORK_PIXEL_STEPS, naming what to lower."""
+    spec = options.spec
+    draws = instructions * 2 * (options.refinement_rounds + 1)
+    work = draws * spec.steps * spec.width * spec.height
+    require(work <= MAX_WORK_PIXEL_STEPS, "instructions",
+            f"{instructions} pairs at {spec.width}x{spec.height}, {spec.steps} steps and "
+            f"{options.refinement_rounds} refinement rounds is {work:.2e} pixel-steps, over the "
+            f"limit of {MAX_WORK_PIXEL_STEPS:.2e} per call; send fewer pairs or fewer steps")
