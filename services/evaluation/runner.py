@@ -204,19 +204,27 @@ class JudgingPass:
         writer.write_all(rows)
         self.bars.advance(f"judging ({self.judge.label})", len(rows))
 
+    async def current_identity(self, writer: RowWriter, pending: list[EvalSample],
+                               attempts: int = 3) -> dict | None:
+        """Who judges now, from a fresh verdict, before anything is reused; probed
+        samples leave `pending` (their new rows are written). None when no probe
+        got a verdict: then nothing is reused."""
+        judgeable = [s for s in pending if unjudgeable(s, self.responses.get(s.id)) is None]
+        for probe in judgeable[:attempts]:
+            row = (await self.results([probe]))[0]
+            self.record(writer, [row])
+            pending.remove(probe)
+            if "judge" in row:
+                return row["judge"]
+        return None
+
     async def run(self) -> None:
         label = self.judge.label
         with RowWriter(self.path) as writer:
             pending = list(self.samples)
             identity = None
             if any(s.id in self.previous for s in pending):
-                # Learn who judges now from one fresh verdict before reusing anything.
-                probe = next((s for s in pending if unjudgeable(s, self.responses.get(s.id)) is None), None)
-                if probe is not None:
-                    first = await self.results([probe])
-                    self.record(writer, first)
-                    identity = first[0].get("judge")
-                    pending.remove(probe)
+                identity = await self.current_identity(writer, pending)
             pending = [s for s in pending if not self.reusable(s, identity)]
             log.info("judging", extra={"judge": label, "pending": len(pending)})
             self.bars.start(f"judging ({label})", len(pending))

@@ -60,6 +60,7 @@ def test_offline_candidate_from_a_config_file_with_limit(tmp_path, judge_env, ca
 @pytest.mark.parametrize("extra, message", [
     (["--judge-backend", "keywrod"], "--judge-backend: 'keywrod' is not configured here"),
     (["--model-url", "http://127.0.0.1:{port}/v1", "--model", "m"], "--model-url http://127.0.0.1:{port}/v1: not reachable"),
+    (["--judge-address", "127.0.0.1:{port}"], "judge service: UNAVAILABLE"),
     (["--data", "{tmp}/nowhere"], "--data {tmp}/nowhere: not a folder"),
     (["--split", "easy", "--data", "{tmp}/empty"], "mis_easy.json: cannot read"),
     (["--config", "{tmp}/missing.yaml"], "--config {tmp}/missing.yaml: cannot read"),
