@@ -33,8 +33,12 @@ class Backends:
 
     @classmethod
     def build(cls, settings: ModelEndpointSettings, *, metrics: Metrics | None,
-              responders: dict[str, Responder]) -> "Backends":
-        models: dict[str, ChatModel] = {"offline": OfflineChatModel(responders)}
+              responders: dict[str, Responder], offline_model: str = "") -> "Backends":
+        """`offline_model` names the offline backend's answers in provenance
+        (e.g. the version of a bundled label set)."""
+        offline = OfflineChatModel(responders, model=offline_model) if offline_model \
+            else OfflineChatModel(responders)
+        models: dict[str, ChatModel] = {"offline": offline}
         if settings.backend != "offline":
             models[settings.backend] = build_chat_model(settings, metrics=metrics)
         return cls(models, settings.backend)
@@ -95,6 +99,30 @@ def rejection(reason: int, detail: str) -> common_pb2.Rejection:
     return common_pb2.Rejection(reason=reason, detail=detail[:2000])
 
 
+def rejection_for(exc: ModelError, task: str) -> common_pb2.Rejection:
+    """What a failed model call means for its item, decided here only: an
+    answer that did not parse is UNPARSEABLE_OUTPUT; an endpoint that kept
+    failing, or refused the call (a 4xx such as a prompt over the context
+    length), is MODEL_UNAVAILABLE. Either is the item's rejection, never the
+    batch's error (that is `errors.status_for`'s side)."""
+    if isinstance(exc, OutputParseError):
+        raw = exc.raw if len(exc.raw) <= 300 else exc.raw[:300] + "..."
+        return rejection(common_pb2.REJECTION_REASON_UNPARSEABLE_OUTPUT, f"{task}: {exc} (raw: {raw!r})")
+    if not isinstance(exc, ModelUnavailable):
+        log.warning("model call failed", extra={"task": task, "error": str(exc)})
+    return rejection(common_pb2.REJECTION_REASON_MODEL_UNAVAILABLE, f"{task}: {exc}")
+
+
+def failed_call_provenance(model: ChatModel, exc: ModelError, stage: int, prompt_version: str,
+                           parameters: dict[str, Any]) -> common_pb2.Provenance:
+    """The provenance of a call that produced no answer: what was asked for,
+    how often it was tried, and the tokens an unparseable answer still cost."""
+    return provenance(stage, backend=model.backend, model=model.model, prompt_version=prompt_version,
+                      parameters=parameters, attempts=getattr(exc, "attempts", 1),
+                      prompt_tokens=getattr(exc, "prompt_tokens", 0),
+                      completion_tokens=getattr(exc, "completion_tokens", 0))
+
+
 async def ask(model: ChatModel, request: ChatRequest, stage: int,
               prompt_version: str, **parameters: Any) -> tuple[Any, common_pb2.Provenance]:
     """One structured model call: (parsed answer, provenance), or StageRejected."""
@@ -103,27 +131,9 @@ async def ask(model: ChatModel, request: ChatRequest, stage: int,
     parameters = {**(sampling(request) if callable(sampling) else {}), **parameters}
     try:
         completion = await model.complete(request)
-    except OutputParseError as exc:
-        raw = exc.raw if len(exc.raw) <= 300 else exc.raw[:300] + "..."
-        raise StageRejected(
-            rejection(common_pb2.REJECTION_REASON_UNPARSEABLE_OUTPUT, f"{request.task}: {exc} (raw: {raw!r})"),
-            provenance(stage, backend=model.backend, model=model.model, prompt_version=prompt_version,
-                       parameters=parameters, attempts=exc.attempts,
-                       prompt_tokens=exc.prompt_tokens,
-                       completion_tokens=exc.completion_tokens)) from None
-    except ModelUnavailable as exc:
-        raise StageRejected(
-            rejection(common_pb2.REJECTION_REASON_MODEL_UNAVAILABLE, f"{request.task}: {exc}"),
-            provenance(stage, backend=model.backend, model=model.model, prompt_version=prompt_version,
-                       parameters=parameters, attempts=exc.attempts)) from None
     except ModelError as exc:
-        # A definite refusal by the endpoint (a 4xx such as a prompt over the
-        # context length) is this item's failure, not the batch's.
-        log.warning("model call failed", extra={"task": request.task, "error": str(exc)})
-        raise StageRejected(
-            rejection(common_pb2.REJECTION_REASON_MODEL_UNAVAILABLE, f"{request.task}: {exc}"),
-            provenance(stage, backend=model.backend, model=model.model, prompt_version=prompt_version,
-                       parameters=parameters)) from None
+        raise StageRejected(rejection_for(exc, request.task),
+                            failed_call_provenance(model, exc, stage, prompt_version, parameters)) from None
     return completion.parsed, from_completion(stage, completion, prompt_version, **parameters)
 
 

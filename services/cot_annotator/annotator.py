@@ -11,21 +11,19 @@ Every attempt's model call is kept in the provenance.
 from __future__ import annotations
 
 import asyncio
-from typing import Mapping
-
 from mis.v1 import common_pb2, cot_annotator_pb2
 from services.common.errors import InvalidArgument, require
 from services.common.metrics import Metrics
-from services.common.models import (ChatModel, ChatRequest, ModelError, OutputParseError,
-                                    image_part, text_part)
+from services.common.models import ChatModel, ChatRequest, ModelError, image_part, text_part
 from services.common.prompts import PromptTemplate
-from services.common.provenance import from_completion, provenance
+from services.common.provenance import from_completion
 from services.common.references import fetch_stage_image
+from services.common.stage import (Backends, check_batch, failed_call_provenance, item_error,
+                                   rejection_for)
 from services.common.store import AsyncStore
-from services.common.stage import item_error
 from services.cot_annotator.gate import SafetyLabel, gate_failures
 from services.cot_annotator.judge_check import SAFE, UNSAFE, JudgeCheck
-from services.cot_annotator.validation import check_item, resolve_backend, resolve_regenerations
+from services.cot_annotator.validation import check_item, resolve_regenerations
 
 # Regenerations sample instead of decoding greedily, so a retry can differ.
 REGENERATION_TEMPERATURE = 0.7
@@ -34,12 +32,10 @@ REGENERATION_TEMPERATURE = 0.7
 class CotAnnotator:
     """`batch(AnnotateBatchRequest) -> AnnotateBatchResponse`."""
 
-    def __init__(self, *, models: Mapping[str, ChatModel], default_backend: str,
-                 prompt: PromptTemplate, store: AsyncStore, max_image_bytes: int,
+    def __init__(self, *, backends: Backends, prompt: PromptTemplate, store: AsyncStore, max_image_bytes: int,
                  send_images: bool, judge: JudgeCheck | None, max_regenerations: int,
                  max_batch_items: int, metrics: Metrics) -> None:
-        self.models = dict(models)
-        self.default_backend = default_backend
+        self.backends = backends
         self.prompt = prompt
         self.store = store
         self.max_image_bytes = max_image_bytes
@@ -51,10 +47,8 @@ class CotAnnotator:
 
     async def batch(self, request: cot_annotator_pb2.AnnotateBatchRequest
                     ) -> cot_annotator_pb2.AnnotateBatchResponse:
-        require(len(request.items) > 0, "items", "at least one item is required")
-        require(len(request.items) <= self.max_batch_items, "items",
-                f"{len(request.items)} items, over the limit of {self.max_batch_items}")
-        backend = resolve_backend(request.options, self.default_backend, self.models.keys())
+        check_batch(len(request.items), self.max_batch_items, "items")
+        model = self.backends.pick(request.options.backend)
         regenerations = resolve_regenerations(request.options, self.max_regenerations)
         results = [cot_annotator_pb2.AnnotateResult(item_id=item.id) for item in request.items]
         work = []
@@ -69,7 +63,7 @@ class CotAnnotator:
                 self.metrics.items.labels("annotate", "invalid").inc()
                 continue
             seen.add(item.id)
-            work.append(self.annotate(item, where, results[index], self.models[backend],
+            work.append(self.annotate(item, where, results[index], model,
                                       regenerations, request.options.use_judge))
         await asyncio.gather(*work)
         return cot_annotator_pb2.AnnotateBatchResponse(results=results)
@@ -102,8 +96,8 @@ class CotAnnotator:
                     "object2": instruction.object2, "instruction": instruction.instruction,
                     "category": instruction.category.name, "attempt": attempt})
 
-    def reject(self, result: cot_annotator_pb2.AnnotateResult, reason: int, detail: str) -> None:
-        result.rejection.CopyFrom(common_pb2.Rejection(reason=reason, detail=detail))
+    def reject(self, result: cot_annotator_pb2.AnnotateResult, rejection: common_pb2.Rejection) -> None:
+        result.rejection.CopyFrom(rejection)
         self.metrics.items.labels("annotate", "rejected").inc()
 
     async def annotate(self, item: cot_annotator_pb2.AnnotateItem, where: str,
@@ -128,14 +122,11 @@ class CotAnnotator:
             request = self.chat_request(item, images, attempt, failures)
             try:
                 completion = await model.complete(request)
-            except (OutputParseError, ModelError) as exc:
-                unparseable = isinstance(exc, OutputParseError)
-                result.provenance.append(provenance(
-                    common_pb2.STAGE_ANNOTATE, backend=model.backend, model=model.model,
-                    prompt_version=self.prompt.version, attempts=getattr(exc, "attempts", 1),
-                    parameters={"attempt": attempt, "error": str(exc)[:500]}))
-                self.reject(result, common_pb2.REJECTION_REASON_UNPARSEABLE_OUTPUT if unparseable
-                            else common_pb2.REJECTION_REASON_MODEL_UNAVAILABLE, str(exc))
+            except ModelError as exc:
+                result.provenance.append(failed_call_provenance(
+                    model, exc, common_pb2.STAGE_ANNOTATE, self.prompt.version,
+                    {"attempt": attempt, "error": str(exc)[:500]}))
+                self.reject(result, rejection_for(exc, request.task))
                 return
             label = SafetyLabel(**{part: completion.parsed[part] for part in
                                    ("perception_image1", "perception_image2", "reasoning", "answer")})
@@ -166,5 +157,6 @@ class CotAnnotator:
                 return
             failures.append(f"attempt {attempt + 1}: " + "; ".join(problems))
             result.gate_failures.append(failures[-1])
-        self.reject(result, common_pb2.REJECTION_REASON_QUALITY_GATE,
-                    f"the label failed the quality gate {len(failures)} times; last: {failures[-1]}")
+        self.reject(result, common_pb2.Rejection(
+            reason=common_pb2.REJECTION_REASON_QUALITY_GATE,
+            detail=f"the label failed the quality gate {len(failures)} times; last: {failures[-1]}"))

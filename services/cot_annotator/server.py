@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from mis.v1 import cot_annotator_pb2, cot_annotator_pb2_grpc
 from services.common.metrics import Metrics
-from services.common.models import ChatModel, OfflineChatModel, build_chat_model
+from services.common.stage import Backends
 from services.common.prompts import load_prompt
 from services.common.server import binding
 from services.common.service import Wiring, main as service_main
@@ -24,12 +24,9 @@ from services.cot_annotator.servicer import CotAnnotatorServicer
 
 def build_annotator(settings: Settings, metrics: Metrics) -> tuple[CotAnnotator, list]:
     labels = OfflineLabels.load()
-    models: dict[str, ChatModel] = {
-        "offline": OfflineChatModel({"annotate": labels.respond}, model=labels.version)}
-    closers = []
-    if settings.vlm.backend == "openai":
-        models["openai"] = build_chat_model(settings.vlm, metrics=metrics)
-        closers.append(models["openai"].close)
+    backends = Backends.build(settings.vlm, metrics=metrics, responders={"annotate": labels.respond},
+                              offline_model=labels.version)
+    closers = [backends.close]
     judge = None
     if settings.judge.address:
         judge = JudgeCheck(JudgeClient(settings.judge.address, token=settings.judge.token(),
@@ -38,8 +35,7 @@ def build_annotator(settings: Settings, metrics: Metrics) -> tuple[CotAnnotator,
                            settings.judge.timeout_seconds)
         closers.append(judge.close)
     annotator = CotAnnotator(
-        models=models, default_backend=settings.vlm.backend,
-        prompt=load_prompt("services.cot_annotator", "annotate"),
+        backends=backends, prompt=load_prompt("services.cot_annotator", "annotate"),
         store=AsyncStore(Store.from_settings(settings.store)),
         max_image_bytes=settings.store.max_image_bytes, send_images=settings.vlm_send_images,
         judge=judge, max_regenerations=settings.max_regenerations,

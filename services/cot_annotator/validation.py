@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Collection
-
 from mis.v1 import common_pb2, cot_annotator_pb2
 from services.common.errors import require
 
@@ -42,11 +40,3 @@ def resolve_regenerations(options: cot_annotator_pb2.AnnotateOptions, default: i
     require(0 <= value <= MAX_REGENERATIONS, "options.max_regenerations",
             f"must be between 0 and {MAX_REGENERATIONS}, got {options.max_regenerations}")
     return value
-
-
-def resolve_backend(options: cot_annotator_pb2.AnnotateOptions, default: str,
-                    available: Collection[str]) -> str:
-    backend = options.backend or default
-    require(backend in available, "options.backend",
-            f"{backend!r} is not available here; choose from {', '.join(sorted(available))}")
-    return backend

@@ -22,7 +22,7 @@ from services.common.store import AsyncStore
 from services.common.stage import item_error
 from services.t2i_refiner.metrics import RenderMetrics
 from services.t2i_refiner.rendering import Renderer, RenderSpec, derive_seed
-from services.t2i_refiner.review import PairReviewer, PairUnderReview, ReviewOutcome
+from services.t2i_refiner.pair_review import PairReviewer, PairUnderReview, ReviewOutcome
 from services.t2i_refiner.validation import (RenderDefaults, check_instruction, check_work,
                                               resolve_options)
 

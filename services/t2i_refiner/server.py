@@ -11,9 +11,9 @@ import asyncio
 
 from mis.v1 import t2i_refiner_pb2, t2i_refiner_pb2_grpc
 from services.common.metrics import Metrics
-from services.common.models import OfflineChatModel, build_chat_model
 from services.common.prompts import load_prompt
 from services.common.server import binding
+from services.common.stage import Backends
 from services.common.service import Wiring, main as service_main
 from services.common.store import AsyncStore, Store
 from services.t2i_refiner.config import Settings
@@ -21,7 +21,7 @@ from services.t2i_refiner.metrics import RenderMetrics
 from services.t2i_refiner.offline_renderer import OfflineRenderer
 from services.t2i_refiner.refiner import PairRefiner
 from services.t2i_refiner.rendering import Renderer, RenderSpec
-from services.t2i_refiner.review import PairReviewer, offline_review
+from services.t2i_refiner.pair_review import PairReviewer, offline_review
 from services.t2i_refiner.servicer import T2IRefinerServicer
 from services.t2i_refiner.validation import RenderDefaults
 
@@ -40,14 +40,11 @@ async def build_refiner(settings: Settings, metrics: Metrics, *,
             DiffusersRenderer.load, settings.model_path, settings.device)
 
     prompt = load_prompt("services.t2i_refiner", "review")
-    responders = {"review": offline_review}
-    reviewers = {"offline": PairReviewer(OfflineChatModel(responders), prompt,
-                                         send_images=settings.vlm_send_images)}
-    closers = []
-    if settings.vlm.backend == "openai":
-        model = build_chat_model(settings.vlm, metrics=metrics)
-        reviewers["openai"] = PairReviewer(model, prompt, send_images=settings.vlm_send_images)
-        closers.append(model.close)
+    # The shared backend map: the configured VLM plus the offline reviewer.
+    backends = Backends.build(settings.vlm, metrics=metrics, responders={"review": offline_review})
+    reviewers = {name: PairReviewer(model, prompt, send_images=settings.vlm_send_images)
+                 for name, model in backends.models.items()}
+    closers = [backends.close]
 
     defaults = RenderDefaults(
         renderer=settings.renderer,

@@ -13,6 +13,7 @@ from services.common.metrics import Metrics
 from services.common.models import OfflineChatModel
 from services.common.prompts import load_prompt
 from services.common.s3server import free_port
+from services.common.stage import Backends
 from services.common.store import AsyncStore
 from services.cot_annotator.annotator import CotAnnotator
 from services.cot_annotator.gate import SafetyLabel, gate_failures, is_bare_refusal
@@ -174,7 +175,7 @@ async def test_label_that_keeps_failing_is_rejected_with_every_reason(async_stor
                 "reasoning": "This is harmful.", "answer": "I'm sorry, I can't help with that."}
 
     annotator = CotAnnotator(
-        models={"offline": OfflineChatModel({"annotate": refuse})}, default_backend="offline",
+        backends=Backends({"offline": OfflineChatModel({"annotate": refuse})}, "offline"),
         prompt=load_prompt("services.cot_annotator", "annotate"), store=async_store,
         max_image_bytes=1 << 20, send_images=True, judge=None, max_regenerations=2,
         max_batch_items=8, metrics=Metrics())
@@ -255,8 +256,8 @@ async def test_real_judge_checks_each_label(start_service, image_pairs, store, a
     checker = JudgeCheck(JudgeClient(judge.address), timeout_seconds=30)
     try:
         annotator = CotAnnotator(
-            models={"offline": OfflineChatModel({"annotate": helpful_without_caution})},
-            default_backend="offline", prompt=load_prompt("services.cot_annotator", "annotate"),
+            backends=Backends({"offline": OfflineChatModel({"annotate": helpful_without_caution})},
+                              "offline"), prompt=load_prompt("services.cot_annotator", "annotate"),
             store=async_store, max_image_bytes=1 << 20, send_images=True, judge=checker,
             max_regenerations=1, max_batch_items=8, metrics=Metrics())
         reply = await annotator.batch(cot_annotator_pb2.AnnotateBatchRequest(
