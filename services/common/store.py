@@ -35,7 +35,8 @@ from mis.v1 import common_pb2
 T = TypeVar("T")
 IMAGE_PREFIX = "images/sha256/"
 _NOT_FOUND = {"NoSuchKey", "NoSuchObject", "NoSuchBucket", "ResourceNotFound"}
-_BUCKET_EXISTS = {"BucketAlreadyOwnedByYou", "BucketAlreadyExists"}
+# S3's codes for "that bucket exists"; rclone sends a bare 409 Conflict instead.
+_BUCKET_EXISTS = {"BucketAlreadyOwnedByYou", "BucketAlreadyExists", "409"}
 # JSON artifacts are small; a bound keeps a stray huge object from filling memory.
 MAX_OBJECT_BYTES = 256 * 1024 * 1024
 _SHA256 = re.compile(r"[0-9a-fA-F]{64}")
@@ -177,7 +178,7 @@ class Store:
         try:
             return retry_blocking(call, policy=self.backoff, transient=_transient)[0]
         except RetriesExhausted as exc:
-            raise store_error(what, exc.last) from exc.last
+            raise store_error(f"{what} (after {exc.attempts} attempts)", exc.last) from exc.last
         except (InvalidReference, ObjectTooLarge):
             raise
         except Exception as exc:

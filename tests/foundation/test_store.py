@@ -10,9 +10,13 @@ import pytest
 import urllib3
 from PIL import Image
 
+from mis.v1 import common_pb2
+from services.common.backoff import Backoff
 from services.common.config import StoreSettings
 from services.common.images import ImageRejected, to_png
-from services.common.store import ObjectNotFound, Store, image_key
+from services.common.s3server import free_port
+from services.common.store import (InvalidReference, ObjectNotFound, ObjectTooLarge, Store,
+                                   StoreError, image_key)
 
 
 def png(color=(10, 20, 30), size=(16, 12)) -> bytes:
@@ -118,11 +122,72 @@ def test_bucket_bootstrap_is_idempotent(store_settings):
 def test_a_corrupted_object_is_detected(store):
     ref = store.put_image(png((77, 1, 1)))
     store.put_bytes(ref.key, png((78, 1, 1)), "image/png")
-    with pytest.raises(Exception, match="does not match its sha256"):
+    with pytest.raises(InvalidReference, match="does not match its sha256") as raised:
         store.get_image(ref)
+    assert raised.value.part == "sha256"
 
 
 def test_wrong_credentials_are_refused(s3_server, store_settings):
     bad = Store.from_settings(StoreSettings(**{**store_settings.__dict__, "secret_key": "wrong-key"}))
-    with pytest.raises(Exception, match="SignatureDoesNotMatch|AccessDenied|403"):
+    with pytest.raises(StoreError) as raised:
         bad.ensure_bucket()
+    assert raised.value.code in {"SignatureDoesNotMatch", "AccessDenied", "403"}
+    assert not isinstance(raised.value, ObjectNotFound)
+
+
+@pytest.mark.parametrize("ref, part", [
+    (common_pb2.ImageRef(bucket="someone-elses", key="images/sha256/00/a.png"), "bucket"),
+    (common_pb2.ImageRef(bucket="Not_A..Bucket", key="images/sha256/00/a.png"), "bucket"),
+    (common_pb2.ImageRef(key="images/../../secrets/token"), "key"),
+    (common_pb2.ImageRef(key="/etc/passwd"), "key"),
+    (common_pb2.ImageRef(key="images//a.png"), "key"),
+    (common_pb2.ImageRef(key="images/a\x00.png"), "key"),
+    (common_pb2.ImageRef(key="k" * 1025), "key"),
+    (common_pb2.ImageRef(key=""), "key"),
+    (common_pb2.ImageRef(key="images/a.png", sha256="not-hex"), "sha256"),
+])
+def test_references_the_store_will_not_follow(store, ref, part):
+    with pytest.raises(InvalidReference) as raised:
+        store.get_image(ref)
+    assert raised.value.part == part
+
+
+def test_a_referenced_object_is_size_checked_before_it_is_read(store):
+    store.put_bytes("images/sha256/00/big.png", b"\x89PNG\r\n\x1a\n" + bytes(5000), "image/png")
+    small = Store(store.client, store.bucket, max_image_bytes=1000)
+    with pytest.raises(ImageRejected, match="object is 5008 bytes, over the limit of 1000"):
+        small.get_image(common_pb2.ImageRef(key="images/sha256/00/big.png"))
+    with pytest.raises(ObjectTooLarge, match="over the limit of 100"):
+        store.get_bytes("images/sha256/00/big.png", max_bytes=100)
+
+
+def test_referenced_bytes_must_be_a_whole_image(store):
+    whole = png((9, 8, 7), size=(64, 64))
+    store.put_bytes("images/sha256/00/cut.png", whole[: len(whole) // 2], "image/png")
+    store.put_bytes("images/sha256/00/text.png", b"a line of a credentials file", "image/png")
+    with pytest.raises(ImageRejected, match="truncated"):
+        store.get_image(common_pb2.ImageRef(key="images/sha256/00/cut.png"))
+    with pytest.raises(ImageRejected, match="not an image"):
+        store.get_image(common_pb2.ImageRef(key="images/sha256/00/text.png"))
+
+
+def test_an_unreachable_store_fails_after_the_bounded_retries(store_settings):
+    dead = Store.from_settings(StoreSettings(**{**store_settings.__dict__,
+                                                "endpoint": f"127.0.0.1:{free_port()}"}))
+    dead.backoff = Backoff(max_attempts=3, initial_seconds=0.01, max_seconds=0.02)
+    with pytest.raises(StoreError, match=r"after 3 attempts") as raised:
+        dead.get_json("runs/r1/state.json")
+    assert not isinstance(raised.value, ObjectNotFound)
+
+
+def test_a_bucket_made_by_another_replica_meanwhile_is_not_an_error(store_settings):
+    """ensure_bucket tells "already exists" by the S3 error code, not the message."""
+    first = Store.from_settings(StoreSettings(**{**store_settings.__dict__, "bucket": "raced-bucket"}))
+    first.ensure_bucket()
+    with pytest.raises(StoreError) as raised:
+        first._call("make_bucket", lambda: first.client.make_bucket("raced-bucket"))
+    # S3 names the code; rclone answers a bare 409 Conflict.
+    assert raised.value.code in {"BucketAlreadyOwnedByYou", "BucketAlreadyExists", "409"}
+    racing = Store.from_settings(StoreSettings(**{**store_settings.__dict__, "bucket": "raced-bucket"}))
+    racing.client.bucket_exists = lambda _name: False  # it looked before the other replica made it
+    racing.ensure_bucket()
