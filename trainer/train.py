@@ -293,10 +293,13 @@ class MIRageRecipe:
                 sync = self.model.no_sync()
             elif hasattr(self.model, "set_requires_gradient_sync"):  # FSDP2
                 self.model.set_requires_gradient_sync(last)
+            # The language-model head runs only where a next token carries loss (the answers),
+            # not over the prompt and its thousands of image tokens.
+            positions, targets = labelled_positions(labels)
             with sync:
                 with autocast:
-                    logits = self.model(**batch).logits
-                loss_sum = token_loss_sum(logits, labels)
+                    logits = self.model(**batch, logits_to_keep=positions).logits
+                loss_sum = token_loss_sum(logits, targets)
                 (loss_sum * scale).backward()
             total += loss_sum.detach()
         return total, tokens
@@ -428,9 +431,16 @@ class MIRageRecipe:
             dist.destroy_process_group()
 
 
-def token_loss_sum(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-    """Next-token cross-entropy summed over the labelled tokens (fp32, whatever the logits)."""
-    return torch.nn.functional.cross_entropy(logits[:, :-1].flatten(0, 1).float(), labels[:, 1:].flatten(),
+def labelled_positions(labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Positions (shared by the batch's rows) whose next token carries loss, and those tokens."""
+    following = labels[:, 1:]
+    positions = (following != IGNORE_INDEX).any(dim=0).nonzero().squeeze(1)
+    return positions, following[:, positions]
+
+
+def token_loss_sum(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """Cross-entropy of `logits` against `targets`, summed over the labelled ones, in fp32."""
+    return torch.nn.functional.cross_entropy(logits.flatten(0, 1).float(), targets.flatten(),
                                              ignore_index=IGNORE_INDEX, reduction="sum")
 
 
