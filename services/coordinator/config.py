@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from services.common.config import ServerSettings, StoreSettings
-from services.common.settings import env, group, non_negative, positive
+from services.common.settings import env, group, non_negative, one_of, positive
 from services.coordinator.stages import PIPELINE
 
 
@@ -65,6 +65,11 @@ class TrainingSettings:
                                            help="how long a cancelled run stays readable before it is deleted")
     reconcile_seconds: float = env("MIS_TRAINING_RECONCILE_SECONDS", 30.0, check=positive,
                                    help="how often the coordinator restarts failed gangs and cleans up")
+    engine: str = env("MIS_TRAINING_ENGINE", "auto", check=one_of("auto", "job", "jobset", "trainjob"),
+                      help="what runs a gang: auto (API discovery: TrainJob, then JobSet, then Job), job, "
+                           "jobset or trainjob")
+    runtime: str = env("MIS_TRAINING_RUNTIME", "torch-distributed",
+                       help="ClusterTrainingRuntime a Kubeflow Trainer TrainJob names")
 
 
 @dataclass(frozen=True)

@@ -360,6 +360,9 @@ def test_t2i_replicas_without_hpa():
 EXPECTED_COORDINATOR_RULES = {
     ("batch", "jobs"): {"create", "list", "patch", "delete"},
     ("", "services"): {"create"},
+    # engine: auto may find JobSet or Kubeflow Trainer v2 installed.
+    ("jobset.x-k8s.io", "jobsets"): {"create", "list", "patch", "delete"},
+    ("trainer.kubeflow.org", "trainjobs"): {"create", "list", "patch", "delete"},
     ("", "pods"): {"list"},
     ("", "pods/log"): {"get"},
 }

@@ -92,6 +92,15 @@ class Cluster:
                                  "subresources": ["log"]}
         kmock.resources[WORKLOADS] = {"kind": "Workload", "namespaced": True, "verbs": ["get", "list", "patch"]}
         kmock["get", resource("", "v1", "pods"), subresource("log")] << self._serve_log
+        # The client asks discovery for `/apis/` (a real server serves both spellings).
+        kmock["get /apis/"] << kmock._serve_apis
+
+    def serve_engine(self, plural: str) -> None:
+        """Install an engine's CRD, e.g. JobSet: its group appears in discovery."""
+        groups = {"jobsets": ("jobset.x-k8s.io/v1alpha2/jobsets", "JobSet"),
+                  "trainjobs": ("trainer.kubeflow.org/v1alpha1/trainjobs", "TrainJob")}
+        path, kind = groups[plural]
+        self.kmock.resources[path] = {"kind": kind, "namespaced": True, "verbs": ["create", "list", "patch", "delete"]}
 
     def _serve_log(self, request) -> bytes:
         return self.logs.get(request.name, b"")
@@ -142,12 +151,16 @@ class Cluster:
 
     def admit_workload(self, job: str, active: bool = True) -> str:
         """The Workload Kueue creates for a queued Job: owned by it, named by Kueue."""
-        uid = self.job(job)["metadata"]["uid"]
-        name = f"job-{job}-3f2a1"
+        return self.admit_workload_of(JOBS, job, "Job", active)
+
+    def admit_workload_of(self, kind_path: str, job: str, kind: str, active: bool = True) -> str:
+        """The Workload Kueue creates for a queued object of `kind` (Job, JobSet, TrainJob)."""
+        uid = self.kmock.objects[kind_path, NAMESPACE, job]["metadata"]["uid"]
+        name = f"{kind.lower()}-{job}-3f2a1"
         self.kmock.objects[WORKLOADS, NAMESPACE, name] = {
             "apiVersion": "kueue.x-k8s.io/v1beta1", "kind": "Workload",
             "metadata": {"name": name, "namespace": NAMESPACE, "labels": {"kueue.x-k8s.io/job-uid": uid},
-                         "ownerReferences": [{"apiVersion": "batch/v1", "kind": "Job", "name": job,
+                         "ownerReferences": [{"apiVersion": "v1", "kind": kind, "name": job,
                                               "uid": uid, "controller": True, "blockOwnerDeletion": True}]},
             "spec": {"active": active, "queueName": "mis-training"}}
         return name

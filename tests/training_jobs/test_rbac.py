@@ -2,7 +2,8 @@
 
 Every test on the emulated cluster already has each API request checked against the
 Role the chart renders (fixtures.py). Here one scenario drives every operation (launch,
-get, list, logs, a gang restart, cancel under Kueue, clean-up after the retention) and
+get, list, logs, a gang restart, cancel under Kueue, clean-up after the retention, and
+the same for a JobSet and a TrainJob, which `engine: auto` may choose) and
 the set of (group, resource, verb) it used must equal the set the Role grants: a rule
 nobody calls is a privilege to remove. Without a queue the Kueue rule is not rendered.
 """
@@ -14,6 +15,7 @@ import dataclasses
 
 
 from services.coordinator.training import TrainingLauncher
+from services.coordinator.training.engines import JOBSET, TRAINJOB
 from tests.training_jobs.cluster import ApiRequest, as_api_request, later
 from tests.training_jobs.rbac import denied, role_rules, used
 from tests.training_jobs.specs import make_spec
@@ -38,6 +40,12 @@ async def test_every_granted_rule_is_used_and_every_used_call_is_granted(cluster
         await call(launcher.cancel, training.name)
         assert cluster.workload(workload)["spec"]["active"] is False
         assert (await call(launcher.reconcile, later(hours=48))).deleted == (training.name,)
+        for engine in (JOBSET, TRAINJOB):  # what `engine: auto` may pick instead of the Job
+            cluster.serve_engine(engine.plural)
+            other = TrainingLauncher(api, "mis", placement, engine=engine)
+            run = await call(other.launch, f"rbac-{engine.name}", make_spec())
+            await call(other.cancel, run.name)
+            assert (await call(other.reconcile, later(hours=48))).deleted == (run.name,)
 
     requests = cluster.api_requests()
     assert denied(requests) == []
@@ -68,3 +76,11 @@ def test_without_a_queue_the_role_has_no_kueue_rule():
     assert not any(group == "kueue.x-k8s.io" for group, _, _ in role_rules(()))
     assert {(g, r, v) for g, r, v in role_rules()} - {(g, r, v) for g, r, v in role_rules(())} == {
         ("kueue.x-k8s.io", "workloads", "list"), ("kueue.x-k8s.io", "workloads", "patch")}
+
+
+def test_a_fixed_engine_grants_only_its_own_kind():
+    groups = {engine: {group for group, _, _ in role_rules((f"services.coordinator.training.engine={engine}",))}
+              for engine in ("job", "jobset", "trainjob")}
+    assert groups["job"] == {"batch", ""}
+    assert groups["jobset"] == {"jobset.x-k8s.io", ""}
+    assert groups["trainjob"] == {"trainer.kubeflow.org", ""}

@@ -222,6 +222,8 @@ Call with (dict "root" $ "name" NAME "svc" VALUES).
 {{- $_ := set $env "MIS_TRAINING_NCCL_ENV" (toJson $training.ncclEnv) -}}
 {{- $_ := set $env "MIS_TRAINING_MAX_RESTARTS" (toString $training.maxRestarts) -}}
 {{- $_ := set $env "MIS_TRAINING_CANCELLED_RETENTION_SECONDS" (toString $training.cancelledRetentionSeconds) -}}
+{{- $_ := set $env "MIS_TRAINING_ENGINE" $training.engine -}}
+{{- $_ := set $env "MIS_TRAINING_RUNTIME" $training.runtime -}}
 {{- end -}}
 {{- range $key, $value := $root.Values.commonSettings -}}
 {{- $_ := set $env $key (toString $value) -}}

@@ -62,7 +62,8 @@ def placement_from(settings: TrainingSettings, store: StoreSettings) -> Placemen
         extra_resources=_string_map("MIS_TRAINING_EXTRA_RESOURCES", settings.extra_resources, quantities=True),
         nccl_env=_string_map("MIS_TRAINING_NCCL_ENV", settings.nccl_env),
         max_restarts=settings.max_restarts, torchrun_restarts=settings.torchrun_restarts,
-        cancelled_retention_seconds=settings.cancelled_retention_seconds)
+        cancelled_retention_seconds=settings.cancelled_retention_seconds,
+        engine=settings.engine, training_runtime=settings.runtime)
 
 
 def kubernetes_client(settings: TrainingSettings) -> tuple[Any | None, str]:

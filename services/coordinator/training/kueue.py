@@ -64,4 +64,4 @@ def is_active(workload: dict[str, Any]) -> bool:
 
 def _owner_uids(workload: dict[str, Any]) -> set[str]:
     return {ref.get("uid") for ref in workload.get("metadata", {}).get("ownerReferences") or []
-            if ref.get("kind") == "Job" and ref.get("controller")}
+            if ref.get("controller")}

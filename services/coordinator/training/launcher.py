@@ -1,11 +1,13 @@
 """Launch, follow, list, cancel and look after training runs through the Kubernetes API.
 
-State comes from the Jobs (the source of truth for pending/running/finished) and step
-and loss from the run's progress.json. Cancelling suspends the newest Job rather than
-deleting it (Kubernetes removes its pods) and, under Kueue, deactivates its Workload so
-Kueue does not admit it again; the run stays readable as CANCELLED for the retention
-period, after which `reconcile` deletes it (the TTL controller acts on finished Jobs
-only). `reconcile` also relaunches a failed gang from its last checkpoint.
+The run's objects are those of its engine (engines.py: an Indexed Job with its Service,
+a JobSet or a TrainJob), all read and written through the same calls. State comes from
+them (the source of truth for pending/running/finished) and step and loss from the
+run's progress.json. Cancelling suspends the newest object rather than deleting it
+(Kubernetes removes its pods) and, under Kueue, deactivates its Workload so Kueue does
+not admit it again; the run stays readable as CANCELLED for the retention period, after
+which `reconcile` deletes it (the TTL controller acts on finished Jobs only).
+`reconcile` also relaunches a failed Job gang from its last checkpoint.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from kubernetes.client.exceptions import ApiException
 
 from mis.v1 import coordinator_pb2
 from services.coordinator.training import logs, manifests, status
+from services.coordinator.training.engines import JOB, Engine, detect
 from services.coordinator.training.errors import TrainingConflictError, TrainingNotFoundError
 from services.coordinator.training.kueue import Workloads
 from services.coordinator.training.placement import Placement
@@ -42,32 +45,40 @@ class Reconciled:
 
 class TrainingLauncher:
     def __init__(self, api: client.ApiClient, namespace: str, placement: Placement,
-                 progress_reader: ProgressReader | None = None) -> None:
+                 progress_reader: ProgressReader | None = None, engine: Engine | None = None) -> None:
         self.api = api
-        self.batch = client.BatchV1Api(api)
+        self.custom = client.CustomObjectsApi(api)
         self.core = client.CoreV1Api(api)
         self.namespace = namespace
         self.placement = placement
         self.progress_reader = progress_reader
+        self._engine = engine
         # Workloads exist only where Kueue admits our Jobs (a queue is configured).
         self.workloads = Workloads(api, namespace) if placement.queue_name else None
+
+    @property
+    def engine(self) -> Engine:
+        """The engine settings name, or (auto) the one API discovery finds, asked once."""
+        if self._engine is None:
+            self._engine = detect(self.api, self.placement.engine)
+            log.info("training runs as %s", self._engine.name)
+        return self._engine
 
     # ------------------------------------------------------------------ operations
     def manifests(self, request_id: str, spec: coordinator_pb2.TrainingSpec) -> list[dict[str, Any]]:
         """What `launch` would create, as plain dicts (for `--dry-run` and validation)."""
-        return manifests.build_manifests(training_name(request_id), self.namespace, request_id, spec,
-                                         self.placement)
+        return self.engine.build(training_name(request_id), self.namespace, request_id, spec, self.placement)
 
     def launch(self, request_id: str, spec: coordinator_pb2.TrainingSpec) -> coordinator_pb2.Training:
         """Creates the run's first Job and its Service; the same request again returns the
         run; the same request id with another spec is a conflict."""
         name = training_name(request_id)
-        _, job = manifests.build_manifests(name, self.namespace, request_id, spec, self.placement)
+        job = self.engine.build(name, self.namespace, request_id, spec, self.placement)[-1]
         run = self._runs(name).get(name)
         if run is None:
             try:
-                self.batch.create_namespaced_job(self.namespace, job)
-                log.info("training job %s created for request %s", name, request_id)
+                self._create(job)
+                log.info("training %s %s created for request %s", self.engine.name, name, request_id)
             except ApiException as exc:
                 if exc.status != 409:
                     raise  # 409: a concurrent launch of the same request won
@@ -78,7 +89,8 @@ class TrainingLauncher:
         if status.annotation(run.first, manifests.ANNOTATION_SPEC_HASH) != wanted:
             raise TrainingConflictError(f"request_id {request_id!r} was already used for a different "
                                         f"training spec (training {name})")
-        self._ensure_service(run.latest)
+        if self.engine is JOB:
+            self._ensure_service(run.latest)
         return self._to_training(run)
 
     def get(self, name: str) -> coordinator_pb2.Training:
@@ -91,7 +103,7 @@ class TrainingLauncher:
 
     def cancel(self, name: str) -> coordinator_pb2.Training:
         run = self._run(name)
-        state, _ = status.run_state(run, self.placement.max_restarts)
+        state, _ = status.run_state(run, self.engine, self.placement.max_restarts)
         if state in (State.TRAINING_STATE_SUCCEEDED, State.TRAINING_STATE_FAILED,
                      State.TRAINING_STATE_CANCELLED):
             return self._to_training(run)  # nothing left to stop
@@ -102,9 +114,9 @@ class TrainingLauncher:
         now = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
         patch: dict[str, Any] = {"metadata": {"annotations": {manifests.ANNOTATION_CANCELLED: "true",
                                                               manifests.ANNOTATION_CANCELLED_AT: now}}}
-        if status.failure(job) is None:
+        if self.engine.outcome(job) is None:
             patch["spec"] = {"suspend": True}  # a failed attempt has no pods left to stop
-        self.batch.patch_namespaced_job(job["metadata"]["name"], self.namespace, patch)
+        self._patch(job["metadata"]["name"], patch)
         log.info("training %s cancelled (job %s)", name, job["metadata"]["name"])
         return self.get(name)
 
@@ -112,7 +124,8 @@ class TrainingLauncher:
              tail_lines: int | None = None) -> Iterator[str]:
         """The log lines of `rank` (a node index) in the newest attempt of the run."""
         run = self._run(name)
-        pod = logs.rank_pod(self.core, self.api, self.namespace, run.latest["metadata"]["name"], rank)
+        pod = logs.rank_pod(self.core, self.api, self.namespace,
+                            self.engine.pod_labels(run.latest["metadata"]["name"]), rank)
         return logs.read_lines(self.core, self.namespace, pod, follow, tail_lines)
 
     def reconcile(self, now: datetime.datetime | None = None) -> Reconciled:
@@ -130,7 +143,7 @@ class TrainingLauncher:
                     deleted.append(run.name)
                 elif self.workloads is not None:
                     deactivated += self.workloads.deactivate(active.get(run.latest["metadata"]["uid"], []))
-            elif status.restart_due(run, self.placement.max_restarts):
+            elif status.restart_due(run, self.engine, self.placement.max_restarts):
                 self._restart(run)
                 restarted.append(run.name)
         return Reconciled(tuple(restarted), tuple(deleted), deactivated)
@@ -138,8 +151,10 @@ class TrainingLauncher:
     # ------------------------------------------------------------------ helpers
     def _runs(self, name: str | None = None) -> dict[str, status.Run]:
         selector = f"{manifests.LABEL_TRAINING}={name}" if name else manifests.SELECTOR
-        jobs = self.batch.list_namespaced_job(self.namespace, label_selector=selector)
-        runs = status.group_runs([self.api.sanitize_for_serialization(j) for j in jobs.items])
+        engine = self.engine
+        listed = self.custom.list_namespaced_custom_object(engine.group, engine.version, self.namespace,
+                                                           engine.plural, label_selector=selector)
+        runs = status.group_runs(listed.get("items") or [])
         return {name: runs[name]} if name and name in runs else ({} if name else runs)
 
     def _run(self, name: str) -> status.Run:
@@ -157,25 +172,38 @@ class TrainingLauncher:
         _, job = manifests.build_manifests(run.name, self.namespace, request_id, spec, self.placement,
                                            attempt=attempt)
         try:
-            created = self.batch.create_namespaced_job(self.namespace, job)
+            self._create(job)
         except ApiException as exc:
             if exc.status != 409:
                 raise
             return  # another pass made it; its Service follows on the next launch or pass
         log.info("training %s: gang restart %d after: %s", run.name, attempt, status.failure(run.latest))
-        self._ensure_service(self.api.sanitize_for_serialization(created))
+        # Read back rather than trust the create's reply body: the Service needs the uid.
+        self._ensure_service(self._run(run.name).latest)
 
     def _delete(self, run: status.Run) -> None:
         # Background propagation: the garbage collector removes pods and Services (owned
         # by their Job) after the Jobs are gone.
         for job in run.attempts:
             try:
-                self.batch.delete_namespaced_job(job["metadata"]["name"], self.namespace,
-                                                 propagation_policy="Background")
+                engine = self.engine
+                self.custom.delete_namespaced_custom_object(engine.group, engine.version, self.namespace,
+                                                            engine.plural, job["metadata"]["name"],
+                                                            propagation_policy="Background")
             except ApiException as exc:
                 if exc.status != 404:
                     raise
         log.info("training %s deleted after its cancel retention", run.name)
+
+    def _create(self, obj: dict[str, Any]) -> dict[str, Any]:
+        engine = self.engine
+        return self.custom.create_namespaced_custom_object(engine.group, engine.version, self.namespace,
+                                                           engine.plural, obj)
+
+    def _patch(self, name: str, body: dict[str, Any]) -> dict[str, Any]:
+        engine = self.engine
+        return self.custom.patch_namespaced_custom_object(engine.group, engine.version, self.namespace,
+                                                          engine.plural, name, body)
 
     def _ensure_service(self, job: dict[str, Any]) -> None:
         """Creates the attempt's headless Service if missing (also after a launch that died
@@ -194,7 +222,7 @@ class TrainingLauncher:
 
     def _to_training(self, run: status.Run) -> coordinator_pb2.Training:
         training = coordinator_pb2.Training(name=run.name, spec=manifests.spec_from_annotation(run.first))
-        state, reason = status.run_state(run, self.placement.max_restarts)
+        state, reason = status.run_state(run, self.engine, self.placement.max_restarts)
         training.state = state
         if reason:
             training.reason = reason

@@ -11,8 +11,6 @@ from typing import Any, Iterator
 
 from kubernetes import client
 
-from services.coordinator.training import manifests
-
 INDEX_ANNOTATION = "batch.kubernetes.io/job-completion-index"
 CONTAINER = "trainer"
 
@@ -21,18 +19,21 @@ class NoPodError(LookupError):
     """The rank has no pod (yet, or any more); the message says which and why."""
 
 
-def rank_pod(core: client.CoreV1Api, api: client.ApiClient, namespace: str, job: str, rank: int) -> str:
-    """The name of the newest pod of `rank` in the Job `job`."""
-    pods = core.list_namespaced_pod(namespace, label_selector=f"{manifests.LABEL_JOB}={job}")
+def rank_pod(core: client.CoreV1Api, api: client.ApiClient, namespace: str, labels: dict[str, str],
+             rank: int) -> str:
+    """The name of the newest pod of `rank` among the pods with these `labels`."""
+    selector = ",".join(f"{key}={value}" for key, value in labels.items())
+    pods = core.list_namespaced_pod(namespace, label_selector=selector)
     found: list[dict[str, Any]] = []
     for pod in (api.sanitize_for_serialization(p) for p in pods.items):
         meta = pod.get("metadata", {})
-        if (meta.get("labels") or {}).get(manifests.LABEL_JOB) != job:
+        if not labels.items() <= (meta.get("labels") or {}).items():
             continue  # a server that ignored the selector
         if (meta.get("annotations") or {}).get(INDEX_ANNOTATION) == str(rank):
             found.append(pod)
     if not found:
-        raise NoPodError(f"job {job} has no pod of rank {rank} (not scheduled yet, or already removed)")
+        name = next(iter(labels.values()))
+        raise NoPodError(f"job {name} has no pod of rank {rank} (not scheduled yet, or already removed)")
     newest = max(found, key=lambda p: (p["metadata"].get("creationTimestamp") or "", p["metadata"]["name"]))
     return newest["metadata"]["name"]
 

@@ -48,15 +48,14 @@ def _labels(name: str, job: str, attempt: int) -> dict[str, str]:
     }
 
 
-def build_manifests(name: str, namespace: str, request_id: str, spec: coordinator_pb2.TrainingSpec,
-                    placement: Placement, owner_uid: str | None = None,
-                    attempt: int = 0) -> list[dict[str, Any]]:
-    """[headless Service, Job] of `attempt` of the run `name`. `owner_uid`: the Job's uid,
-    making the Service its dependent so deleting the Job removes both."""
+def job_parts(name: str, namespace: str, request_id: str, spec: coordinator_pb2.TrainingSpec,
+              placement: Placement, job_name: str, service_name: str,
+              attempt: int = 0) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(metadata, Indexed Job spec) of the Job `job_name` whose pods live under the headless
+    Service `service_name`; shared by the plain Job and the JobSet's replicated Job."""
     resolved = resolve_spec(name, spec, placement)
     spec_json, spec_hash = spec_fingerprint(spec)
-    job_name = attempt_name(name, attempt)
-    labels = _labels(name, job_name, attempt)
+    labels = _labels(name, attempt_name(name, attempt), attempt)
     job_labels = dict(labels)
     if placement.queue_name:
         job_labels[KUEUE_QUEUE_LABEL] = placement.queue_name
@@ -64,26 +63,33 @@ def build_manifests(name: str, namespace: str, request_id: str, spec: coordinato
         "completionMode": "Indexed",
         "completions": resolved.nodes,
         "parallelism": resolved.nodes,
-        # A lost rank breaks the collective for all: end the attempt, and let the
-        # coordinator restart the whole gang from its last checkpoint.
+        # A lost rank breaks the collective for all: end the attempt, and restart the
+        # whole gang from its last checkpoint.
         "backoffLimit": 0,
         "podFailurePolicy": POD_FAILURE_POLICY,
         "template": {"metadata": {"labels": dict(labels)},
-                     "spec": pod_spec(job_name, job_name, resolved, placement)},
+                     "spec": pod_spec(job_name, service_name, resolved, placement)},
     }
+    metadata = {
+        "name": attempt_name(name, attempt), "namespace": namespace, "labels": job_labels,
+        "annotations": {ANNOTATION_REQUEST: request_id, ANNOTATION_SPEC: spec_json,
+                        ANNOTATION_SPEC_HASH: spec_hash, ANNOTATION_OUTPUT: resolved.output_uri},
+    }
+    return metadata, job_spec
+
+
+def build_manifests(name: str, namespace: str, request_id: str, spec: coordinator_pb2.TrainingSpec,
+                    placement: Placement, owner_uid: str | None = None,
+                    attempt: int = 0) -> list[dict[str, Any]]:
+    """[headless Service, Job] of `attempt` of the run `name`. `owner_uid`: the Job's uid,
+    making the Service its dependent so deleting the Job removes both."""
+    job_name = attempt_name(name, attempt)
+    metadata, job_spec = job_parts(name, namespace, request_id, spec, placement, job_name, job_name, attempt)
     if placement.ttl_seconds_after_finished is not None:
         job_spec["ttlSecondsAfterFinished"] = placement.ttl_seconds_after_finished
-    job = {
-        "apiVersion": "batch/v1",
-        "kind": "Job",
-        "metadata": {
-            "name": job_name, "namespace": namespace, "labels": job_labels,
-            "annotations": {ANNOTATION_REQUEST: request_id, ANNOTATION_SPEC: spec_json,
-                            ANNOTATION_SPEC_HASH: spec_hash, ANNOTATION_OUTPUT: resolved.output_uri},
-        },
-        "spec": job_spec,
-    }
-    service_meta: dict[str, Any] = {"name": job_name, "namespace": namespace, "labels": dict(labels)}
+    job = {"apiVersion": "batch/v1", "kind": "Job", "metadata": metadata, "spec": job_spec}
+    labels = dict(job_spec["template"]["metadata"]["labels"])
+    service_meta: dict[str, Any] = {"name": job_name, "namespace": namespace, "labels": labels}
     if owner_uid:
         service_meta["ownerReferences"] = [{"apiVersion": "batch/v1", "kind": "Job", "name": job_name,
                                             "uid": owner_uid, "blockOwnerDeletion": True}]

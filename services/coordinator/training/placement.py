@@ -48,15 +48,20 @@ class Placement:
     rendezvous_port: int = 29500
     # How long each pod's init step waits for rank 0's DNS name before failing the pod.
     rendezvous_timeout_seconds: int = 600
-    # torchrun restarts the workers of live pods this many times (a crashed process);
-    # a lost pod or node fails the attempt, and the coordinator relaunches the whole
-    # gang from the last checkpoint up to `max_restarts` times.
+    # torchrun restarts the workers of a single-node run this many times (a crashed
+    # process); otherwise a failure ends the attempt, and the whole gang is restarted from
+    # the last checkpoint up to `max_restarts` times (by the coordinator for a plain Job,
+    # by JobSet's failurePolicy for a JobSet).
     torchrun_restarts: int = 0
     max_restarts: int = 3
     # Scheduling on a shared GPU cluster: a PriorityClass and, where Kueue runs,
     # the LocalQueue whose quota admits the Job (see k8s/namespace and k8s/kueue).
     priority_class: str = ""
     queue_name: str = ""
+    # Which API runs the gang: auto (discovery), job, jobset or trainjob; for a TrainJob,
+    # the ClusterTrainingRuntime it names.
+    engine: str = "auto"
+    training_runtime: str = "torch-distributed"
     # Keep finished Jobs for status queries for this long (None: until deleted).
     ttl_seconds_after_finished: int | None = 7 * 24 * 3600
     # Cancelled (suspended) Jobs never finish, so the TTL controller never removes them;

@@ -1,19 +1,22 @@
 """What a run's Jobs say about it: its attempts, its state, and whether to restart it.
 
-A run is the Jobs labelled with its name, one per attempt. Its state is the newest
-attempt's: succeeded on `Complete`, cancelled once the coordinator marked it so, failed
-on `Failed` (or `FailureTarget`) when no gang restart is left, otherwise pending (a
-restart is due) or running once a pod is Ready.
+A run is the objects (Jobs, or one JobSet or TrainJob) labelled with its name, one per
+attempt. Its state is the newest attempt's: succeeded once its engine says so,
+cancelled once the coordinator marked it so, failed when no gang restart is left,
+otherwise pending (a restart is due, or no pod is Ready yet) or running.
 """
 
 from __future__ import annotations
 
 import datetime
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mis.v1 import coordinator_pb2
 from services.coordinator.training import manifests
+
+if TYPE_CHECKING:
+    from services.coordinator.training.engines import Engine
 
 State = coordinator_pb2.TrainingState
 
@@ -91,27 +94,26 @@ def succeeded(job: dict[str, Any]) -> bool:
     return "Complete" in _conditions(job)
 
 
-def restart_due(run: Run, max_restarts: int) -> bool:
-    """The newest attempt failed by itself, and the gang may be restarted once more."""
-    return not run.cancelled and not succeeded(run.latest) and failure(run.latest) is not None \
-        and run.attempt < max_restarts
+def restart_due(run: Run, engine: "Engine", max_restarts: int) -> bool:
+    """The newest attempt failed by itself, and the coordinator may restart the gang once more."""
+    if run.cancelled or not engine.coordinator_restarts:
+        return False
+    finished = engine.outcome(run.latest)
+    return finished is not None and not finished[0] and run.attempt < max_restarts
 
 
-def run_state(run: Run, max_restarts: int) -> tuple[int, str]:
-    job = run.latest
-    if succeeded(job):
+def run_state(run: Run, engine: "Engine", max_restarts: int) -> tuple[int, str]:
+    finished = engine.outcome(run.latest)
+    if finished is not None and finished[0]:
         return State.TRAINING_STATE_SUCCEEDED, ""
     if run.cancelled:
         return State.TRAINING_STATE_CANCELLED, "cancelled on request"
-    reason = failure(job)
-    if reason is not None:
-        if run.attempt < max_restarts:
+    if finished is not None:
+        reason = finished[1]
+        if restart_due(run, engine, max_restarts):
             return State.TRAINING_STATE_PENDING, (f"gang restart {run.attempt + 1} of {max_restarts} "
                                                   f"due after: {reason}")
         restarts = f" (after {run.attempt} gang restarts)" if run.attempt else ""
         return State.TRAINING_STATE_FAILED, reason + restarts
-    status = job.get("status") or {}
-    ready = status.get("ready")
-    # Pods that exist but wait for GPUs or an image pull are not running yet.
-    running = ready > 0 if ready is not None else (status.get("active") or 0) > 0
+    running = engine.running(run.latest)
     return (State.TRAINING_STATE_RUNNING if running else State.TRAINING_STATE_PENDING), ""
