@@ -22,6 +22,8 @@ COPY pyproject.toml ./
 COPY mis mis
 COPY services services
 COPY trainer trainer
+# No torchvision: the trainer builds each processor without its video part and uses the
+# image processors' PIL backend (trainer/processors.py), which is all training on images needs.
 RUN /opt/mis/bin/pip install -c requirements/constraints.txt ".[train]"
 
 FROM ${PYTHON_IMAGE} AS runtime
