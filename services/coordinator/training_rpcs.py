@@ -72,6 +72,8 @@ class Trainings:
             except (FailedPrecondition, NotFound) as exc:
                 # The API refused or is unreachable: say so, and try again next period.
                 log.warning("training housekeeping failed: %s", exc)
+            except Exception:  # noqa: BLE001 - a dead loop would stop restarts and clean-up silently
+                log.exception("training housekeeping pass failed; trying again next period")
             await asyncio.sleep(self.reconcile_seconds)
 
     # ------------------------------------------------------------------ RPCs

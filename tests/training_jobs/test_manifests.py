@@ -217,3 +217,15 @@ def test_a_restart_attempt_has_its_own_job_and_service(placement, tmp_path):
     assert service["spec"]["selector"] == {"mis.dev/job": f"{name}-r3"}
     assert service["spec"]["selector"].items() <= job["spec"]["template"]["metadata"]["labels"].items()
     assert len(f"{name}-r3-7") <= 63
+
+
+@pytest.mark.parametrize("engine, kinds", [("job", ["Service", "Job"]), ("jobset", ["JobSet"]),
+                                           ("trainjob", ["TrainJob"])])
+def test_dry_run_prints_the_engines_objects(engine, kinds, capsys):
+    from services.coordinator.training.__main__ import main
+
+    code = main(["--request-id", "dry-3", "--image", "registry.example/mis-trainer:0.1.0",
+                 "--output-root", "s3://mis/runs", "--engine", engine,
+                 "--spec", '{"preset": "qwen2_vl_7b", "datasetUri": "s3://mis/exports/v1", "nodes": 2}'])
+    assert code == 0
+    assert [o["kind"] for o in yaml.safe_load_all(capsys.readouterr().out)] == kinds

@@ -14,7 +14,7 @@ from google.protobuf import json_format
 
 from mis.v1 import coordinator_pb2
 from services.coordinator.training.errors import InvalidTrainingSpecError
-from services.coordinator.training.manifests import build_manifests
+from services.coordinator.training.engines import ENGINES
 from services.coordinator.training.spec import training_name
 from services.coordinator.training.placement import Placement
 
@@ -28,11 +28,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--image", required=True)
     parser.add_argument("--output-root", required=True)
     parser.add_argument("--secret", action="append", default=[], help="a Secret to load as environment")
+    parser.add_argument("--engine", choices=sorted(ENGINES), default="job",
+                        help="what runs the gang: an Indexed Job and its Service, a JobSet or a TrainJob")
     args = parser.parse_args(argv)
     spec = json_format.Parse(args.spec, coordinator_pb2.TrainingSpec())
     placement = Placement(image=args.image, output_root=args.output_root, secret_names=tuple(args.secret))
     try:
-        objects = build_manifests(training_name(args.request_id), args.namespace, args.request_id, spec, placement)
+        objects = ENGINES[args.engine].build(training_name(args.request_id), args.namespace, args.request_id, spec,
+                                             placement)
     except InvalidTrainingSpecError as exc:
         print(f"invalid request: {exc}", file=sys.stderr)
         return 2
