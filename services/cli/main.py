@@ -17,6 +17,7 @@ COMMAND_MODULES = [
     "services.cli.demo",
     "services.cli.evaluate",
     "services.cli.train",
+    "services.cli.index",
 ]
 
 

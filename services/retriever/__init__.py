@@ -1,0 +1,1 @@
+"""The retriever service: real photos per object from an indexed corpus (MIS-real)."""

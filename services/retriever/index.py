@@ -1,0 +1,108 @@
+"""FAISS indexes of unit embeddings, searched by inner product (= cosine).
+
+Small corpora get an exact flat index: nothing to train and every answer
+exact. Large ones get IVF-PQ: vectors are bucketed by a coarse quantizer and
+compressed by product quantization, so a query visits `nprobe` buckets of
+short codes instead of every full vector; a flat re-ranking of the best
+`refine_factor * k` candidates restores the order that compression blurs
+(bench/retrieval.py measures what that buys against exact search).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+# Below this many vectors exact search is fast enough and needs no training.
+FLAT_LIMIT = 200_000
+KINDS = ("auto", "flat", "ivfpq")
+
+
+@dataclass(frozen=True)
+class IvfPqParameters:
+    """The IVF-PQ shape for a corpus of `count` vectors of `dimension`."""
+
+    lists: int
+    subquantizers: int
+    bits: int = 8
+    nprobe: int = 32
+    refine_factor: int = 4
+
+    @classmethod
+    def for_corpus(cls, count: int, dimension: int) -> "IvfPqParameters":
+        # About 4 sqrt(n) lists, each trained on at least 39 points (FAISS's floor).
+        lists = max(1, min(int(4 * math.sqrt(count)), count // 39))
+        # About 8 dims per code: PQ training time grows with the code count,
+        # and the flat re-ranking recovers what coarser codes lose.
+        subquantizers = max(m for m in range(1, max(1, dimension // 8) + 1) if dimension % m == 0)
+        return cls(lists=lists, subquantizers=subquantizers)
+
+
+def resolved_kind(kind: str, count: int) -> str:
+    if kind not in KINDS:
+        raise ValueError(f"index kind {kind!r}: choose from {', '.join(KINDS)}")
+    if kind == "auto":
+        return "flat" if count < FLAT_LIMIT else "ivfpq"
+    return kind
+
+
+def build_index(vectors: np.ndarray, kind: str = "auto", seed: int = 0,
+                parameters: IvfPqParameters | None = None):
+    """A FAISS index holding `vectors` (unit rows) in their order: row i is id i."""
+    import faiss
+
+    vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+    count, dimension = vectors.shape
+    kind = resolved_kind(kind, count)
+    if kind == "flat":
+        index = faiss.IndexFlatIP(dimension)
+        index.add(vectors)
+        return index
+    shape = parameters or IvfPqParameters.for_corpus(count, dimension)
+    # PQ's codebooks need 256 training points per centroid at 8 bits.
+    if count < max(39 * shape.lists, 2 ** shape.bits):
+        raise ValueError(f"IVF-PQ needs at least {max(39 * shape.lists, 2 ** shape.bits)} vectors "
+                         f"to train, the corpus has {count}; use the flat index")
+    quantizer = faiss.IndexFlatIP(dimension)
+    ivfpq = faiss.IndexIVFPQ(quantizer, dimension, shape.lists, shape.subquantizers, shape.bits,
+                             faiss.METRIC_INNER_PRODUCT)
+    ivfpq.cp.seed = seed
+    # A few dozen points per list train the coarse quantizer well enough;
+    # the whole corpus would only cost time.
+    ivfpq.pq.cp.min_points_per_centroid = 1
+    wanted = max(64 * shape.lists, 10_000)
+    sample = vectors
+    if count > wanted:
+        sample = vectors[np.random.default_rng(seed).choice(count, wanted, replace=False)]
+    ivfpq.train(sample)
+    ivfpq.nprobe = min(shape.nprobe, shape.lists)
+    index = faiss.IndexRefineFlat(ivfpq)
+    index.k_factor = shape.refine_factor
+    index.add(vectors)
+    # IndexRefineFlat does not own its base index unless told; keep it alive with it.
+    index.own_fields = True
+    ivfpq.this.disown()
+    return index
+
+
+def search(index, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """(scores, ids) of the k best rows per query; id -1 where fewer exist."""
+    queries = np.ascontiguousarray(queries, dtype=np.float32)
+    return index.search(queries, min(k, max(index.ntotal, 1)))
+
+
+def to_bytes(index) -> bytes:
+    import faiss
+    return faiss.serialize_index(index).tobytes()
+
+
+def from_bytes(data: bytes):
+    import faiss
+    return faiss.deserialize_index(np.frombuffer(data, dtype=np.uint8))
+
+
+def kind_of(index) -> str:
+    import faiss
+    return "flat" if isinstance(index, faiss.IndexFlat) else "ivfpq"
