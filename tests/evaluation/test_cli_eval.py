@@ -157,3 +157,19 @@ def test_ctrl_c_is_a_message_and_the_run_resumes(tmp_path, store_env):
             process.kill()
     assert process.returncode == 130
     assert "interrupted; what finished is kept in" in err and "Traceback" not in err
+
+
+def test_the_shipped_eval_config_resolves_to_valid_options():
+    import argparse
+    from pathlib import Path
+
+    from services.cli import evaluate
+
+    shipped = Path(evaluate.__file__).parents[1] / "evaluation" / "configs" / "paper-internvl.yaml"
+    parser = argparse.ArgumentParser()
+    evaluate.register(parser.add_subparsers(dest="command"))
+    args = evaluate.resolve_options(parser.parse_args(["eval", "run", "--config", str(shipped),
+                                                       "--limit", "20"]))
+    assert args.prompt_layout == "internvl" and args.max_tokens == 1024 and args.limit == 20
+    assert args.judge_backends == ["openai", "keyword"] and args.max_error_rate == 0.02
+    assert args.data == Path("MIS_Test") and args.judge_token_file == Path("secrets/judge-token")
