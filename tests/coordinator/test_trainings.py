@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import logging
 
 import grpc
 import pytest
@@ -83,18 +84,31 @@ async def test_housekeeping_runs_in_the_background_until_closed(kmock, kubeconfi
     training = await trainings.launch("demo-train-3", spec)
     kmock.objects[JOBS, "mis", training.name].patch({"status": {"failed": 1, "conditions": [
         {"type": "Failed", "status": "True", "reason": "BackoffLimitExceeded"}]}})
+    restarted = asyncio.Event()
+    handler = _OnRecord(lambda record: "restarted" in record.getMessage() and restarted.set())
+    logger = logging.getLogger("mis.coordinator.trainings")
+    level = logger.level
+    logger.setLevel(logging.INFO)
+    logger.addHandler(handler)
     await trainings.start()
     try:
-        # The restart's Job appearing in the API is the signal that a pass ran.
-        await asyncio.wait_for(_until(lambda: f"{training.name}-r1" in {key[2] for key in kmock.objects}), 30)
+        # The coordinator's log line about the restart is the signal that a pass ran.
+        await asyncio.wait_for(restarted.wait(), 30)
     finally:
+        logger.removeHandler(handler)
+        logger.setLevel(level)
         await trainings.close()
+    assert f"{training.name}-r1" in {key[2] for key in kmock.objects}
     assert trainings._housekeeping is None
 
 
-async def _until(condition) -> None:
-    while not condition():
-        await asyncio.sleep(0.01)  # the emulator serves on this loop: yield to it
+class _OnRecord(logging.Handler):
+    def __init__(self, callback) -> None:
+        super().__init__()
+        self.callback = callback
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.callback(record)
 
 
 async def test_without_kubernetes_the_rpcs_say_why():
