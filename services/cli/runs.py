@@ -101,6 +101,11 @@ def handle_rpc_errors(handler):
             return handler(args)
         except grpc.RpcError as exc:
             print(f"error: {exc.code().name}: {exc.details()}", file=sys.stderr)
+            if exc.code() == grpc.StatusCode.UNAVAILABLE:
+                print(f"no coordinator answers at {getattr(args, 'coordinator', '?')}: start one "
+                      f"with `mis stack up` "
+                      f"in this folder (found without flags), or give --coordinator / "
+                      f"MIS_COORDINATOR_ADDRESS", file=sys.stderr)
             return 1
     return run
 

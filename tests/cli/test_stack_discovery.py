@@ -84,3 +84,14 @@ def test_a_stale_stack_file_is_ignored_and_the_lock_is_exclusive(tmp_path):
     # A killed stack leaves its file behind but not its lock.
     write_info(workdir, {"MIS_COORDINATOR_ADDRESS": "127.0.0.1:1234"})
     assert running_stack(workdir) is None
+
+
+def test_no_coordinator_is_a_hint_not_a_bare_unavailable(tmp_path):
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    done = mis("runs", "list", "--coordinator", f"127.0.0.1:{port}", cwd=tmp_path, timeout=120)
+    assert done.returncode == 1
+    assert f"no coordinator answers at 127.0.0.1:{port}: start one with `mis stack up`" in done.stderr
