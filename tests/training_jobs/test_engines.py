@@ -24,7 +24,7 @@ from services.coordinator.training import TrainingLauncher, training_name
 from services.coordinator.training.engines import JOB, JOBSET, TRAINJOB, detect
 from services.coordinator.training.jobset import build_jobset
 from services.coordinator.training.trainjob import build_trainjob
-from tests.training_jobs.cluster import JOBS, SERVICES
+from tests.training_jobs.cluster import JOBS, SERVICES, later
 from tests.training_jobs.specs import make_spec
 
 State = coordinator_pb2.TrainingState
@@ -151,11 +151,15 @@ async def test_a_trainjob_run_launches_reports_logs_and_is_cleaned_up(cluster, p
         assert await call(lambda: list(launcher.logs(training.name))) == ["loss 1.0"]
         await call(launcher.cancel, training.name)
         assert trainjob["spec"]["suspend"] is True
-        from tests.training_jobs.cluster import later
         assert (await call(launcher.reconcile, later(hours=25))).deleted == (training.name,)
         assert cluster.names(TRAINJOBS) == []
 
         done = await call(launcher.launch, "tj-2", make_spec())
         cluster.kmock.objects[TRAINJOBS, "mis", done.name].patch({"status": {"conditions": [
-            {"type": "Complete", "status": "True", "reason": "JobsCompleted"}]}})
+            {"type": "Complete", "status": "True", "reason": "JobsCompleted",
+             "lastTransitionTime": later(hours=0).strftime("%Y-%m-%dT%H:%M:%SZ")}]}})
         assert (await call(launcher.get, done.name)).state == State.TRAINING_STATE_SUCCEEDED
+        # A TrainJob has no TTL field: the coordinator removes it after the Jobs' TTL.
+        assert (await call(launcher.reconcile, later(hours=24))).deleted == ()
+        assert (await call(launcher.reconcile, later(hours=24 * 7 + 1))).deleted == (done.name,)
+        assert cluster.names(TRAINJOBS) == []

@@ -36,6 +36,8 @@ class Engine:
     coordinator_restarts: bool
     # Labels that select the pods of one rank's workload, by the object's name.
     pod_labels: Callable[[str], dict[str, str]]
+    # Whether the object has its own ttlSecondsAfterFinished (else the coordinator deletes it).
+    expires_itself: bool = True
 
 
 def _job_outcome(job: dict[str, Any]) -> tuple[bool, str] | None:
@@ -60,7 +62,7 @@ JOBSET = Engine("jobset", jobset.GROUP, jobset.VERSION, "jobsets", jobset.build_
                 jobset.running, coordinator_restarts=False, pod_labels=lambda name: {manifests.LABEL_JOB: name})
 TRAINJOB = Engine("trainjob", trainjob.GROUP, trainjob.VERSION, "trainjobs", trainjob.build_trainjob,
                   trainjob.outcome, trainjob.running, coordinator_restarts=False,
-                  pod_labels=trainjob.pod_labels)
+                  pod_labels=trainjob.pod_labels, expires_itself=False)
 ENGINES = {engine.name: engine for engine in (JOB, JOBSET, TRAINJOB)}
 # Most capable first: what `auto` picks when the cluster serves it.
 PREFERENCE = (TRAINJOB, JOBSET, JOB)

@@ -130,7 +130,8 @@ class TrainingLauncher:
 
     def reconcile(self, now: datetime.datetime | None = None) -> Reconciled:
         """One housekeeping pass: restart failed gangs, keep cancelled runs stopped under
-        Kueue, and delete cancelled runs past their retention."""
+        Kueue, delete cancelled runs past their retention, and finished runs past their TTL
+        where the API has no TTL of its own."""
         now = now or datetime.datetime.now(datetime.timezone.utc)
         retention = datetime.timedelta(seconds=self.placement.cancelled_retention_seconds)
         active = self.workloads.active_by_owner() if self.workloads is not None else {}
@@ -146,7 +147,19 @@ class TrainingLauncher:
             elif status.restart_due(run, self.engine, self.placement.max_restarts):
                 self._restart(run)
                 restarted.append(run.name)
+            elif self._expired(run, now):
+                self._delete(run)
+                deleted.append(run.name)
         return Reconciled(tuple(restarted), tuple(deleted), deactivated)
+
+    def _expired(self, run: status.Run, now: datetime.datetime) -> bool:
+        """A finished run of an engine whose objects carry no TTL (a TrainJob), past the TTL
+        Jobs and JobSets get from their own field."""
+        ttl = self.placement.ttl_seconds_after_finished
+        if self.engine.expires_itself or ttl is None or self.engine.outcome(run.latest) is None:
+            return False
+        finished = status.finished_at(run.latest)
+        return finished is not None and now - finished >= datetime.timedelta(seconds=ttl)
 
     # ------------------------------------------------------------------ helpers
     def _runs(self, name: str | None = None) -> dict[str, status.Run]:

@@ -90,6 +90,14 @@ def failure(job: dict[str, Any]) -> str | None:
     return None
 
 
+def finished_at(obj: dict[str, Any]) -> datetime.datetime | None:
+    """When the object's terminal condition (Complete/Completed/Failed) turned true."""
+    times = [c.get("lastTransitionTime") for c in (obj.get("status") or {}).get("conditions") or []
+             if c.get("status") == "True" and c.get("type") in ("Complete", "Completed", "Failed")]
+    times = [t for t in times if t]
+    return datetime.datetime.fromisoformat(max(times).replace("Z", "+00:00")) if times else None
+
+
 def succeeded(job: dict[str, Any]) -> bool:
     return "Complete" in _conditions(job)
 
