@@ -16,7 +16,6 @@ import json
 import logging
 from collections import Counter
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Protocol
 
 from services.coordinator.card import render_card
