@@ -44,11 +44,11 @@ class RateColumn(ProgressColumn):
 
 
 class RichBars:
-    def __init__(self) -> None:
+    def __init__(self, console: Console | None = None) -> None:
         self.progress = Progress(
             TextColumn("{task.description:<22}"), BarColumn(), MofNCompleteColumn(), RateColumn(),
             TextColumn("ETA"), TimeRemainingColumn(), TextColumn("elapsed"), TimeElapsedColumn(),
-            console=Console(file=sys.stderr), transient=False)
+            console=console or Console(file=sys.stderr), transient=False, auto_refresh=console is None)
         self.tasks: dict[str, int] = {}
         self.progress.start()
 
@@ -57,6 +57,9 @@ class RichBars:
 
     def advance(self, name: str, amount: int = 1) -> None:
         self.progress.advance(self.tasks[name], amount)
+
+    def refresh(self) -> None:
+        self.progress.refresh()
 
     def close(self) -> None:
         self.progress.stop()
