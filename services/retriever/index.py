@@ -28,15 +28,16 @@ class IvfPqParameters:
     subquantizers: int
     bits: int = 8
     nprobe: int = 32
-    refine_factor: int = 4
+    refine_factor: int = 8
 
     @classmethod
     def for_corpus(cls, count: int, dimension: int) -> "IvfPqParameters":
         # About 4 sqrt(n) lists, each trained on at least 39 points (FAISS's floor).
         lists = max(1, min(int(4 * math.sqrt(count)), count // 39))
-        # About 8 dims per code: PQ training time grows with the code count,
-        # and the flat re-ranking recovers what coarser codes lose.
-        subquantizers = max(m for m in range(1, max(1, dimension // 8) + 1) if dimension % m == 0)
+        # About 4 dims per code, at most 64 codes: PQ training time grows with
+        # the code count, and the flat re-ranking recovers what coarser codes lose.
+        limit = max(1, min(64, dimension // 4))
+        subquantizers = max(m for m in range(1, limit + 1) if dimension % m == 0)
         return cls(lists=lists, subquantizers=subquantizers)
 
 

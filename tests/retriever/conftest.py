@@ -1,0 +1,27 @@
+"""Fixtures of the retriever tests: one tiny CLIP and one generated corpus per session."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.retriever.corpus import image_folder
+from tests.retriever.tiny_clip import build_tiny_clip
+
+CORPUS_SIZE = 300
+
+
+@pytest.fixture(scope="session")
+def clip_path(tmp_path_factory):
+    return build_tiny_clip(tmp_path_factory.mktemp("tiny-clip"))
+
+
+@pytest.fixture(scope="session")
+def embedder(clip_path):
+    from services.retriever.embeddings import ClipEmbedder
+    return ClipEmbedder.load(clip_path)
+
+
+@pytest.fixture(scope="session")
+def drawings_folder(tmp_path_factory):
+    """A few hundred generated drawings: colour, shape and number in each name."""
+    return image_folder(tmp_path_factory.mktemp("drawings"), CORPUS_SIZE)
