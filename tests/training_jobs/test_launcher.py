@@ -158,6 +158,9 @@ async def test_cancel_suspends_and_the_run_is_deleted_after_its_retention(cluste
     cancelled = await call(launcher.cancel, b.name)
     assert cancelled.state == State.TRAINING_STATE_CANCELLED
     assert cluster.job(b.name)["spec"]["suspend"] is True  # Kubernetes removes the pods of a suspended Job
+    patches = [r for r in cluster.kmock if r.method == method.PATCH]
+    # A merge patch: what the API server accepts for Jobs and custom resources alike.
+    assert [r.headers["Content-Type"] for r in patches] == ["application/merge-patch+json"]
     assert (await call(launcher.get, a.name)).state == State.TRAINING_STATE_PENDING
 
     assert (await call(launcher.reconcile)).deleted == ()  # still within its retention
