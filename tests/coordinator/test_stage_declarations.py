@@ -63,3 +63,13 @@ def test_run_configs_take_every_declared_key_with_its_defaults():
 def test_the_chart_deploys_every_declared_stage():
     values = yaml.safe_load((ROOT / "charts" / "mis" / "values.yaml").read_text())
     assert set(values["services"]) == set(registry.SERVICES)
+
+
+def test_the_executor_and_the_export_name_no_stage():
+    """What a stage does lives in its declaration: the executor, the callers,
+    the export and the CLI's progress never branch on a stage's name."""
+    names = {stage.key for stage in PIPELINE} | {stage.service for stage in PIPELINE}
+    for module in ("pipeline", "callers", "export", "client", "progress", "runconfig"):
+        source = (ROOT / "services" / "coordinator" / f"{module}.py").read_text()
+        quoted = [name for name in names if f'"{name}"' in source or f"'{name}'" in source]
+        assert not quoted, f"{module}.py names {quoted}"
