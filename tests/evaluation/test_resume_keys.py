@@ -136,3 +136,22 @@ async def test_empty_responses_are_judged_and_counted_as_the_official_formula(
     easy = report["metrics"]["by_split"]["easy"]
     assert easy["ASR"]["value"] == pytest.approx(75.0) and easy["judged"] == 4
     assert sum(overall[m]["value"] for m in ("ASR", "RSR", "RR", "HR")) == pytest.approx(100.0)
+
+
+async def test_answers_of_another_model_are_refused_naming_both(tmp_path, store_settings):
+    from services.evaluation.runner import stale_answers
+
+    samples = load_samples(["easy"], make_mis_test(tmp_path / "MIS_Test", {"easy": 2}))
+    out = tmp_path / "run"
+    judge = judge_with(store_settings)
+    try:
+        await evaluate(samples, offline(), judge, out)
+    finally:
+        await judge.close()
+    rows = read_rows(out / "responses.jsonl")
+    other = CandidateSettings(base_url="http://vllm:8000/v1", model="mirage-8b")
+    with pytest.raises(StaleAnswers, match=r"offline-candidate \(dry run\).*not mirage-8b.*"
+                                           r"--regenerate to answer those 2 samples again"):
+        stale_answers(samples, other, rows, regenerate=False)
+    assert stale_answers(samples, other, rows, regenerate=True) == {"easy-1", "easy-2"}
+    assert stale_answers(samples, offline(), rows, regenerate=False) == set()
