@@ -1,20 +1,76 @@
-"""Stage callers for a run: a replica pool per stage endpoint, from the run
-config or, for stages it leaves empty, the coordinator's MIS_*_ADDRESS
-settings; one caller per stage RPC, all derived from the pipeline's stage
-declarations."""
+"""How the coordinator calls its stages: per run, a replica pool per stage
+endpoint (from the run config or, for stages it leaves empty, the
+coordinator's MIS_*_ADDRESS settings) and one caller per stage RPC, all
+derived from the stage declarations; per call, one batch RPC on the next
+replica, with its deadline.
+
+Transient faults (a replica gone, a deadline, an overloaded service, an
+aborted call) are raised as `TransientStageError`; the pipeline retries
+them with backoff. Anything else, INTERNAL and UNKNOWN included (a bug in a
+stage does not heal by asking again), is the stage's answer and is not
+retried.
+"""
 
 from __future__ import annotations
 
-from typing import Awaitable, Callable
+from typing import Any, Awaitable, Callable, Protocol
+
+import grpc
 
 from mis.v1 import coordinator_pb2
 from services.common.errors import InvalidArgument
-from services.coordinator.calls import BatchCaller, GrpcCaller
 from services.coordinator.config import StageAddresses
 from services.coordinator.metrics import CoordinatorMetrics
 from services.coordinator.replicas import ReplicaPool, parse_endpoints
 from services.coordinator.runconfig import stage_config
 from services.coordinator.stages import BY_KEY, PIPELINE
+from services.coordinator.stages.base import StageApi, StageCallError, TransientStageError
+
+# The one list of codes worth another try, for whole calls and for item errors alike.
+RETRYABLE_CODES = frozenset({grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED,
+                             grpc.StatusCode.RESOURCE_EXHAUSTED, grpc.StatusCode.ABORTED})
+RETRYABLE_ITEM_CODES = frozenset(code.name for code in RETRYABLE_CODES)
+# A call cut off because the replica's connection went away: that replica is
+# down, and the call is retried on another one.
+_REPLICA_GONE = {grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.CANCELLED}
+
+
+class BatchCaller(Protocol):
+    async def __call__(self, request: Any) -> Any: ...
+
+
+class GrpcCaller:
+    """Calls one method on the next replica of a pool; transport faults mark
+    that replica down and surface as TransientStageError."""
+
+    def __init__(self, pool: ReplicaPool, api: StageApi, timeout_seconds: float,
+                 on_pick: Callable[[str], None] | None = None) -> None:
+        self.pool = pool
+        self.api = api
+        self.timeout_seconds = timeout_seconds
+        self.on_pick = on_pick
+        self._stubs: dict[str, Any] = {}
+
+    async def __call__(self, request: Any) -> Any:
+        try:
+            address, channel = self.pool.pick()
+        except ConnectionError as exc:
+            raise TransientStageError(str(exc)) from exc
+        if self.on_pick is not None:
+            self.on_pick(address)
+        stub = self._stubs.get(address)
+        if stub is None or stub[0] is not channel:
+            stub = self._stubs[address] = (channel, self.api.stub(channel))
+        method = getattr(stub[1], self.api.method)
+        try:
+            return await method(request, timeout=self.timeout_seconds)
+        except grpc.aio.AioRpcError as exc:
+            reason = f"{address}: {exc.code().name}: {exc.details()}"
+            if exc.code() in _REPLICA_GONE:
+                self.pool.mark_down(address)
+            if exc.code() in RETRYABLE_CODES or exc.code() in _REPLICA_GONE:
+                raise TransientStageError(reason) from exc
+            raise StageCallError(reason) from exc
 
 
 class GrpcCallers:

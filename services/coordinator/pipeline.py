@@ -34,7 +34,7 @@ from mis.v1 import common_pb2, coordinator_pb2
 from services.common.backoff import Backoff, RetriesExhausted, retry
 from services.common.store import AsyncStore, ObjectNotFound, StoreError
 from services.coordinator import layout
-from services.coordinator.calls import RETRYABLE_ITEM_CODES, BatchCaller
+from services.coordinator.callers import RETRYABLE_ITEM_CODES, BatchCaller
 from services.coordinator.finish import dedup_request, select_samples
 from services.coordinator.metrics import CoordinatorMetrics
 from services.coordinator.progress import ProgressTracker

@@ -27,7 +27,7 @@ from services.coordinator.inputs import load_inputs
 from services.coordinator.metrics import CoordinatorMetrics
 from services.coordinator.pipeline import PipelineRun
 from services.coordinator.progress import ProgressTracker
-from services.coordinator.calls import BatchCaller
+from services.coordinator.callers import BatchCaller
 from services.coordinator.runconfig import RunConfigError, validate_run_config
 
 log = logging.getLogger("mis.coordinator.runs")

@@ -11,7 +11,7 @@ import pytest
 from mis.v1 import filter_pb2
 from services.common.backoff import Backoff, retry
 from services.coordinator.replicas import ReplicaPool, parse_endpoints, resolve_dns
-from services.coordinator.calls import GrpcCaller
+from services.coordinator.callers import GrpcCaller
 from services.coordinator.stages import TransientStageError
 from services.coordinator.stages.filter import DEDUP
 from tests.support.inprocess import InProcessStages

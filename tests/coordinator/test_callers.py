@@ -9,7 +9,7 @@ import grpc
 import pytest
 
 from mis.v1 import filter_pb2
-from services.coordinator.calls import RETRYABLE_CODES, GrpcCaller
+from services.coordinator.callers import RETRYABLE_CODES, GrpcCaller
 from services.coordinator.replicas import ReplicaPool
 from services.coordinator.stages import StageCallError, TransientStageError
 from services.coordinator.stages.filter import DEDUP
