@@ -85,10 +85,13 @@ async def test_item_checks_name_the_field():
     limits = ItemLimits(max_images=2, max_image_bytes=1000)
     good = judge_item("x", "q", [png()], "r")
     assert (await resolve_item(good, "items[0]", limits, None)).image_sha256[0]
+    # An empty response is judged (the official evaluation counts it), not refused.
+    empty = judge_item("x", "q", [png()], "")
+    assert (await resolve_item(empty, "items[0]", limits, None)).response == ""
     cases = {
         "items[1].images": judge_item("x", "q", [png()] * 3, "r"),
         "items[1].images[0].data": judge_item("x", "q", [bytes(2000)], "r"),
-        "items[1].response": judge_item("x", "q", [png()], ""),
+        "items[1].response": judge_item("x", "q", [png()], "r" * 100_001),
         "items[1].images[0].ref": judge_item("x", "q", [common_pb2.ImageRef(key="k")], "r"),
     }
     for field, item in cases.items():
