@@ -156,3 +156,19 @@ async def test_browser_shows_the_pairs_in_headless_chromium(exported, tmp_path):
     # The drawn images make a page of many colours; a page without them has a handful.
     assert colours is not None and len(colours) > 500
     shutil.copy(screenshot, folder / "browser-screenshot.png")
+
+
+def test_import_takes_the_short_split_names_too(store, tmp_path):
+    """The export writes mis_easy.json (the public MIS_Test name); a folder
+    with the short easy.json imports the same."""
+    root = tmp_path / "short"
+    (root / "easy_image" / "1").mkdir(parents=True)
+    for name in ("object1.png", "object2.png"):
+        Image.new("RGB", (8, 8), "blue").save(root / "easy_image" / "1" / name)
+    record = {"question": "q", "category": "Violent", "sub_category": "Weapon-Related Violence",
+              "image_path1": "easy_image/1/object1.png", "image_path2": "easy_image/1/object2.png", "id": 1}
+    (root / "easy.json").write_text(json.dumps([record]))
+    manifest, count = import_folder(store, str(root), "short", "v1")
+    assert count == 1 and dict(manifest.per_split) == {"easy": 1}
+    assert store.exists("datasets/short/v1/mis_easy.json")
+    assert not store.exists("datasets/short/v1/easy.json")
