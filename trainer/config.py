@@ -32,6 +32,10 @@ class TrainConfig:
     output: str
     general_dataset: str = ""
     general_ratio: float = PAPER_GENERAL_RATIO
+    # Held-out split (same layout) whose per-token loss is logged every `eval_every` steps
+    # and at the end; "" runs no evaluation.
+    eval_dataset: str = ""
+    eval_every: int = 0
     # Optimisation (the paper: warm-up ratio 0.03 everywhere; lr/epochs per backbone).
     learning_rate: float = 5e-6
     epochs: int = 3
@@ -71,6 +75,8 @@ class TrainConfig:
     keep_checkpoints: int = 2
     progress_every: int = 10
     log_every: int = 10
+    # The GPU's dense bf16 peak in TFLOP/s (989 for an H100/H200 SXM); 0 leaves MFU out of the metrics.
+    peak_tflops: float = 0.0
     resume: bool = True
     # Stop (with a checkpoint) after this many optimizer steps in this run; 0 runs to the
     # end. Used to bound a run on a preemptible slot, and by tests to interrupt a run.
@@ -92,8 +98,8 @@ class TrainConfig:
         for name in positive:
             if getattr(self, name) <= 0:
                 raise ConfigError(f"{name}: must be > 0, got {getattr(self, name)}")
-        for name in ("checkpoint_every", "keep_checkpoints", "stop_after_steps", "num_workers", "max_pixels",
-                     "weight_decay", "max_grad_norm", "general_ratio"):
+        for name in ("checkpoint_every", "keep_checkpoints", "stop_after_steps", "num_workers", "max_pixels", "eval_every",
+                     "weight_decay", "max_grad_norm", "general_ratio", "peak_tflops"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"{name}: must be >= 0, got {getattr(self, name)}")
         if not 0 <= self.warmup_ratio < 1:

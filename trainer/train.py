@@ -28,6 +28,7 @@ import shutil
 import signal
 import sys
 import tempfile
+import time
 from datetime import timedelta
 from pathlib import Path
 
@@ -39,6 +40,7 @@ from trainer.batching import BatchDataset, Collator, epoch_batches, padding_shar
 from trainer.config import TrainConfig, load_config
 from trainer.data import load_records, mix
 from trainer.encoding import IGNORE_INDEX, ConversationEncoder, EncodedSample, SampleTooLong
+from trainer.metrics import TrainingMetrics
 from trainer.progress import ProgressReporter
 from trainer.store import Store, is_s3, join
 
@@ -91,6 +93,14 @@ class MIRageRecipe:
         self.total_steps = self.steps_per_epoch * cfg.epochs
         self.collator = Collator(self.samples, self.backbone.image_tokens, self._pad_token_id(),
                                  self._image_type_token_id())
+        self.eval_loss: float | None = None
+        if cfg.eval_dataset:
+            held_out = self._encode(load_records(self._fetch(cfg.eval_dataset, "eval"), "eval"), "eval_dataset")
+            self.eval_collator = Collator(held_out, self.backbone.image_tokens, self._pad_token_id(),
+                                          self._image_type_token_id())
+            # Every rank the same number of batches (the split wraps around to fill the last).
+            self.eval_batches = epoch_batches([len(s) for s in held_out], cfg.micro_batch_size,
+                                              self.world_size, self.rank, cfg.seed, 0, cfg.length_group_batches)
 
         self.model = self._parallelize(self.raw_model)
         params = [p for p in self.raw_model.parameters() if p.requires_grad]
@@ -101,6 +111,8 @@ class MIRageRecipe:
                                        num_warmup_steps=math.ceil(cfg.warmup_ratio * self.total_steps),
                                        num_training_steps=self.total_steps)
         self.progress = ProgressReporter(self.store, cfg.output, self.total_steps, enabled=self.rank0)
+        self.metrics = TrainingMetrics(self.work / "tensorboard", self.rank0, sum(p.numel() for p in params),
+                                       cfg.peak_tflops, self.world_size)
         self._resume()
         if self.rank0:
             n_trainable = sum(p.numel() for p in params)
@@ -164,7 +176,10 @@ class MIRageRecipe:
         cfg = self.config
         safety = load_records(self._fetch(cfg.dataset, "dataset"), "safety")
         general = load_records(self._fetch(cfg.general_dataset, "general"), "general") if cfg.general_dataset else []
-        mixture = mix(safety, general, cfg.general_ratio, cfg.seed)
+        return self._encode(mix(safety, general, cfg.general_ratio, cfg.seed), "dataset")
+
+    def _encode(self, mixture: list, key: str) -> list[EncodedSample]:
+        cfg = self.config
         encoder = ConversationEncoder(self.backbone.image_tokens, self.backbone.template_owner, cfg.max_length)
         samples, skipped = [], 0
         for sample in mixture:
@@ -175,9 +190,9 @@ class MIRageRecipe:
                     raise
                 skipped += 1
         if skipped and self.rank0:
-            log.warning("skipped %d sample(s) longer than max_length=%d", skipped, cfg.max_length)
+            log.warning("%s: skipped %d sample(s) longer than max_length=%d", key, skipped, cfg.max_length)
         if not samples:
-            raise ValueError("dataset: no sample fits max_length; nothing to train on")
+            raise ValueError(f"{key}: no sample fits max_length; nothing to train on")
         return samples
 
     def _image_type_token_id(self) -> int | None:
@@ -311,26 +326,41 @@ class MIRageRecipe:
         self.progress.report(self.step, None, self.step / self.steps_per_epoch, "running")
         while self.step < min(stop_at, self.total_steps):
             epoch, first = divmod(self.step, self.steps_per_epoch)
+            started = time.perf_counter()
             for group in self._step_groups(epoch, first):
-                loss_sum, tokens = self._forward_backward(group)
-                params = [p for p in self.raw_model.parameters() if p.requires_grad]
-                torch.nn.utils.clip_grad_norm_(params, cfg.max_grad_norm if cfg.max_grad_norm else float("inf"))
-                self.optimizer.step()
-                self.scheduler.step()
-                self.optimizer.zero_grad(set_to_none=True)
-                self.step += 1
-                if self.distributed:
-                    dist.all_reduce(loss_sum)  # SUM: gloo has no AVG
-                self.last_loss = float(loss_sum / tokens.clamp(min=1.0))
+                self._optimizer_step(group, started)
                 self._report(epoch)
                 if self._stop_requested():
                     log.warning("SIGTERM: stopping at step %d with a checkpoint", self.step)
                     stop_at = self.step
                 if self.step >= stop_at:
                     break
+                started = time.perf_counter()  # step time leaves out evaluations and checkpoints
             # Each pass of the while loop finishes one epoch (or stops early).
         if self.step < self.total_steps and self.saved_step != self.step:
             self.save_checkpoint()  # stopped early: leave a checkpoint to resume from
+
+    def _optimizer_step(self, group: list[dict[str, torch.Tensor]], started: float) -> None:
+        """One optimizer step on these micro-batches; records its loss and metrics."""
+        loss_sum, tokens = self._forward_backward(group)
+        params = [p for p in self.raw_model.parameters() if p.requires_grad]
+        grad_norm = torch.nn.utils.clip_grad_norm_(params, self.config.max_grad_norm or float("inf"))
+        lr = self.scheduler.get_last_lr()[0]  # the rate this step uses
+        self.optimizer.step()
+        self.scheduler.step()
+        self.optimizer.zero_grad(set_to_none=True)
+        self.step += 1
+        # Summed loss, real tokens and token slots of this step, over all ranks.
+        masks = [b["attention_mask"] for b in group]
+        totals = torch.stack([loss_sum, torch.tensor(float(sum(int(m.sum()) for m in masks)), device=self.device),
+                              torch.tensor(float(sum(m.numel() for m in masks)), device=self.device)])
+        if self.distributed:
+            dist.all_reduce(totals)  # SUM: gloo has no AVG
+        self.last_loss = float(totals[0] / tokens.clamp(min=1.0))
+        if hasattr(grad_norm, "full_tensor"):  # a DTensor under FSDP
+            grad_norm = grad_norm.full_tensor()
+        self.metrics.step(self.step, self.last_loss, lr, float(grad_norm), float(totals[1]), float(totals[2]),
+                          time.perf_counter() - started)
 
     def _report(self, epoch: int) -> None:
         cfg = self.config
@@ -340,8 +370,33 @@ class MIRageRecipe:
                      self.last_loss, self.scheduler.get_last_lr()[0])
         if self.step % cfg.progress_every == 0:
             self.progress.report(self.step, self.last_loss, fraction, "running")
+        if cfg.eval_dataset and ((cfg.eval_every and self.step % cfg.eval_every == 0)
+                                 or self.step == self.total_steps):
+            self.evaluate()
         if cfg.checkpoint_every and self.step % cfg.checkpoint_every == 0:
             self.save_checkpoint()
+
+    @torch.no_grad()
+    def evaluate(self) -> float:
+        """Per-token loss on the held-out split, over all ranks; logged as `eval step N loss X`."""
+        autocast = torch.autocast(self.device.type, dtype=torch.bfloat16,
+                                  enabled=self.config.precision == "bf16" and not self.sharded)
+        self.model.eval()
+        total = torch.zeros(2, device=self.device)  # summed loss, labelled tokens
+        for indices in self.eval_batches:
+            batch = {k: v.to(self.device) for k, v in self.eval_collator(indices).items()}
+            positions, targets = labelled_positions(batch.pop("labels"))
+            with autocast:
+                logits = self.model(**batch, logits_to_keep=positions).logits
+            total += torch.stack([token_loss_sum(logits, targets), (targets != IGNORE_INDEX).sum().float()])
+        self.model.train()
+        if self.distributed:
+            dist.all_reduce(total)
+        self.eval_loss = float(total[0] / total[1].clamp(min=1.0))
+        if self.rank0:
+            log.info("eval step %d loss %.4f", self.step, self.eval_loss)
+        self.metrics.evaluation(self.step, self.eval_loss)
+        return self.eval_loss
 
     def _prune_local_checkpoints(self) -> None:
         """The local copies are staging for the upload; keep as many as the output keeps."""
@@ -366,6 +421,7 @@ class MIRageRecipe:
                         "config": self.config.as_dict()}, local / checkpoint.STATE_FILE)
             (local / checkpoint.MARKER).write_text(str(self.step))
             self.store.publish_dir(local, join(self.config.output, "checkpoints", name), last=checkpoint.MARKER)
+            self._publish_metrics()
             checkpoint.prune_checkpoints(self.store, self.config.output, self.config.keep_checkpoints)
             self._prune_local_checkpoints()
             log.info("checkpoint %s written", name)
@@ -399,6 +455,11 @@ class MIRageRecipe:
         for part in self.backbone.savables:
             part.save_pretrained(folder)
 
+    def _publish_metrics(self) -> None:
+        self.metrics.flush()
+        if self.metrics.folder.is_dir():
+            self.store.publish_dir(self.metrics.folder, join(self.config.output, "tensorboard"))
+
     # ------------------------------------------------------------------ finish and cleanup
     def finish(self) -> None:
         if self.step < self.total_steps:
@@ -407,6 +468,8 @@ class MIRageRecipe:
                          self.step, self.total_steps)
             self.progress.report(self.step, self.last_loss,
                                  self.step / self.steps_per_epoch, "stopped")
+            if self.rank0:
+                self._publish_metrics()
             return
         local = self.work / "final-model"
         if self.rank0:
@@ -416,6 +479,9 @@ class MIRageRecipe:
             self.store.publish_dir(local, join(self.config.output, "model"))
             log.info("final model written to %s", join(self.config.output, "model"))
         self.progress.report(self.step, self.last_loss, float(self.config.epochs), "succeeded")
+        if self.rank0:
+            self.metrics.close()
+            self._publish_metrics()
         self._barrier()
 
     def fail(self, error: BaseException) -> None:
@@ -425,6 +491,8 @@ class MIRageRecipe:
         log.error("training failed: %s", error)
 
     def cleanup(self) -> None:
+        if getattr(self, "metrics", None) is not None:
+            self.metrics.close()
         if getattr(self, "_previous_sigterm", None) is not None:
             signal.signal(signal.SIGTERM, self._previous_sigterm)
         if dist.is_initialized():

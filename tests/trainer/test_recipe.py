@@ -14,7 +14,7 @@ from trainer.train import run
 
 def _losses(caplog) -> list[float]:
     return [float(r.getMessage().split(" loss ")[1].split()[0]) for r in caplog.records
-            if r.name == "trainer" and " loss " in r.getMessage()]
+            if r.name == "trainer" and r.getMessage().startswith("step ")]
 
 
 def test_overfitting_lowers_loss_and_model_loads_back(tiny_llava, mis_split, general_split, write_config,
@@ -93,3 +93,31 @@ def test_lora_run_writes_a_merged_model(tiny_llava, mis_split, write_config, tmp
     changed = [n for n in names if not torch.equal(model.state_dict()[n], base[n])]
     assert any(".q_proj." in n for n in changed) and any("multi_modal_projector" in n for n in changed)
     assert not any(n.startswith("model.vision_tower.") for n in changed)
+
+
+def test_held_out_loss_every_n_steps_and_tensorboard_metrics(tiny_llava, mis_split, write_config, tmp_path,
+                                                             caplog):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    caplog.set_level("INFO", logger="trainer")
+    config = load_config(str(write_config(model=str(tiny_llava), dataset=str(mis_split), output=str(tmp_path / "o"),
+                                          eval_dataset=str(mis_split), eval_every=2, epochs=2, peak_tflops=1.0)))
+    recipe = run(config)
+    evals = [float(r.getMessage().rsplit(" ", 1)[1]) for r in caplog.records
+             if r.name == "trainer" and r.getMessage().startswith("eval step ")]
+    steps = [int(r.getMessage().split()[2]) for r in caplog.records
+             if r.name == "trainer" and r.getMessage().startswith("eval step ")]
+    assert steps == [2, 4, 6] and recipe.total_steps == 6
+    assert evals[-1] < evals[0]  # the held-out split is the training split here: it must fall
+    assert recipe.eval_loss == pytest.approx(evals[-1], abs=1e-4)
+
+    events = EventAccumulator(str(tmp_path / "o" / "tensorboard"))
+    events.Reload()
+    scalars = {tag: [e.value for e in events.Scalars(tag)] for tag in events.Tags()["scalars"]}
+    assert set(scalars) == {"train/loss", "train/lr", "train/grad_norm", "train/tokens_per_s",
+                            "train/padding_share", "train/mfu", "eval/loss"}
+    assert scalars["train/loss"] == pytest.approx(_losses(caplog)[:6], abs=1e-4)
+    assert scalars["eval/loss"] == pytest.approx(evals, abs=1e-4)
+    assert all(v > 0 for v in scalars["train/tokens_per_s"] + scalars["train/grad_norm"] + scalars["train/mfu"])
+    assert all(0 <= v < 1 for v in scalars["train/padding_share"])
+    assert max(scalars["train/lr"]) == pytest.approx(3e-3)  # the rate each step used
