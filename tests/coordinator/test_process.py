@@ -62,8 +62,19 @@ async def reference_run(services: dict, store: Store, config: pb.RunConfig, run_
     return dataset_signature(store, run_id)
 
 
-async def test_full_run_over_grpc_exported_and_reimported(services, start_service, store, tmp_path, capsys):
-    coordinator = start_service("coordinator", address_env(services))
+@pytest.fixture
+def stage_store(store_settings) -> Store:
+    """The stage services' bucket: a coordinator that exports reads their
+    images, and a service follows references into its own bucket only."""
+    import dataclasses
+    return Store.from_settings(dataclasses.replace(store_settings, bucket=STAGE_BUCKET))
+
+
+async def test_full_run_over_grpc_exported_and_reimported(services, start_service, stage_store,
+                                                          tmp_path, capsys):
+    store = stage_store
+    coordinator = start_service("coordinator", {**address_env(services),
+                                                "MIS_S3_BUCKET": STAGE_BUCKET})
     channel, stub = coordinator_stub(coordinator.address)
     async with channel:
         created = (await stub.CreateRun(pb.CreateRunRequest(config=small_config(limit=8), run_id="full"))).run
