@@ -106,9 +106,6 @@ class TrainConfig:
             raise ConfigError(f"warmup_ratio: must be in [0, 1), got {self.warmup_ratio}")
         if not 0 <= self.lora_dropout < 1:
             raise ConfigError(f"lora_dropout: must be in [0, 1), got {self.lora_dropout}")
-        if self.finetune == "lora" and self.fsdp:
-            raise ConfigError("finetune: lora is not supported together with fsdp=true "
-                              "(a LoRA run fits one GPU per replica; use DDP)")
         return self
 
     def as_dict(self) -> dict[str, Any]:

@@ -68,7 +68,7 @@ class MIRageRecipe:
         self.work.mkdir(parents=True, exist_ok=True)
         self._watch_for_preemption()
 
-        model_dir = self._fetch_model(cfg.model)
+        model_dir = self.model_dir = self._fetch_model(cfg.model)
         self.backbone = backbones.load_backbone(model_dir, backbones.ImageBudget(cfg.max_pixels, cfg.max_dynamic_patch),
                                                 cfg.attn_implementation)
         self.image_budget = backbones.image_budget_of(self.backbone)
@@ -219,7 +219,8 @@ class MIRageRecipe:
             # Decoder layers are sharded one by one. The vision encoder stays in the root unit:
             # a batch without images skips it on some ranks, and a unit of its own would then
             # all-gather on some ranks only and hang.
-            for layer in model.get_submodule(self.backbone.family.decoder_layers):
+            # Through the backbone: a LoRA model wraps it, and its layers are the same modules.
+            for layer in self.backbone.model.get_submodule(self.backbone.family.decoder_layers):
                 fully_shard(layer, mp_policy=policy)
             fully_shard(model, mp_policy=policy)
             self.sharded = True
@@ -439,9 +440,9 @@ class MIRageRecipe:
         model = self.raw_model
         if self.config.finetune == "lora":
             if not final:
-                model.save_pretrained(folder)
+                model.save_pretrained(folder, state_dict=state)  # the adapter, from the gathered state
                 return
-            model = model.merge_and_unload()
+            model = self._merged_copy(state) if self.sharded else model.merge_and_unload()
             state = model.state_dict()
         state = {k: v.to(dtype) if v.is_floating_point() else v for k, v in state.items()}
         model.save_pretrained(folder, state_dict=state)
@@ -454,6 +455,17 @@ class MIRageRecipe:
         config.save_pretrained(folder)
         for part in self.backbone.savables:
             part.save_pretrained(folder)
+
+    def _merged_copy(self, state: dict[str, torch.Tensor]) -> torch.nn.Module:
+        """A LoRA run under FSDP: its adapters merged into a CPU copy of the base model (rank 0),
+        since the sharded model's own weights cannot be merged in place."""
+        from transformers import AutoModelForImageTextToText
+
+        cfg = self.config
+        base = AutoModelForImageTextToText.from_pretrained(self.model_dir, dtype=torch.float32)
+        copy = backbones.apply_lora(base, self.backbone.family, cfg.lora_rank, cfg.lora_alpha, cfg.lora_dropout)
+        copy.load_state_dict(state)
+        return copy.merge_and_unload()
 
     def _publish_metrics(self) -> None:
         self.metrics.flush()

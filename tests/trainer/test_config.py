@@ -44,7 +44,6 @@ def test_overrides_are_typed():
     ("warmup_ratio=1.5", "warmup_ratio: must be in [0, 1)"),
     ("batchsize=2", "unknown key 'batchsize'"),
     ("epochs", "expected key=value"),
-    ("finetune=lora", "finetune: lora is not supported together with fsdp=true"),
 ])
 def test_bad_overrides_name_the_key(override, message):
     with pytest.raises(ConfigError) as error:

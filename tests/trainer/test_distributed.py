@@ -76,3 +76,29 @@ def test_fsdp_resumed_run_matches_ddp(tiny_llava, mis_split, write_config, tmp_p
         torch.testing.assert_close(fsdp_model[name], value, rtol=1e-4, atol=1e-5, msg=name)
     head = next(name for name in base if "lm_head" in name)
     assert not torch.equal(ddp_model[head], base[head])
+
+
+@pytest.mark.slow
+def test_lora_under_fsdp_matches_one_process(tiny_llava, mis_split, write_config, tmp_path):
+    """LoRA adapters sharded with the decoder layers: checkpoints hold the adapter, and the
+    merged final model is the one a single process trains."""
+    from trainer.config import load_config
+    from trainer.train import run
+
+    config = write_config(model=str(tiny_llava), dataset=str(mis_split), output=str(tmp_path / "fsdp"), epochs=1,
+                          micro_batch_size=2, grad_accum_steps=2, checkpoint_every=1, finetune="lora",
+                          lora_rank=4, lora_alpha=8, lora_dropout=0.0, fsdp=True)
+    sharded = _torchrun(config)
+    # One process with micro-batches of 4 sees the global batches of 2 ranks x 2.
+    single = run(load_config(str(config), [f"output={tmp_path / 'single'}", f"work_dir={tmp_path / 'w1'}",
+                                           "micro_batch_size=4"]))
+    assert len(sharded) == single.total_steps == 2
+    assert (tmp_path / "fsdp" / "checkpoints" / "step-0000001" / "model" / "adapter_config.json").is_file()
+    merged = load_file(tmp_path / "fsdp" / "model" / "model.safetensors")
+    reference = load_file(tmp_path / "single" / "model" / "model.safetensors")
+    assert merged.keys() == reference.keys() and not any("lora" in name for name in merged)
+    for name, value in reference.items():
+        torch.testing.assert_close(merged[name], value, rtol=1e-4, atol=1e-5, msg=name)
+    base = load_file(tiny_llava / "model.safetensors")
+    query = next(name for name in base if "layers.0.self_attn.q_proj.weight" in name and "vision" not in name)
+    assert not torch.equal(merged[query], base[query])  # the adapters were merged in
