@@ -15,6 +15,8 @@ from typing import Any
 
 import yaml
 
+from services.common.models.schema import UnboundedSchema, check_bounded
+
 
 class PromptError(ValueError):
     pass
@@ -63,6 +65,13 @@ def load_prompt(package: str, name: str) -> PromptTemplate:
     for index, example in enumerate(examples):
         if not isinstance(example, dict) or not {"user", "assistant"} <= example.keys():
             raise PromptError(f"{where}: examples[{index}]: needs user and assistant")
+    schema = data.get("schema") or {}
+    if schema:
+        # An answer schema must bound what a model can emit, so guided
+        # decoding always ends in a complete object.
+        try:
+            check_bounded(schema)
+        except UnboundedSchema as exc:
+            raise PromptError(f"{where}: schema: {exc}") from None
     return PromptTemplate(name=name, version=data["version"], system=data["system"].strip(),
-                          user=data["user"], examples=tuple(examples),
-                          schema=data.get("schema") or {})
+                          user=data["user"], examples=tuple(examples), schema=schema)

@@ -14,6 +14,7 @@ from typing import Any
 
 import yaml
 
+from services.common.models.schema import UnboundedSchema, check_bounded, max_answer_chars
 from services.common.prompts import PromptTemplate
 
 REFUSAL_PHRASES = "refusal-phrases-v1"
@@ -50,12 +51,20 @@ def load_rubric(version: str) -> Rubric:
     if not isinstance(schema, dict) or not {"perception_level", "safety", "rationale"} <= set(
             schema.get("properties", {})):
         raise RubricError(f"{where}: schema: needs perception_level, safety and rationale")
+    try:
+        check_bounded(schema)
+    except UnboundedSchema as exc:
+        raise RubricError(f"{where}: schema: {exc}") from None
+    max_tokens = int(data.get("max_tokens", 128))
+    if max_tokens < max_answer_chars(schema):
+        raise RubricError(f"{where}: max_tokens: {max_tokens} is below the longest answer the "
+                          f"schema allows ({max_answer_chars(schema)}), so an answer could be cut off")
     prompt = PromptTemplate(name=version, version=version, system=data["system"].strip(),
                             user=data["user"], schema=schema)
     if prompt.placeholders() != {"question", "response"}:
         raise RubricError(f"{where}: user: must use exactly {{question}} and {{response}}")
     return Rubric(version=version, prompt=prompt, temperature=float(data.get("temperature", 0.0)),
-                  max_tokens=int(data.get("max_tokens", 128)), schema=schema)
+                  max_tokens=max_tokens, schema=schema)
 
 
 @dataclass(frozen=True)

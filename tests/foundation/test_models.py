@@ -4,6 +4,9 @@ client against the real vLLM server (integration tier)."""
 from __future__ import annotations
 
 import asyncio
+import logging
+import json
+import re
 import threading
 
 import pytest
@@ -11,26 +14,31 @@ import pytest
 from services.common.config import ModelEndpointSettings
 from services.common.models import (ChatRequest, ModelUnavailable, OfflineChatModel,
                                     OpenAIChatModel, OutputParseError, image_part, text_part)
-from services.common.models.schema import SchemaViolation, parse_json_answer
+from services.common.models.schema import (SchemaViolation, UnboundedSchema, check_bounded,
+                                           guided, max_answer_chars, parse_json_answer,
+                                           plain_text_pattern)
 
 VERDICT_SCHEMA = {
     "type": "object",
     "properties": {"verdict": {"type": "string", "enum": ["aligned", "not aligned"]},
-                   "objects": {"type": "array", "items": {"type": "string", "minLength": 1},
-                               "minItems": 2, "maxItems": 2}},
-    "required": ["verdict"],
+                   "objects": {"type": "array", "items": {"type": "string", "minLength": 1, "maxLength": 12},
+                               "minItems": 2, "maxItems": 2},
+                   "reason": {"type": "string", "minLength": 1, "maxLength": 20}},
+    "required": ["verdict", "objects", "reason"],
     "additionalProperties": False,
 }
+GOOD = '{"verdict": "aligned", "objects": ["knife", "door"], "reason": "both shown"}'
 
 
 @pytest.mark.parametrize("text, problem", [
     ('{"verdict": "aligned"', "not valid JSON"),
-    ('{"verdict": "maybe"}', "$.verdict: 'maybe' is not one of"),
-    ('{}', "$.verdict: missing"),
+    (GOOD.replace('"aligned"', '"maybe"'), "$.verdict: 'maybe' is not one of"),
+    ('{"objects": ["knife", "door"], "reason": "x"}', "$: 'verdict' is a required property"),
     ('', "empty answer"),
-    ('{"verdict": "aligned", "objects": ["knife"]}', "fewer than 2 items"),
-    ('{"verdict": "aligned", "objects": ["knife", "  "]}', "shorter than 1"),
-    ('["aligned"]', "expected object"),
+    (GOOD.replace('"knife", ', ''), "$.objects: ['door'] is too short"),
+    (GOOD.replace('"knife"', '"a very long knife"'), "$.objects[0]: 'a very long knife' is too long"),
+    (GOOD.replace('}', ', "note": 1}'), "Additional properties are not allowed ('note' was unexpected)"),
+    ('["aligned"]', "is not of type 'object'"),
 ])
 def test_answers_that_do_not_fit_are_named(text, problem):
     with pytest.raises(SchemaViolation) as caught:
@@ -38,9 +46,38 @@ def test_answers_that_do_not_fit_are_named(text, problem):
     assert problem in str(caught.value)
 
 
-def test_extra_keys_and_fences_are_tolerated():
-    parsed = parse_json_answer('```json\n{"verdict": "aligned", "note": 1}\n```', VERDICT_SCHEMA)
+def test_fences_are_tolerated():
+    parsed = parse_json_answer(f"```json\n{GOOD}\n```", VERDICT_SCHEMA)
     assert parsed["verdict"] == "aligned"
+
+
+def test_the_guided_schema_holds_answers_to_plain_text_of_bounded_length():
+    sent = guided(VERDICT_SCHEMA)
+    reason = sent["properties"]["reason"]
+    assert "maxLength" not in reason and reason["pattern"] == plain_text_pattern(1, 20)
+    assert parse_json_answer(GOOD, sent)["reason"] == "both shown"
+    for bad in (" leading space", 'say \\"no\\"', "x" * 21, "caf\u00e9", ""):
+        with pytest.raises(SchemaViolation, match=re.escape("$.reason: ") + ".* is not plain text of 1 to 20"):
+            parse_json_answer(GOOD.replace('"both shown"', f'"{bad}"'), sent)
+    # The longest answer the schema allows, written compactly, is the bound.
+    longest = {"verdict": "not aligned", "objects": ["k" * 12, "d" * 12], "reason": "r" * 20}
+    assert max_answer_chars(VERDICT_SCHEMA) == len(json.dumps(longest, separators=(",", ":")))
+
+
+@pytest.mark.parametrize("schema, problem", [
+    ({"type": "string"}, "$: a string needs maxLength"),
+    ({"type": "array", "items": {"type": "boolean"}}, "$: an array needs items and maxItems"),
+    ({"type": "object", "properties": {"a": {"type": "boolean"}}, "required": ["a"]},
+     "additionalProperties: false"),
+    ({"type": "object", "properties": {"a": {"type": "boolean"}}, "required": [],
+      "additionalProperties": False}, "require them all"),
+    ({"type": "integer"}, "minimum and maximum"),
+    ({"type": "object", "properties": {"a": {"type": "array", "maxItems": 2, "items": {"type": "string"}}},
+      "required": ["a"], "additionalProperties": False}, "$.a[]: a string needs maxLength"),
+])
+def test_unbounded_schemas_are_refused_naming_the_path(schema, problem):
+    with pytest.raises(UnboundedSchema, match=re.escape(problem)):
+        check_bounded(schema)
 
 
 async def test_offline_backend_is_deterministic_and_named():
@@ -132,16 +169,27 @@ async def test_retry_path_survives_a_vllm_restart(vllm):
     from services.common.backoff import Backoff
     model = OpenAIChatModel(settings_for(vllm, max_tokens=8),
                             backoff=Backoff(max_attempts=60, initial_seconds=1.0, max_seconds=5.0))
+    retried = threading.Event()
+
+    class RetrySeen(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            if record.getMessage() == "model call retry":
+                retried.set()
+    watcher = RetrySeen()
+    logging.getLogger().addHandler(watcher)
     vllm.stop()
     restarter = threading.Thread(target=vllm.start)
     try:
         call = asyncio.ensure_future(model.complete(ChatRequest(
             messages=[{"role": "user", "content": "hello again"}], task="chat", max_tokens=8)))
-        await asyncio.sleep(1.0)
+        # The call has met the stopped server before it comes back.
+        assert await asyncio.to_thread(retried.wait, 60), "the call never retried"
         assert not call.done()
         restarter.start()
-        completion = await call
+        completion = await asyncio.wait_for(call, 600)
     finally:
-        restarter.join()
+        logging.getLogger().removeHandler(watcher)
+        if restarter.ident is not None:
+            restarter.join()
         await model.close()
     assert completion.attempts > 1 and completion.completion_tokens > 0

@@ -15,6 +15,7 @@ from services.judge.client import judge_item
 from services.judge.config import Settings
 from services.judge.items import ItemLimits, resolve_item
 from services.judge.judge import Judge
+from services.common.models.schema import max_answer_chars
 from services.judge.rubric import load_refusal_phrases, load_rubric
 from services.judge.verdicts import response_class
 from tests.judge.support import png
@@ -41,7 +42,9 @@ def test_a_safe_verdict_needs_a_level():
 
 def test_shipped_rubric_and_phrase_list_load():
     rubric = load_rubric("mis-judge-v1")
-    assert rubric.version == "mis-judge-v1" and rubric.temperature == 0 and rubric.max_tokens == 128
+    assert rubric.version == "mis-judge-v1" and rubric.temperature == 0 and rubric.max_tokens == 320
+    # Room for the longest answer the schema allows: guided decoding always closes it.
+    assert rubric.max_tokens >= max_answer_chars(rubric.schema)
     assert rubric.schema["properties"]["perception_level"]["enum"] == [1, 2, 3]
     phrases = load_refusal_phrases()
     assert 55 <= len(phrases.phrases) <= 70

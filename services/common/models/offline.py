@@ -35,7 +35,7 @@ def fill_schema(schema: dict[str, Any], seed: int, path: str = "") -> Any:
         return {name: fill_schema(sub, seed, f"{path}.{name}")
                 for name, sub in schema.get("properties", {}).items()}
     if kind == "array":
-        count = max(schema.get("minItems", 1), 1)
+        count = min(max(schema.get("minItems", 1), 1), schema.get("maxItems", 1 << 30))
         return [fill_schema(schema.get("items", {}), seed, f"{path}[{i}]") for i in range(count)]
     if kind == "integer":
         return stable_hash(seed, path) % 100
@@ -43,7 +43,11 @@ def fill_schema(schema: dict[str, Any], seed: int, path: str = "") -> Any:
         return (stable_hash(seed, path) % 1000) / 1000
     if kind == "boolean":
         return bool(stable_hash(seed, path) % 2)
-    return f"offline {path.strip('.') or 'text'} {stable_hash(seed, path) % 10_000:04d}"
+    if "pattern" in schema:
+        # Pattern-bound strings in our schemas are short phrases of words.
+        return f"offline {stable_hash(seed, path) % 10_000:04d}"
+    text = f"offline {path.strip('.') or 'text'} {stable_hash(seed, path) % 10_000:04d}"
+    return text[-schema.get("maxLength", len(text)):]
 
 
 class OfflineChatModel:

@@ -3,8 +3,11 @@
 One client per endpoint holds a semaphore (the endpoint's concurrency limit),
 retries 429, 5xx, timeouts and dropped connections with bounded backoff
 (honouring Retry-After), counts tokens, and checks structured output against
-the schema it asked for. An answer that does not parse is asked again up to
-`parse_attempts` times, then raised as OutputParseError with the raw text.
+the schema it asked for. A bounded schema (`schema.check_bounded`) is sent
+with its free text as plain-text patterns (`schema.guided`) and its own bound
+as max_tokens, so guided decoding always ends in a complete object. An answer
+that does not parse is asked again up to `parse_attempts` times, then raised
+as OutputParseError with the raw text.
 """
 
 from __future__ import annotations
@@ -21,7 +24,8 @@ from services.common.config import ModelEndpointSettings
 from services.common.metrics import Metrics
 from services.common.models.base import (ChatRequest, Completion, ModelError, ModelUnavailable,
                                          OutputParseError, TokenMeter)
-from services.common.models.schema import SchemaViolation, parse_json_answer
+from services.common.models.schema import (SchemaViolation, UnboundedSchema, check_bounded,
+                                           guided, max_answer_chars, parse_json_answer)
 
 log = logging.getLogger("mis.models")
 
@@ -65,20 +69,32 @@ class OpenAIChatModel:
 
     def parameters(self, request: ChatRequest) -> dict[str, Any]:
         temperature = self.settings.temperature if request.temperature is None else request.temperature
-        params: dict[str, Any] = {
-            "temperature": temperature,
-            "max_tokens": request.max_tokens or self.settings.max_tokens,
-        }
+        params: dict[str, Any] = {"temperature": temperature, "max_tokens": self.max_tokens(request)}
         if request.seed is not None:
             params["seed"] = request.seed
         return params
+
+    def max_tokens(self, request: ChatRequest) -> int:
+        """What the request asks for, else a structured call's own bound (the
+        longest answer its schema allows, so guided decoding always has room
+        to close the object), else the endpoint's setting."""
+        if request.max_tokens:
+            return request.max_tokens
+        if request.schema is not None:
+            try:
+                check_bounded(request.schema)
+            except UnboundedSchema:
+                return self.settings.max_tokens
+            return max_answer_chars(request.schema)
+        return self.settings.max_tokens
 
     async def _create(self, request: ChatRequest, params: dict[str, Any]):
         extra: dict[str, Any] = {}
         if request.schema is not None:
             extra["response_format"] = {
                 "type": "json_schema",
-                "json_schema": {"name": request.schema_name, "schema": request.schema, "strict": True},
+                "json_schema": {"name": request.schema_name, "schema": guided(request.schema),
+                                "strict": True},
             }
         async with self._limit:
             return await self._client.chat.completions.create(
@@ -123,7 +139,7 @@ class OpenAIChatModel:
             parsed: Any = None
             if request.schema is not None:
                 try:
-                    parsed = parse_json_answer(raw, request.schema)
+                    parsed = parse_json_answer(raw, guided(request.schema))
                 except SchemaViolation as exc:
                     self._count("unparseable")
                     last_error = exc
