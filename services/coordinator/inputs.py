@@ -10,7 +10,8 @@ from pathlib import Path
 from mis.v1 import common_pb2, coordinator_pb2
 from services.common.errors import InvalidArgument
 from services.common.store import ObjectNotFound, Store
-from services.common.taxonomy import TaxonomyError, load_taxonomy
+from services.common.taxonomy import BUNDLED, TaxonomyError, load_taxonomy
+from services.coordinator.localpaths import LocalRoots
 from services.coordinator.pipeline import RunInputs
 
 FORMAT_NAMES = {coordinator_pb2.SEED_FORMAT_JSONL: "jsonl",
@@ -24,10 +25,11 @@ def seed_format(source: coordinator_pb2.SeedSource) -> str:
     return "jsonl" if source.uri.endswith((".jsonl", ".ndjson")) else "mis_test"
 
 
-def _local(uri: str, store: Store, scratch: Path, field: str) -> Path:
-    """A local path for `uri`, downloading s3://<our bucket>/key into `scratch`."""
+def _local(uri: str, store: Store, scratch: Path, field: str, roots: LocalRoots) -> Path:
+    """A local path for `uri` inside the local roots, or s3://<our bucket>/key
+    downloaded into `scratch`."""
     if not uri.startswith("s3://"):
-        return Path(uri)
+        return roots.confine(uri, field)
     bucket, _, key = uri[len("s3://"):].partition("/")
     if bucket != store.bucket:
         raise InvalidArgument(field, f"{uri}: only the coordinator's bucket {store.bucket!r} is readable")
@@ -40,20 +42,23 @@ def _local(uri: str, store: Store, scratch: Path, field: str) -> Path:
     return target
 
 
-def load_inputs(config: coordinator_pb2.RunConfig, store: Store) -> RunInputs:
+def load_inputs(config: coordinator_pb2.RunConfig, store: Store,
+                roots: LocalRoots | None = None) -> RunInputs:
     """Read every seed source and the taxonomy; raise InvalidArgument naming the key."""
+    roots = roots or LocalRoots.parse("")
     from services.extractor.seeds import SeedError, read_seeds
 
     seeds: list[common_pb2.Seed] = []
     with tempfile.TemporaryDirectory() as scratch:
         try:
-            taxonomy = load_taxonomy(_local(config.taxonomy, store, Path(scratch), "taxonomy")
-                                     if config.taxonomy else None)
+            named = config.taxonomy and config.taxonomy != BUNDLED
+            taxonomy = load_taxonomy(_local(config.taxonomy, store, Path(scratch), "taxonomy", roots)
+                                     if named else None)
         except TaxonomyError as exc:
             raise InvalidArgument("taxonomy", str(exc)) from None
         for index, source in enumerate(config.seeds):
             field = f"seeds[{index}].uri"
-            path = _local(source.uri, store, Path(scratch), field)
+            path = _local(source.uri, store, Path(scratch), field, roots)
             if not path.is_file():
                 raise InvalidArgument(field, f"{source.uri}: no such file")
             try:

@@ -24,6 +24,7 @@ from services.common.errors import FailedPrecondition, InvalidArgument, NotFound
 from services.common.store import AsyncStore, ObjectNotFound, Store
 from services.coordinator import layout
 from services.coordinator.inputs import load_inputs
+from services.coordinator.localpaths import LocalRoots
 from services.coordinator.metrics import CoordinatorMetrics
 from services.coordinator.pipeline import PipelineRun
 from services.coordinator.progress import ProgressTracker
@@ -34,7 +35,8 @@ log = logging.getLogger("mis.coordinator.runs")
 
 State = coordinator_pb2.RunState
 ACTIVE = {State.RUN_STATE_PENDING, State.RUN_STATE_RUNNING}
-_RUN_ID = re.compile(r"^[a-z0-9][a-z0-9._-]{0,62}$")
+# Matched as a whole string: `$` would let a trailing newline through.
+_RUN_ID = re.compile(r"[a-z0-9][a-z0-9._-]{0,62}")
 
 
 class CallerFactory(Protocol):
@@ -66,8 +68,9 @@ def _slug(name: str) -> str:
 
 class RunManager:
     def __init__(self, store: Store, callers: CallerFactory, *, resume: bool = True,
-                 metrics: CoordinatorMetrics | None = None) -> None:
+                 metrics: CoordinatorMetrics | None = None, roots: LocalRoots | None = None) -> None:
         self.store = store
+        self.roots = roots or LocalRoots.parse("")
         self.metrics = metrics or CoordinatorMetrics()
         self.async_store = AsyncStore(store)
         self.callers = callers
@@ -118,7 +121,7 @@ class RunManager:
 
     async def create(self, config: coordinator_pb2.RunConfig, run_id: str = "") -> coordinator_pb2.Run:
         if run_id:
-            if not _RUN_ID.match(run_id):
+            if not _RUN_ID.fullmatch(run_id):
                 raise InvalidArgument("run_id", "lower-case letters, digits, '.', '_' and '-', "
                                                 "at most 63, starting with a letter or digit")
             if run_id in self.runs:
@@ -133,7 +136,7 @@ class RunManager:
             raise InvalidArgument(f"config.{exc.key}" if exc.key else "config", exc.reason) from None
         self.callers.check(config)
         try:
-            inputs = await asyncio.to_thread(load_inputs, config, self.store)
+            inputs = await asyncio.to_thread(load_inputs, config, self.store, self.roots)
         except InvalidArgument as exc:
             raise InvalidArgument(f"config.{exc.field}", exc.reason) from None
         run_id = run_id or f"{_slug(config.name)}-{secrets.token_hex(4)}"
@@ -215,7 +218,7 @@ class RunManager:
         try:
             handle.tracker.reset()
             await self._set_state(handle, State.RUN_STATE_RUNNING, "running")
-            inputs = await asyncio.to_thread(load_inputs, handle.run.config, self.store)
+            inputs = await asyncio.to_thread(load_inputs, handle.run.config, self.store, self.roots)
             callers, close = await self.callers.open(handle.run.config)
             engine = PipelineRun(run_id, handle.run.config, inputs, callers, self.async_store,
                                  handle.tracker, metrics=self.metrics)

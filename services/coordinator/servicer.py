@@ -9,16 +9,23 @@ from mis.v1 import coordinator_pb2 as pb
 from mis.v1 import coordinator_pb2_grpc
 from services.common.errors import grpc_errors, require
 from services.common.store import Store
-from services.coordinator.export import export_run, import_folder
+from services.coordinator.export import export_run
+from services.coordinator.importing import import_folder
+from services.coordinator.localpaths import LocalRoots
+from services.coordinator.review.decisions import Reviews
+from services.coordinator.review.sheet import build_review_sheet
 from services.coordinator.runs import RunManager
 from services.coordinator.training_rpcs import Trainings
 
 
 class CoordinatorServicer(coordinator_pb2_grpc.CoordinatorServiceServicer):
-    def __init__(self, runs: RunManager, store: Store, trainings: Trainings) -> None:
+    def __init__(self, runs: RunManager, store: Store, trainings: Trainings,
+                 roots: LocalRoots | None = None) -> None:
         self.runs = runs
         self.store = store
         self.trainings = trainings
+        self.roots = roots or LocalRoots.parse("")
+        self.reviews = Reviews(store)
 
     @grpc_errors
     async def CreateRun(self, request: pb.CreateRunRequest, context) -> pb.CreateRunResponse:
@@ -55,14 +62,28 @@ class CoordinatorServicer(coordinator_pb2_grpc.CoordinatorServiceServicer):
         require(request.run_id, "run_id", "required")
         run = self.runs.snapshot(self.runs.get(request.run_id))
         manifest = await asyncio.to_thread(export_run, self.store, run, request.version,
-                                           request.local_dir)
+                                           request.local_dir, self.roots)
         return pb.ExportDatasetResponse(manifest=manifest)
 
     @grpc_errors
     async def ImportDataset(self, request: pb.ImportDatasetRequest, context) -> pb.ImportDatasetResponse:
         manifest, imported = await asyncio.to_thread(import_folder, self.store, request.path,
-                                                     request.name, request.version)
+                                                     request.name, request.version, self.roots)
         return pb.ImportDatasetResponse(manifest=manifest, imported=imported)
+
+    @grpc_errors
+    async def ExportReviewSheet(self, request: pb.ExportReviewSheetRequest, context) -> pb.ExportReviewSheetResponse:
+        require(request.run_id, "run_id", "required")
+        run = self.runs.snapshot(self.runs.get(request.run_id))
+        return await build_review_sheet(self.store, run, request.format, request.link_ttl_seconds)
+
+    @grpc_errors
+    async def ImportReviewDecisions(self, request: pb.ImportReviewDecisionsRequest,
+                                    context) -> pb.ImportReviewDecisionsResponse:
+        require(request.run_id, "run_id", "required")
+        require(request.sheet, "sheet", "required, the filled-in review sheet")
+        run = self.runs.snapshot(self.runs.get(request.run_id))
+        return await self.reviews.apply(run, request)
 
     @grpc_errors
     async def LaunchTraining(self, request: pb.LaunchTrainingRequest, context) -> pb.LaunchTrainingResponse:

@@ -18,7 +18,8 @@ from services.common.errors import FailedPrecondition, InvalidArgument
 from services.coordinator import layout
 from services.coordinator.browser import write_browser
 from services.coordinator.callers import GrpcCallers
-from services.coordinator.export import export_run, import_folder
+from services.coordinator.export import export_run
+from services.coordinator.importing import import_folder
 from services.coordinator.runs import RunManager
 from tests.coordinator.conftest import small_config
 
