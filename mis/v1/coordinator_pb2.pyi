@@ -3,6 +3,7 @@ import datetime
 from google.protobuf import struct_pb2 as _struct_pb2
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from mis.v1 import common_pb2 as _common_pb2
+from mis.v1 import filter_pb2 as _filter_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from google.protobuf import descriptor as _descriptor
@@ -318,6 +319,79 @@ class ImportDatasetResponse(_message.Message):
     manifest: DatasetManifest
     imported: int
     def __init__(self, manifest: _Optional[_Union[DatasetManifest, _Mapping]] = ..., imported: _Optional[int] = ...) -> None: ...
+
+class ExportReviewSheetRequest(_message.Message):
+    __slots__ = ("run_id", "format", "link_ttl_seconds")
+    RUN_ID_FIELD_NUMBER: _ClassVar[int]
+    FORMAT_FIELD_NUMBER: _ClassVar[int]
+    LINK_TTL_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    run_id: str
+    format: _filter_pb2.SheetFormat
+    link_ttl_seconds: int
+    def __init__(self, run_id: _Optional[str] = ..., format: _Optional[_Union[_filter_pb2.SheetFormat, str]] = ..., link_ttl_seconds: _Optional[int] = ...) -> None: ...
+
+class ExportReviewSheetResponse(_message.Message):
+    __slots__ = ("sheet", "format", "rows", "link_ttl_seconds")
+    SHEET_FIELD_NUMBER: _ClassVar[int]
+    FORMAT_FIELD_NUMBER: _ClassVar[int]
+    ROWS_FIELD_NUMBER: _ClassVar[int]
+    LINK_TTL_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    sheet: bytes
+    format: _filter_pb2.SheetFormat
+    rows: int
+    link_ttl_seconds: int
+    def __init__(self, sheet: _Optional[bytes] = ..., format: _Optional[_Union[_filter_pb2.SheetFormat, str]] = ..., rows: _Optional[int] = ..., link_ttl_seconds: _Optional[int] = ...) -> None: ...
+
+class ReviewVersion(_message.Message):
+    __slots__ = ("version", "uri", "created_at", "accepted", "rejected", "per_split")
+    class PerSplitEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: int
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[int] = ...) -> None: ...
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    URI_FIELD_NUMBER: _ClassVar[int]
+    CREATED_AT_FIELD_NUMBER: _ClassVar[int]
+    ACCEPTED_FIELD_NUMBER: _ClassVar[int]
+    REJECTED_FIELD_NUMBER: _ClassVar[int]
+    PER_SPLIT_FIELD_NUMBER: _ClassVar[int]
+    version: str
+    uri: str
+    created_at: _timestamp_pb2.Timestamp
+    accepted: int
+    rejected: int
+    per_split: _containers.ScalarMap[str, int]
+    def __init__(self, version: _Optional[str] = ..., uri: _Optional[str] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., accepted: _Optional[int] = ..., rejected: _Optional[int] = ..., per_split: _Optional[_Mapping[str, int]] = ...) -> None: ...
+
+class ImportReviewDecisionsRequest(_message.Message):
+    __slots__ = ("run_id", "sheet", "format", "version")
+    RUN_ID_FIELD_NUMBER: _ClassVar[int]
+    SHEET_FIELD_NUMBER: _ClassVar[int]
+    FORMAT_FIELD_NUMBER: _ClassVar[int]
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    run_id: str
+    sheet: bytes
+    format: _filter_pb2.SheetFormat
+    version: str
+    def __init__(self, run_id: _Optional[str] = ..., sheet: _Optional[bytes] = ..., format: _Optional[_Union[_filter_pb2.SheetFormat, str]] = ..., version: _Optional[str] = ...) -> None: ...
+
+class ImportReviewDecisionsResponse(_message.Message):
+    __slots__ = ("accepted", "rejected", "undecided", "rejected_total", "manifest", "history")
+    ACCEPTED_FIELD_NUMBER: _ClassVar[int]
+    REJECTED_FIELD_NUMBER: _ClassVar[int]
+    UNDECIDED_FIELD_NUMBER: _ClassVar[int]
+    REJECTED_TOTAL_FIELD_NUMBER: _ClassVar[int]
+    MANIFEST_FIELD_NUMBER: _ClassVar[int]
+    HISTORY_FIELD_NUMBER: _ClassVar[int]
+    accepted: int
+    rejected: int
+    undecided: int
+    rejected_total: int
+    manifest: DatasetManifest
+    history: _containers.RepeatedCompositeFieldContainer[ReviewVersion]
+    def __init__(self, accepted: _Optional[int] = ..., rejected: _Optional[int] = ..., undecided: _Optional[int] = ..., rejected_total: _Optional[int] = ..., manifest: _Optional[_Union[DatasetManifest, _Mapping]] = ..., history: _Optional[_Iterable[_Union[ReviewVersion, _Mapping]]] = ...) -> None: ...
 
 class Toleration(_message.Message):
     __slots__ = ("key", "operator", "value", "effect")

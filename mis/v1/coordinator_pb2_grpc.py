@@ -74,6 +74,16 @@ class CoordinatorServiceStub:
                 request_serializer=mis_dot_v1_dot_coordinator__pb2.ImportDatasetRequest.SerializeToString,
                 response_deserializer=mis_dot_v1_dot_coordinator__pb2.ImportDatasetResponse.FromString,
                 _registered_method=True)
+        self.ExportReviewSheet = channel.unary_unary(
+                '/mis.v1.CoordinatorService/ExportReviewSheet',
+                request_serializer=mis_dot_v1_dot_coordinator__pb2.ExportReviewSheetRequest.SerializeToString,
+                response_deserializer=mis_dot_v1_dot_coordinator__pb2.ExportReviewSheetResponse.FromString,
+                _registered_method=True)
+        self.ImportReviewDecisions = channel.unary_unary(
+                '/mis.v1.CoordinatorService/ImportReviewDecisions',
+                request_serializer=mis_dot_v1_dot_coordinator__pb2.ImportReviewDecisionsRequest.SerializeToString,
+                response_deserializer=mis_dot_v1_dot_coordinator__pb2.ImportReviewDecisionsResponse.FromString,
+                _registered_method=True)
         self.LaunchTraining = channel.unary_unary(
                 '/mis.v1.CoordinatorService/LaunchTraining',
                 request_serializer=mis_dot_v1_dot_coordinator__pb2.LaunchTrainingRequest.SerializeToString,
@@ -149,6 +159,21 @@ class CoordinatorServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ExportReviewSheet(self, request, context):
+        """The human review of a finished run (MIS step 4): a sheet with presigned
+        links to the run's own images, and the reviewers' decisions applied to
+        the run's durable state with a new dataset version exported.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ImportReviewDecisions(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def LaunchTraining(self, request, context):
         """Missing associated documentation comment in .proto file."""
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
@@ -215,6 +240,16 @@ def add_CoordinatorServiceServicer_to_server(servicer, server):
                     servicer.ImportDataset,
                     request_deserializer=mis_dot_v1_dot_coordinator__pb2.ImportDatasetRequest.FromString,
                     response_serializer=mis_dot_v1_dot_coordinator__pb2.ImportDatasetResponse.SerializeToString,
+            ),
+            'ExportReviewSheet': grpc.unary_unary_rpc_method_handler(
+                    servicer.ExportReviewSheet,
+                    request_deserializer=mis_dot_v1_dot_coordinator__pb2.ExportReviewSheetRequest.FromString,
+                    response_serializer=mis_dot_v1_dot_coordinator__pb2.ExportReviewSheetResponse.SerializeToString,
+            ),
+            'ImportReviewDecisions': grpc.unary_unary_rpc_method_handler(
+                    servicer.ImportReviewDecisions,
+                    request_deserializer=mis_dot_v1_dot_coordinator__pb2.ImportReviewDecisionsRequest.FromString,
+                    response_serializer=mis_dot_v1_dot_coordinator__pb2.ImportReviewDecisionsResponse.SerializeToString,
             ),
             'LaunchTraining': grpc.unary_unary_rpc_method_handler(
                     servicer.LaunchTraining,
@@ -453,6 +488,60 @@ class CoordinatorService:
             '/mis.v1.CoordinatorService/ImportDataset',
             mis_dot_v1_dot_coordinator__pb2.ImportDatasetRequest.SerializeToString,
             mis_dot_v1_dot_coordinator__pb2.ImportDatasetResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ExportReviewSheet(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/mis.v1.CoordinatorService/ExportReviewSheet',
+            mis_dot_v1_dot_coordinator__pb2.ExportReviewSheetRequest.SerializeToString,
+            mis_dot_v1_dot_coordinator__pb2.ExportReviewSheetResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ImportReviewDecisions(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/mis.v1.CoordinatorService/ImportReviewDecisions',
+            mis_dot_v1_dot_coordinator__pb2.ImportReviewDecisionsRequest.SerializeToString,
+            mis_dot_v1_dot_coordinator__pb2.ImportReviewDecisionsResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -9,6 +9,7 @@ run's durable state and no other database is needed.
     runs/<run>/failures/<item>.json          an item that exhausted its retries
     runs/<run>/result.json                   the finished samples, after dedup and targets
     runs/<run>/progress.json                 the last progress snapshot
+    runs/<run>/review.json                   reviewers' decisions and the versions they exported
 """
 
 from __future__ import annotations
@@ -63,6 +64,10 @@ def result_record(run_id: str) -> str:
 
 def progress_record(run_id: str) -> str:
     return f"{RUNS}{run_id}/progress.json"
+
+
+def review_record(run_id: str) -> str:
+    return f"{RUNS}{run_id}/review.json"
 
 
 def dataset_prefix(name: str, version: str) -> str:

@@ -13,11 +13,12 @@ from __future__ import annotations
 import csv
 import io
 import json
-from typing import Any, Awaitable, Callable
+from typing import Any, Awaitable, Callable, Container
 
 from mis.v1 import common_pb2, filter_pb2
 from services.common.errors import InvalidArgument, require
 from services.common.parsing import ParseRejected, parse_json
+from services.common.store import IMAGE_PREFIX
 
 COLUMNS = ("item_id", "decision", "note", "split", "category", "sub_category", "instruction",
            "harmful_query", "image1_url", "image2_url", "reason")
@@ -44,7 +45,11 @@ async def review_rows(samples: list[common_pb2.Sample], ttl: int, sign: Signer) 
         seen[sample.id] = index
         require(sample.instruction.strip(), f"{field}.instruction", "required, a non-empty string")
         for name in ("image1", "image2"):
-            require(getattr(sample.images, name).key, f"{field}.images.{name}", "required, an image in the store")
+            key = getattr(sample.images, name).key
+            require(key, f"{field}.images.{name}", "required, an image in the store")
+            # Only content-addressed images are signed, never another key of the bucket.
+            require(key.startswith(IMAGE_PREFIX) and ".." not in key, f"{field}.images.{name}.key",
+                    f"not an image of the store (expected {IMAGE_PREFIX}...)")
         rows.append({
             "item_id": sample.id, "decision": "", "note": "", "split": _split_name(sample.split),
             "category": sample.category.name, "sub_category": sample.category.sub_category,
@@ -123,7 +128,10 @@ def _records(text: str, fmt: int) -> list[tuple[int, dict[str, Any]]]:
     return list(enumerate(reader, 2))
 
 
-def parse_decisions(request: filter_pb2.ParseReviewDecisionsRequest) -> filter_pb2.ParseReviewDecisionsResponse:
+def parse_decisions(request: filter_pb2.ParseReviewDecisionsRequest, known_ids: Container[str] | None = None,
+                    scope: str = "") -> filter_pb2.ParseReviewDecisionsResponse:
+    """The decisions of a filled-in sheet; with `known_ids`, an item id not in
+    it is refused naming its row (`scope` says what the ids belong to)."""
     require(request.sheet, "sheet", "required, the filled-in review sheet")
     require(request.format in (filter_pb2.SHEET_FORMAT_JSONL, filter_pb2.SHEET_FORMAT_CSV), "format",
             "choose SHEET_FORMAT_JSONL or SHEET_FORMAT_CSV")
@@ -144,6 +152,8 @@ def parse_decisions(request: filter_pb2.ParseReviewDecisionsRequest) -> filter_p
         item_id = item_id.strip()
         if item_id in seen:
             raise InvalidArgument("sheet", f"row {row}, column 'item_id': {item_id!r} repeats row {seen[item_id]}")
+        if known_ids is not None and item_id not in known_ids:
+            raise InvalidArgument("sheet", f"row {row}, column 'item_id': {item_id!r} is not a sample of {scope}")
         seen[item_id] = row
         note = record.get("note") or ""
         if not isinstance(note, str):
