@@ -95,24 +95,37 @@ def build_llava(out: Path, image_size: int = 32, hidden_size: int = 64, layers: 
 
 def build_qwen2_vl(out: Path, hidden_size: int = 64, layers: int = 2) -> Path:
     """A Qwen2-VL with a 2-block vision tower; images of 56 px give 4 image tokens each."""
-    from transformers import Qwen2VLConfig, Qwen2VLForConditionalGeneration, Qwen2VLImageProcessorPil
+    vision = dict(depth=2, embed_dim=32, hidden_size=hidden_size, num_heads=2, mlp_ratio=2,
+                  patch_size=14, spatial_merge_size=2, temporal_patch_size=2)
+    return _build_qwen("Qwen2VL", out, vision, hidden_size, layers)
+
+
+def build_qwen2_5_vl(out: Path, hidden_size: int = 64, layers: int = 2) -> Path:
+    """A Qwen2.5-VL (windowed attention in block 0, full in block 1); 4 image tokens per image."""
+    vision = dict(depth=2, hidden_size=32, intermediate_size=64, num_heads=2, out_hidden_size=hidden_size,
+                  patch_size=14, spatial_merge_size=2, temporal_patch_size=2, window_size=112,
+                  fullatt_block_indexes=[1])
+    return _build_qwen("Qwen2_5_VL", out, vision, hidden_size, layers)
+
+
+def _build_qwen(prefix: str, out: Path, vision: dict, hidden_size: int, layers: int) -> Path:
+    import transformers
+    from transformers import Qwen2VLImageProcessorPil
 
     markup = "<|vision_start|><|image_pad|><|vision_end|>"
     tokenizer = build_tokenizer(SPECIALS_QWEN, markup, pad="<|endoftext|>", eos="<|im_end|>", bos=None)
     ids = {t: tokenizer.convert_tokens_to_ids(t) for t in SPECIALS_QWEN}
-    heads = 4
-    config = Qwen2VLConfig(
+    config = getattr(transformers, f"{prefix}Config")(
         text_config=dict(vocab_size=len(tokenizer), hidden_size=hidden_size, intermediate_size=hidden_size * 2,
-                         num_hidden_layers=layers, num_attention_heads=heads, num_key_value_heads=2,
+                         num_hidden_layers=layers, num_attention_heads=4, num_key_value_heads=2,
                          max_position_embeddings=4096, bos_token_id=None, eos_token_id=ids["<|im_end|>"],
                          pad_token_id=ids["<|endoftext|>"],
                          rope_parameters={"rope_type": "default", "rope_theta": 10000.0,
                                           "mrope_section": [2, 3, 3]}),
-        vision_config=dict(depth=2, embed_dim=32, hidden_size=hidden_size, num_heads=2, mlp_ratio=2,
-                           patch_size=14, spatial_merge_size=2, temporal_patch_size=2),
+        vision_config=vision,
         image_token_id=ids["<|image_pad|>"], video_token_id=ids["<|video_pad|>"],
         vision_start_token_id=ids["<|vision_start|>"], vision_end_token_id=ids["<|vision_end|>"])
-    model = Qwen2VLForConditionalGeneration(config)
+    model = getattr(transformers, f"{prefix}ForConditionalGeneration")(config)
     image_processor = Qwen2VLImageProcessorPil(min_pixels=56 * 56, max_pixels=56 * 56)
     out.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(out)

@@ -31,10 +31,15 @@ def tiny_llava_onevision(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def tiny_backbones(tiny_llava, tiny_qwen2_vl, tiny_internvl, tiny_llava_onevision) -> dict[str, Path]:
+def tiny_qwen2_5_vl(tmp_path_factory) -> Path:
+    return tiny.build_qwen2_5_vl(tmp_path_factory.mktemp("models") / "qwen2_5_vl")
+
+
+@pytest.fixture(scope="session")
+def tiny_backbones(tiny_llava, tiny_qwen2_vl, tiny_qwen2_5_vl, tiny_internvl, tiny_llava_onevision) -> dict[str, Path]:
     """Every supported family, by model_type."""
-    return {"llava": tiny_llava, "qwen2_vl": tiny_qwen2_vl, "internvl": tiny_internvl,
-            "llava_onevision": tiny_llava_onevision}
+    return {"llava": tiny_llava, "qwen2_vl": tiny_qwen2_vl, "qwen2_5_vl": tiny_qwen2_5_vl,
+            "internvl": tiny_internvl, "llava_onevision": tiny_llava_onevision}
 
 
 @pytest.fixture(scope="session")

@@ -18,7 +18,7 @@ from trainer.data import load_records
 from trainer.encoding import ConversationEncoder
 from trainer.train import run
 
-FAMILIES = ["llava", "qwen2_vl", "internvl", "llava_onevision"]
+FAMILIES = ["llava", "qwen2_vl", "qwen2_5_vl", "internvl", "llava_onevision"]
 
 
 def _losses(caplog) -> list[float]:

@@ -53,6 +53,7 @@ def test_accumulated_loss_equals_the_loss_of_one_big_batch(tiny_llava, tmp_path,
 
 @pytest.mark.parametrize("preset,build", [("internvl2_5_8b", tiny.build_internvl),
                                           ("qwen2_vl_7b", tiny.build_qwen2_vl),
+                                          ("qwen2_5_vl_7b", tiny.build_qwen2_5_vl),
                                           ("llava_onevision_7b", tiny.build_llava_onevision)])
 def test_a_preset_trains_its_tiny_twin_in_bf16_on_one_process(preset, build, mis_split, general_split, tmp_path):
     """The preset as shipped (bf16, fsdp=true, gradient checkpointing), on one process: FSDP
