@@ -25,5 +25,10 @@ class Settings:
     top_k: int = env("MIS_RETRIEVER_TOP_K", 8, check=positive,
                      help="candidates returned or checked when a request asks for 0")
     max_top_k: int = env("MIS_RETRIEVER_MAX_TOP_K", 100, check=positive, help="largest top_k accepted")
+    fetch_urls: bool = env("MIS_RETRIEVER_FETCH_URLS", False,
+                           help="fetch photos by url (http/https, MIS_MAX_IMAGE_BYTES at most, type-checked) "
+                                "for corpora indexed from embeddings alone")
+    fetch_timeout_seconds: float = env("MIS_RETRIEVER_FETCH_TIMEOUT_SECONDS", 10.0, check=positive,
+                                       help="deadline of one photo fetch by url")
     max_text_chars: int = env("MIS_MAX_TEXT_CHARS", 4000, check=positive,
                               help="longest object phrase or instruction accepted")

@@ -11,6 +11,7 @@ from services.common.stage import Backends
 from services.common.store import AsyncStore, Store
 from services.retriever.check import TASK, offline_check
 from services.retriever.config import Settings
+from services.retriever.fetch import PhotoFetcher
 from services.retriever.embeddings import ClipEmbedder, EmbedderError
 from services.retriever.retrieval import Retriever
 from services.retriever.servicer import RetrieverServicer
@@ -28,7 +29,9 @@ async def build(settings: Settings, metrics: Metrics) -> Wiring:
     retriever = Retriever(store, load_embedder(settings), settings.index, settings.top_k,
                           settings.max_top_k)
     vlm = Backends.build(settings.vlm, metrics=metrics, responders={TASK: offline_check})
-    servicer = RetrieverServicer(retriever, AsyncStore(store), vlm, settings.max_text_chars)
+    fetcher = (PhotoFetcher(settings.store.max_image_bytes, settings.fetch_timeout_seconds)
+               if settings.fetch_urls else None)
+    servicer = RetrieverServicer(retriever, AsyncStore(store), vlm, settings.max_text_chars, fetcher)
     return Wiring([binding(retriever_pb2, "RetrieverService",
                            retriever_pb2_grpc.add_RetrieverServiceServicer_to_server, servicer)],
                   closers=[vlm.close])
