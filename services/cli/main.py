@@ -18,6 +18,7 @@ COMMAND_MODULES = [
     "services.cli.evaluate",
     "services.cli.train",
     "services.cli.index",
+    "services.cli.review",
 ]
 
 
