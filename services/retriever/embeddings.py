@@ -47,11 +47,11 @@ class ClipEmbedder:
     @classmethod
     def load(cls, path: Path) -> "ClipEmbedder":
         """Model, tokenizer and image processor from one local folder."""
-        from transformers import AutoTokenizer, CLIPImageProcessorPil, CLIPModel
-
         path = Path(path)
         if not (path / "config.json").is_file():
             raise EmbedderError(f"{path}: no config.json; expected a CLIP model folder")
+        from transformers import AutoTokenizer, CLIPImageProcessorPil, CLIPModel
+
         try:
             model = CLIPModel.from_pretrained(path).eval()
         except (OSError, ValueError) as exc:

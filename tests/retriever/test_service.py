@@ -8,10 +8,11 @@ import grpc
 import pytest
 
 from mis.v1 import retriever_pb2, retriever_pb2_grpc
-from services.common.config import ServerSettings
+from services.common.config import ServerSettings, StoreSettings
 from services.common.metrics import Metrics
 from services.common.server import start_server
 from services.common.settings import load_settings
+from services.common.store import Store
 from services.retriever import server as retriever_server
 from services.retriever.build import IndexBuilder
 from services.retriever.config import Settings
@@ -20,11 +21,28 @@ from services.retriever.sources import Source
 DEADLINE = 30.0
 
 
-@pytest.fixture
-async def retriever(store, store_env, embedder, clip_path, drawings_folder):
+@pytest.fixture(scope="module")
+def indexed_store(s3_server, embedder, drawings_folder) -> Store:
+    """One bucket with the drawings indexed, shared by this module's tests (they only read it)."""
+    store = Store.from_settings(StoreSettings(
+        endpoint=s3_server.endpoint, access_key=s3_server.access_key,
+        secret_key=s3_server.secret_key, bucket="t-retriever-service", timeout_seconds=10.0))
+    store.ensure_bucket()
     builder = IndexBuilder(store, "drawings", Source("folder", drawings_folder, shard_size=100), embedder)
     builder.embed_all()
     builder.assemble()
+    return store
+
+
+@pytest.fixture
+def store(indexed_store) -> Store:
+    return indexed_store
+
+
+@pytest.fixture
+async def retriever(indexed_store, s3_server, clip_path):
+    store_env = {"MIS_S3_ENDPOINT": s3_server.endpoint, "MIS_S3_ACCESS_KEY": s3_server.access_key,
+                 "MIS_S3_SECRET_KEY": s3_server.secret_key, "MIS_S3_BUCKET": indexed_store.bucket}
     settings = load_settings(Settings, {**store_env, "MIS_RETRIEVER_CLIP_PATH": str(clip_path),
                                         "MIS_RETRIEVER_INDEX": "drawings", "MIS_RETRIEVER_TOP_K": "6",
                                         "MIS_RETRIEVER_MAX_TOP_K": "20"})
