@@ -20,6 +20,7 @@ from services.coordinator import layout
 from services.coordinator.dataset import WrittenDataset, write_tree
 from services.coordinator.localpaths import LocalRoots
 from services.coordinator.records import DatasetRecord
+from services.coordinator.review.state import card_section, load_review
 from services.coordinator.sample import Sample, Seed
 from services.coordinator.stages import BY_STAGE, PIPELINE, PipelineStage, following
 
@@ -147,6 +148,9 @@ def export_run(store: Store, run: coordinator_pb2.Run, version: str = "",
     version = label(version, "version") if version else run.id
     target = _export_folder(local_dir, roots) if local_dir else None
     records, _ = run_records(store, run.id)
+    review = load_review(store, run.id)
+    rejected = review.rejected()  # a reviewer's rejection takes the sample out of every later export
+    records = [r for r in records if r.id not in rejected]
     models = sorted({m for r in records for m in r.made_by})
     card = {"name": name, "version": version, "run_id": run.id,
             "created_at": run.updated_at.ToJsonString(),
@@ -159,6 +163,8 @@ def export_run(store: Store, run: coordinator_pb2.Run, version: str = "",
                      "completion_tokens": run.progress.tokens.completion_tokens,
                      "gpu_seconds": run.progress.gpu_seconds},
             "config": run.config.name}
+    if review.decisions:
+        card["review"] = card_section(review)
     with tempfile.TemporaryDirectory() as scratch:
         written = write_tree(records, target or Path(scratch) / "dataset", card)
         publish(store, written, name, version)

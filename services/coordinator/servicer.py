@@ -12,6 +12,8 @@ from services.common.store import Store
 from services.coordinator.export import export_run
 from services.coordinator.importing import import_folder
 from services.coordinator.localpaths import LocalRoots
+from services.coordinator.review.decisions import Reviews
+from services.coordinator.review.sheet import build_review_sheet
 from services.coordinator.runs import RunManager
 from services.coordinator.training_rpcs import Trainings
 
@@ -23,6 +25,7 @@ class CoordinatorServicer(coordinator_pb2_grpc.CoordinatorServiceServicer):
         self.store = store
         self.trainings = trainings
         self.roots = roots or LocalRoots.parse("")
+        self.reviews = Reviews(store)
 
     @grpc_errors
     async def CreateRun(self, request: pb.CreateRunRequest, context) -> pb.CreateRunResponse:
@@ -67,6 +70,20 @@ class CoordinatorServicer(coordinator_pb2_grpc.CoordinatorServiceServicer):
         manifest, imported = await asyncio.to_thread(import_folder, self.store, request.path,
                                                      request.name, request.version, self.roots)
         return pb.ImportDatasetResponse(manifest=manifest, imported=imported)
+
+    @grpc_errors
+    async def ExportReviewSheet(self, request: pb.ExportReviewSheetRequest, context) -> pb.ExportReviewSheetResponse:
+        require(request.run_id, "run_id", "required")
+        run = self.runs.snapshot(self.runs.get(request.run_id))
+        return await build_review_sheet(self.store, run, request.format, request.link_ttl_seconds)
+
+    @grpc_errors
+    async def ImportReviewDecisions(self, request: pb.ImportReviewDecisionsRequest,
+                                    context) -> pb.ImportReviewDecisionsResponse:
+        require(request.run_id, "run_id", "required")
+        require(request.sheet, "sheet", "required, the filled-in review sheet")
+        run = self.runs.snapshot(self.runs.get(request.run_id))
+        return await self.reviews.apply(run, request)
 
     @grpc_errors
     async def LaunchTraining(self, request: pb.LaunchTrainingRequest, context) -> pb.LaunchTrainingResponse:
