@@ -21,9 +21,9 @@ MAX_GUIDANCE = 30.0
 MAX_ROUNDS = 5
 # Pixel-steps one call may ask for (images x draws x steps x width x height):
 # a full default batch (64 pairs, 1024x1024, 28 steps, one refinement round)
-# is 7.5e12 and fits; the per-field maxima together would be 6.4e14, hours of
-# GPU time and gigabytes of latents from a single request.
-MAX_WORK_PIXEL_STEPS = 8 * 1024 ** 4
+# is 7.5e9 and fits; the per-field maxima together would be 6.4e11, about 85
+# times that: hours of GPU time and gigabytes of latents from one request.
+MAX_WORK_PIXEL_STEPS = 8 * 1024 ** 3
 
 
 @dataclass(frozen=True)
