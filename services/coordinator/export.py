@@ -150,6 +150,7 @@ def export_run(store: Store, run: coordinator_pb2.Run, version: str = "",
     records, _ = run_records(store, run.id)
     review = load_review(store, run.id)
     rejected = review.rejected()  # a reviewer's rejection takes the sample out of every later export
+    dropped = [r for r in records if r.id in rejected]
     records = [r for r in records if r.id not in rejected]
     models = sorted({m for r in records for m in r.made_by})
     card = {"name": name, "version": version, "run_id": run.id,
@@ -164,7 +165,7 @@ def export_run(store: Store, run: coordinator_pb2.Run, version: str = "",
                      "gpu_seconds": run.progress.gpu_seconds},
             "config": run.config.name}
     if review.decisions:
-        card["review"] = card_section(review)
+        card["review"] = card_section(review, dropped)
     with tempfile.TemporaryDirectory() as scratch:
         written = write_tree(records, target or Path(scratch) / "dataset", card)
         publish(store, written, name, version)

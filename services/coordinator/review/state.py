@@ -11,6 +11,7 @@ survives a coordinator restart and nothing else needs to remember it.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Iterable
 
 from mis.v1 import common_pb2
 from services.common.store import ObjectNotFound, Store
@@ -51,10 +52,14 @@ def save_review(store: Store, run_id: str, state: ReviewState) -> None:
     store.put_json(layout.review_record(run_id), state.to_json())
 
 
-def card_section(state: ReviewState) -> dict:
-    """What the dataset card says about the review: counts and every rejection
-    with the reviewer's reason and note."""
+def card_section(state: ReviewState, dropped: Iterable = ()) -> dict:
+    """What the dataset card says about the review: the accepted ids and every
+    rejection with the reviewer's reason and note, and for the `dropped`
+    records (those rejected) what the browser shows of them."""
     rejected = state.rejected()
+    shown = {r.id: {"split": r.split, "category": r.category, "sub_category": r.sub_category,
+                    "instruction": r.instruction} for r in dropped}
     return {"decided": len(state.decisions), "rejected": len(rejected),
-            "rejections": [{"id": k, "reason": v["reason"], "note": v["note"]}
+            "accepted": sorted(k for k, v in state.decisions.items() if v["decision"] == ACCEPT),
+            "rejections": [{"id": k, "reason": v["reason"], "note": v["note"], **shown.get(k, {})}
                            for k, v in sorted(rejected.items())]}
