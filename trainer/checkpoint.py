@@ -3,14 +3,14 @@
 A checkpoint folder `checkpoints/step-<N>/` under the run's output holds:
 - `model/`: the model in its own Hugging Face format (a LoRA run: the adapter), which
   vLLM can serve for an evaluation of the intermediate model;
-- `trainer_state.pt`: the trained parameters in full precision, the optimizer and the
-  scheduler, the data position (the global step, from which epoch and batch follow),
-  and the RNG state;
+- `state/`: the trained parameters in full precision and the optimizer, as a
+  torch.distributed.checkpoint: each rank writes (and uploads) its own shard, nothing is
+  gathered, and a run resumes from it on any world size (DCP reshards on load);
+- `trainer_state.pt`: the scheduler, the data position (the global step, from which epoch
+  and batch follow) and the RNG state, from rank 0;
 - `COMPLETE`, written last, so a checkpoint cut short by preemption is never resumed from.
 
-State is gathered to full tensors on rank 0 with torch.distributed.checkpoint's
-state-dict helpers, which handle single-process, DDP and FSDP2 models alike; on resume
-rank 0 reads the file and broadcasts it.
+The state-dict helpers handle single-process, DDP and FSDP2 models alike.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from typing import Any
 
 import torch
 import torch.distributed as dist
+import torch.distributed.checkpoint as dcp
 from torch.distributed.checkpoint.state_dict import (StateDictOptions, get_model_state_dict,
                                                      get_optimizer_state_dict, set_model_state_dict,
                                                      set_optimizer_state_dict)
@@ -30,6 +31,7 @@ from trainer.store import Store, join
 
 MARKER = "COMPLETE"
 STATE_FILE = "trainer_state.pt"
+SHARDS_DIR = "state"
 _STEP_DIR = re.compile(r"^step-(\d+)$")
 
 
@@ -43,13 +45,34 @@ def full_model_state(model: torch.nn.Module) -> dict[str, torch.Tensor]:
     return get_model_state_dict(model, options=options)
 
 
-def gather_training_state(model: torch.nn.Module, optimizer: torch.optim.Optimizer,
-                          trainable: set[str]) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
-    options = StateDictOptions(full_state_dict=True, cpu_offload=True)
-    model_state = get_model_state_dict(model, options=options)
-    optimizer_state = get_optimizer_state_dict(model, optimizer, options=options)
+def _sharded_state(model: torch.nn.Module, optimizer: torch.optim.Optimizer,
+                   trainable: set[str]) -> dict[str, Any]:
+    """This rank's view of the trained parameters and the optimizer (DTensor shards under FSDP)."""
+    model_state = get_model_state_dict(model)
     # Frozen weights come back from the base model; only what training changed is kept.
-    return {k: v for k, v in model_state.items() if k in trainable}, optimizer_state
+    return {"model": {k: v for k, v in model_state.items() if k in trainable},
+            "optimizer": get_optimizer_state_dict(model, optimizer)}
+
+
+def save_sharded(model: torch.nn.Module, optimizer: torch.optim.Optimizer, trainable: set[str],
+                 folder: Path) -> list[Path]:
+    """Writes this rank's shard under `folder`; returns the files this rank wrote (to upload).
+
+    DCP's file writer names a rank's files `__<rank>_<n>.distcp`; rank 0 adds `.metadata`."""
+    dcp.save(_sharded_state(model, optimizer, trainable), checkpoint_id=str(folder),
+             no_dist=not dist.is_initialized())
+    rank = dist.get_rank() if dist.is_initialized() else 0
+    mine = sorted(folder.glob(f"__{rank}_*.distcp"))
+    return mine + ([folder / ".metadata"] if rank == 0 else [])
+
+
+def load_sharded(model: torch.nn.Module, optimizer: torch.optim.Optimizer, trainable: set[str],
+                 folder: Path) -> None:
+    """Restores parameters and optimizer from a sharded checkpoint, whatever world size wrote it."""
+    state = _sharded_state(model, optimizer, trainable)
+    dcp.load(state, checkpoint_id=str(folder), no_dist=not dist.is_initialized())
+    set_model_state_dict(model, state["model"], options=StateDictOptions(strict=False))
+    set_optimizer_state_dict(model, optimizer, state["optimizer"])
 
 
 def rng_state() -> dict[str, Any]:
@@ -84,20 +107,3 @@ def prune_checkpoints(store: Store, output: str, keep: int) -> None:
     names = sorted(name for name in store.list_dirs(root) if _STEP_DIR.match(name))
     for name in names[:-keep]:
         store.remove_dir(join(root, name))
-
-
-def load_training_state(model: torch.nn.Module, optimizer: torch.optim.Optimizer,
-                        state_path: Path | None, distributed: bool) -> dict[str, Any]:
-    """Restores parameters and optimizer; returns the rest (scheduler, position, rng).
-
-    `state_path` is read on rank 0 only (None elsewhere) and broadcast from there.
-    """
-    rank0 = not distributed or dist.get_rank() == 0
-    state: dict[str, Any] = torch.load(state_path, map_location="cpu", weights_only=False) if rank0 else {}
-    options = StateDictOptions(full_state_dict=True, strict=False, broadcast_from_rank0=distributed)
-    set_model_state_dict(model, state.get("model", {}), options=options)
-    set_optimizer_state_dict(model, optimizer, state.get("optimizer", {}), options=options)
-    rest = [{k: v for k, v in state.items() if k not in ("model", "optimizer")}]
-    if distributed:
-        dist.broadcast_object_list(rest, src=0)
-    return rest[0]

@@ -107,9 +107,11 @@ class Store:
             raise StoreError(f"{uri}: no objects under this prefix")
         return dest
 
-    def publish_dir(self, local: Path, uri: str, last: str | None = None) -> None:
-        """Copies a local folder to `uri`; the file named `last` goes up after all others."""
-        files = sorted(p for p in local.rglob("*") if p.is_file())
+    def publish_dir(self, local: Path, uri: str, last: str | None = None, skip: str | None = None) -> None:
+        """Copies a local folder to `uri`; the file named `last` goes up after all others.
+        `skip` names a subfolder left out (one whose files each rank publishes itself)."""
+        files = sorted(p for p in local.rglob("*") if p.is_file()
+                       and not (skip and p.relative_to(local).parts[0] == skip))
         if last is not None:
             files.sort(key=lambda p: p.name == last)
         if not is_s3(uri):
@@ -124,6 +126,17 @@ class Store:
         loc = parse_s3(uri)
         for path in files:
             self.client.fput_object(loc.bucket, loc.key(str(path.relative_to(local))), str(path))
+
+    def publish_file(self, path: Path, uri: str) -> None:
+        """Copies one local file to `uri` (a file path or an object key)."""
+        if not is_s3(uri):
+            dest = Path(uri)
+            if dest.resolve() != path.resolve():
+                dest.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copy2(path, dest)
+            return
+        loc = parse_s3(uri)
+        self.client.fput_object(loc.bucket, loc.key(), str(path))
 
     def remove_dir(self, uri: str) -> None:
         if not is_s3(uri):

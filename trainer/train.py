@@ -241,15 +241,16 @@ class MIRageRecipe:
             found = box[0]
         if found is None:
             return
-        state_file = None
-        if self.rank0:
-            folder = Path(found)
-            if is_s3(found):
-                folder = self.work / "resume"
+        folder = Path(found)
+        if is_s3(found):
+            # On each node its first rank downloads the checkpoint; every rank reads what it needs.
+            folder = self.work / "resume"
+            if self.local_rank == 0:
                 shutil.rmtree(folder, ignore_errors=True)
                 self.store.fetch_dir(found, folder)
-            state_file = folder / checkpoint.STATE_FILE
-        rest = checkpoint.load_training_state(self.raw_model, self.optimizer, state_file, self.distributed)
+            self._barrier()
+        checkpoint.load_sharded(self.raw_model, self.optimizer, self.trainable, folder / checkpoint.SHARDS_DIR)
+        rest = torch.load(folder / checkpoint.STATE_FILE, map_location="cpu", weights_only=False)
         self.scheduler.load_state_dict(rest["scheduler"])
         checkpoint.restore_rng(rest["rng"])
         self.step = rest["step"]
@@ -410,24 +411,31 @@ class MIRageRecipe:
 
     # ------------------------------------------------------------------ checkpoint
     def save_checkpoint(self) -> None:
+        """Each rank writes and uploads its shard of the training state; rank 0 adds the model
+        in its own format, the scheduler, position and RNG, and the COMPLETE marker last."""
         self.saved_step = self.step
         name = checkpoint.step_dir_name(self.step)
         local = self.work / "checkpoints" / name
-        params, optimizer = checkpoint.gather_training_state(self.raw_model, self.optimizer, self.trainable)
+        remote = join(self.config.output, "checkpoints", name)
         if self.rank0:
             shutil.rmtree(local, ignore_errors=True)
-            self._export_model(local / "model", final=False)
-            torch.save({"model": params, "optimizer": optimizer, "scheduler": self.scheduler.state_dict(),
-                        "rng": checkpoint.rng_state(), "step": self.step, "total_steps": self.total_steps,
-                        "config": self.config.as_dict()}, local / checkpoint.STATE_FILE)
+        self._barrier()
+        shards = local / checkpoint.SHARDS_DIR
+        for path in checkpoint.save_sharded(self.raw_model, self.optimizer, self.trainable, shards):
+            self.store.publish_file(path, join(remote, checkpoint.SHARDS_DIR, path.name))
+        self._export_model(local / "model", final=False)  # collective: gathers the model on rank 0
+        if self.rank0:
+            torch.save({"scheduler": self.scheduler.state_dict(), "rng": checkpoint.rng_state(), "step": self.step,
+                        "total_steps": self.total_steps, "config": self.config.as_dict()},
+                       local / checkpoint.STATE_FILE)
+        self._barrier()  # every shard is up before the marker
+        if self.rank0:
             (local / checkpoint.MARKER).write_text(str(self.step))
-            self.store.publish_dir(local, join(self.config.output, "checkpoints", name), last=checkpoint.MARKER)
-            self._publish_metrics()
+            self.store.publish_dir(local, remote, last=checkpoint.MARKER, skip=checkpoint.SHARDS_DIR)
             checkpoint.prune_checkpoints(self.store, self.config.output, self.config.keep_checkpoints)
             self._prune_local_checkpoints()
+            self._publish_metrics()
             log.info("checkpoint %s written", name)
-        else:
-            self._export_model(local / "model", final=False)  # joins the collective gather
         self._barrier()
 
     def _export_model(self, folder: Path, final: bool) -> None:

@@ -1,6 +1,7 @@
 """The recipe under torchrun with two CPU processes (gloo): DDP, FSDP2, and an FSDP run
-interrupted and resumed from its checkpoint, which must land where DDP lands; and FSDP in
-bf16 with text-only micro-batches, whose losses must be those of one process.
+interrupted and resumed from its sharded checkpoint (on two ranks, and on one), which must
+land where DDP lands; FSDP in bf16 with text-only micro-batches, whose losses must be those
+of one process; and LoRA under FSDP.
 
 12 samples, 2 per micro-batch on each of 2 ranks, 2 micro-batches per step: 2 steps per
 epoch (the second one a single micro-batch), 6 in 3 epochs; the interruption at step 3
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -17,6 +19,9 @@ from pathlib import Path
 import pytest
 import torch
 from safetensors.torch import load_file
+
+from trainer.config import load_config
+from trainer.train import run
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -63,7 +68,14 @@ def test_fsdp_resumed_run_matches_ddp(tiny_llava, mis_split, write_config, tmp_p
     fsdp = tmp_path / "fsdp"
     _torchrun(config, f"output={fsdp}", "fsdp=true", "stop_after_steps=3", f"work_dir={tmp_path / 'w1'}")
     assert json.loads((fsdp / "progress.json").read_text())["step"] == 3
+    # The sharded checkpoint also resumes on one process (DCP reshards), with micro-batches
+    # of 4 so the global batches are those of 2 ranks x 2.
+    resharded = tmp_path / "resharded"
+    shutil.copytree(fsdp, resharded)
     _torchrun(config, f"output={fsdp}", "fsdp=true", f"work_dir={tmp_path / 'w2'}")
+    one = run(load_config(str(config), [f"output={resharded}", "fsdp=true", "micro_batch_size=4",
+                                        f"work_dir={tmp_path / 'w3'}"]))
+    assert one.step == 6 and one.world_size == 1
 
     progress = json.loads((fsdp / "progress.json").read_text())
     assert progress["state"] == "succeeded" and progress["step"] == progress["total_steps"] == 6
@@ -74,6 +86,9 @@ def test_fsdp_resumed_run_matches_ddp(tiny_llava, mis_split, write_config, tmp_p
     for name, value in ddp_model.items():
         # Same batches, same maths; only the order of the gradient reductions differs.
         torch.testing.assert_close(fsdp_model[name], value, rtol=1e-4, atol=1e-5, msg=name)
+    one_model = load_file(resharded / "model" / "model.safetensors")
+    for name, value in ddp_model.items():
+        torch.testing.assert_close(one_model[name], value, rtol=1e-4, atol=1e-5, msg=name)
     head = next(name for name in base if "lm_head" in name)
     assert not torch.equal(ddp_model[head], base[head])
 
@@ -82,9 +97,6 @@ def test_fsdp_resumed_run_matches_ddp(tiny_llava, mis_split, write_config, tmp_p
 def test_lora_under_fsdp_matches_one_process(tiny_llava, mis_split, write_config, tmp_path):
     """LoRA adapters sharded with the decoder layers: checkpoints hold the adapter, and the
     merged final model is the one a single process trains."""
-    from trainer.config import load_config
-    from trainer.train import run
-
     config = write_config(model=str(tiny_llava), dataset=str(mis_split), output=str(tmp_path / "fsdp"), epochs=1,
                           micro_batch_size=2, grad_accum_steps=2, checkpoint_every=1, finetune="lora",
                           lora_rank=4, lora_alpha=8, lora_dropout=0.0, fsdp=True)
