@@ -6,9 +6,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from services.cli.runs import add_coordinator_option, handle_rpc_errors
+from services.cli.runs import add_coordinator_option, coordinator_client, handle_rpc_errors
 from services.coordinator.browser import write_browser
-from services.coordinator.client import CoordinatorClient
 
 
 def print_manifest(manifest) -> None:
@@ -19,7 +18,7 @@ def print_manifest(manifest) -> None:
 
 def export(args: argparse.Namespace) -> int:
     local = str(Path(args.out).resolve()) if args.out else ""
-    with CoordinatorClient(args.coordinator) as client:
+    with coordinator_client(args) as client:
         manifest = client.export(args.run_id, args.version, local)
     print_manifest(manifest)
     if local:
@@ -30,7 +29,7 @@ def export(args: argparse.Namespace) -> int:
 
 
 def import_(args: argparse.Namespace) -> int:
-    with CoordinatorClient(args.coordinator) as client:
+    with coordinator_client(args) as client:
         reply = client.import_folder(str(Path(args.path).resolve()), args.name, args.version)
     print(f"imported {reply.imported} samples")
     print_manifest(reply.manifest)

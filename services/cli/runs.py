@@ -6,11 +6,12 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from pathlib import Path
 
 import grpc
 
-from services.coordinator.client import (CoordinatorClient, default_address, progress_lines,
-                                         state_name)
+from services.coordinator.client import (CoordinatorClient, default_address, default_ca_file,
+                                         default_token_file, progress_lines, state_name)
 from services.coordinator.runconfig import RunConfigError, load_run_config
 
 FINISHED = {"succeeded", "failed", "cancelled"}
@@ -38,8 +39,11 @@ def watch_run(client: CoordinatorClient, run_id: str, out=sys.stdout, interval: 
     return run
 
 
-def _client(args: argparse.Namespace) -> CoordinatorClient:
-    return CoordinatorClient(args.coordinator)
+def coordinator_client(args: argparse.Namespace) -> CoordinatorClient:
+    """A client of the coordinator the options name, with their token and CA."""
+    return CoordinatorClient(args.coordinator, token_file=getattr(args, "coordinator_token_file", None),
+                             ca_file=getattr(args, "coordinator_ca", None))
+
 
 
 def create(args: argparse.Namespace) -> int:
@@ -48,7 +52,7 @@ def create(args: argparse.Namespace) -> int:
     except RunConfigError as exc:
         print(f"bad run config {args.config}: {exc}", file=sys.stderr)
         return 2
-    with _client(args) as client:
+    with coordinator_client(args) as client:
         run = client.create(config, args.run_id)
         print(f"run {run.id} {state_name(run.state)}")
         if args.watch:
@@ -58,13 +62,13 @@ def create(args: argparse.Namespace) -> int:
 
 
 def watch(args: argparse.Namespace) -> int:
-    with _client(args) as client:
+    with coordinator_client(args) as client:
         run = watch_run(client, args.run_id)
     return 0 if run is not None and state_name(run.state) == "succeeded" else 1
 
 
 def list_runs(args: argparse.Namespace) -> int:
-    with _client(args) as client:
+    with coordinator_client(args) as client:
         runs = client.list()
     print(f"{'run':<28} {'state':<10} {'samples':>8}  message")
     for run in runs:
@@ -73,20 +77,20 @@ def list_runs(args: argparse.Namespace) -> int:
 
 
 def get(args: argparse.Namespace) -> int:
-    with _client(args) as client:
+    with coordinator_client(args) as client:
         print("\n".join(progress_lines(client.get(args.run_id))))
     return 0
 
 
 def cancel(args: argparse.Namespace) -> int:
-    with _client(args) as client:
+    with coordinator_client(args) as client:
         run = client.cancel(args.run_id)
     print(f"run {run.id} {state_name(run.state)}")
     return 0
 
 
 def retry_failed(args: argparse.Namespace) -> int:
-    with _client(args) as client:
+    with coordinator_client(args) as client:
         count = client.retry_failed(args.run_id)
         print(f"run {args.run_id}: {count} failed items put back into the pipeline")
         if args.watch and count:
@@ -111,8 +115,14 @@ def handle_rpc_errors(handler):
 
 
 def add_coordinator_option(parser: argparse.ArgumentParser) -> None:
+    """--coordinator, and the bearer token and CA a secured coordinator asks for."""
     parser.add_argument("--coordinator", default=default_address(),
                         help="coordinator host:port (default MIS_COORDINATOR_ADDRESS or %(default)s)")
+    parser.add_argument("--coordinator-token-file", type=Path, default=default_token_file(),
+                        help="file holding the bearer token (default MIS_COORDINATOR_TOKEN_FILE)")
+    parser.add_argument("--coordinator-ca", type=Path, default=default_ca_file(),
+                        help="CA bundle of the coordinator's certificate; enables TLS "
+                             "(default MIS_COORDINATOR_CA_FILE)")
 
 
 def register(commands: argparse._SubParsersAction) -> None:

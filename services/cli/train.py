@@ -18,7 +18,8 @@ from typing import TextIO
 import grpc
 
 from mis.v1 import coordinator_pb2 as pb
-from services.coordinator.client import CoordinatorClient, default_address
+from services.cli.runs import add_coordinator_option, coordinator_client
+from services.coordinator.client import CoordinatorClient
 
 FINISHED = {pb.TRAINING_STATE_SUCCEEDED, pb.TRAINING_STATE_FAILED, pb.TRAINING_STATE_CANCELLED}
 CALL_SECONDS = 30.0
@@ -105,7 +106,7 @@ def launch(args: argparse.Namespace) -> int:
                            gpus_per_node=args.gpus_per_node, output_uri=args.output, image=args.image,
                            overrides=_overrides(args.set))
     request_id = args.request_id or f"{args.preset}-{uuid.uuid4().hex[:8]}"
-    with CoordinatorClient(args.coordinator) as client:
+    with coordinator_client(args) as client:
         training = client.stub.LaunchTraining(pb.LaunchTrainingRequest(request_id=request_id, spec=spec),
                                               timeout=CALL_SECONDS).training
         print(f"training {training.name} {state_name(training.state)} (request id {request_id}; "
@@ -117,7 +118,7 @@ def launch(args: argparse.Namespace) -> int:
 
 
 def list_trainings(args: argparse.Namespace) -> int:
-    with CoordinatorClient(args.coordinator) as client:
+    with coordinator_client(args) as client:
         trainings = client.stub.ListTrainings(pb.ListTrainingsRequest(), timeout=CALL_SECONDS).trainings
     print(f"{'training':<52} {'state':<10} {'preset':<20} {'step':>12}")
     for training in trainings:
@@ -127,13 +128,13 @@ def list_trainings(args: argparse.Namespace) -> int:
 
 
 def watch(args: argparse.Namespace) -> int:
-    with CoordinatorClient(args.coordinator) as client:
+    with coordinator_client(args) as client:
         training = watch_training(client, args.name, interval=args.interval)
     return 0 if training.state == pb.TRAINING_STATE_SUCCEEDED else 1
 
 
 def cancel(args: argparse.Namespace) -> int:
-    with CoordinatorClient(args.coordinator) as client:
+    with coordinator_client(args) as client:
         training = client.stub.CancelTraining(pb.CancelTrainingRequest(name=args.name),
                                               timeout=CALL_SECONDS).training
     print(f"training {training.name} {state_name(training.state)}")
@@ -203,7 +204,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     stop.add_argument("name")
     for action, handler in (("launch", launch), ("list", list_trainings), ("watch", watch), ("cancel", cancel)):
         sub = actions.choices[action]
-        sub.add_argument("--coordinator", default=default_address(), help="coordinator host:port")
+        add_coordinator_option(sub)
         sub.set_defaults(handler=_handle_rpc_errors(handler))
     read = actions.add_parser("logs", help="the log of rank 0 or of --rank N (Kubernetes API)")
     read.add_argument("name")

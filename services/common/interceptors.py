@@ -154,6 +154,22 @@ def load_tokens(path: Path) -> dict[str, str]:
     return tokens
 
 
+def caller_tokens(path: Path | None, service: str) -> dict[str, str] | None:
+    """The tokens a service accepts (MIS_AUTH_TOKENS_FILE), or None with a
+    warning when no file is set: unauthenticated calls are then accepted,
+    which only a local stack should do."""
+    from services.common.settings import SettingsError
+
+    if path is None:
+        log.warning(f"MIS_AUTH_TOKENS_FILE is unset: the {service} accepts unauthenticated calls "
+                    "(acceptable only on a local stack)")
+        return None
+    try:
+        return load_tokens(path)
+    except (OSError, ValueError) as exc:
+        raise SettingsError(f"MIS_AUTH_TOKENS_FILE: {exc}") from None
+
+
 def call_metadata(handler_call_details, key: str) -> str:
     """A metadata value of a call as the interceptor sees it, before any body is read."""
     for item_key, value in handler_call_details.invocation_metadata or ():

@@ -3,12 +3,15 @@ and the text progress bars `mis runs watch` draws."""
 
 from __future__ import annotations
 
+import collections
 import os
+from pathlib import Path
 from typing import Iterator
 
 import grpc
 
 from mis.v1 import common_pb2, coordinator_pb2 as pb, coordinator_pb2_grpc
+from services.common.tls import channel_credentials
 from services.coordinator.stages import BY_STAGE, PIPELINE
 
 DEFAULT_ADDRESS = "127.0.0.1:50051"
@@ -18,12 +21,66 @@ def default_address() -> str:
     return os.environ.get("MIS_COORDINATOR_ADDRESS", DEFAULT_ADDRESS)
 
 
+def _env_path(variable: str) -> Path | None:
+    value = os.environ.get(variable, "")
+    return Path(value) if value else None
+
+
+def default_token_file() -> Path | None:
+    """MIS_COORDINATOR_TOKEN_FILE: the bearer token a coordinator with
+    MIS_AUTH_TOKENS_FILE asks for (the token alone, or name:token)."""
+    return _env_path("MIS_COORDINATOR_TOKEN_FILE")
+
+
+def default_ca_file() -> Path | None:
+    """MIS_COORDINATOR_CA_FILE: the CA of the coordinator's certificate; enables TLS."""
+    return _env_path("MIS_COORDINATOR_CA_FILE")
+
+
+def read_token(path: Path) -> str:
+    """The token of a token file: its first line, `token` or `name:token`."""
+    lines = path.read_text().strip().splitlines()
+    return lines[0].rpartition(":")[2].strip() if lines else ""
+
+
+class _CallDetails(collections.namedtuple(
+        "_CallDetails", "method timeout metadata credentials wait_for_ready compression"),
+        grpc.ClientCallDetails):
+    pass
+
+
+class _Bearer(grpc.UnaryUnaryClientInterceptor, grpc.UnaryStreamClientInterceptor):
+    """Adds `authorization: Bearer <token>` to every call (also over a
+    plaintext channel, where grpc's call credentials are not allowed)."""
+
+    def __init__(self, token: str) -> None:
+        self.header = ("authorization", f"Bearer {token}")
+
+    def _details(self, details):
+        return _CallDetails(details.method, details.timeout, [*(details.metadata or ()), self.header],
+                            details.credentials, details.wait_for_ready, details.compression)
+
+    def intercept_unary_unary(self, continuation, details, request):
+        return continuation(self._details(details), request)
+
+    def intercept_unary_stream(self, continuation, details, request):
+        return continuation(self._details(details), request)
+
+
 class CoordinatorClient:
-    def __init__(self, address: str, timeout_seconds: float = 600.0) -> None:
+    def __init__(self, address: str, timeout_seconds: float = 600.0, *,
+                 token_file: Path | None = None, ca_file: Path | None = None) -> None:
+        """`token_file` and `ca_file` default to MIS_COORDINATOR_TOKEN_FILE and
+        MIS_COORDINATOR_CA_FILE; a CA makes the channel TLS."""
         self.address = address
         self.timeout = timeout_seconds
-        self.channel = grpc.insecure_channel(address, options=[
-            ("grpc.max_receive_message_length", 64 * 1024 * 1024)])
+        token_file = token_file or default_token_file()
+        ca_file = ca_file or default_ca_file()
+        options = [("grpc.max_receive_message_length", 64 * 1024 * 1024)]
+        self.channel = (grpc.secure_channel(address, channel_credentials(ca_file), options=options)
+                        if ca_file else grpc.insecure_channel(address, options=options))
+        if token_file:
+            self.channel = grpc.intercept_channel(self.channel, _Bearer(read_token(token_file)))
         self.stub = coordinator_pb2_grpc.CoordinatorServiceStub(self.channel)
 
     def close(self) -> None:

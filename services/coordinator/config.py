@@ -1,6 +1,7 @@
 """Settings of the coordinator service: where the stage services are, the
-store, how often DNS names of replicated stages are re-resolved, and where
-training Jobs go on Kubernetes."""
+store, how often DNS names of replicated stages are re-resolved, where
+training Jobs go on Kubernetes, who may call it (bearer tokens; TLS comes
+with the common server settings) and which local folders requests may name."""
 
 from __future__ import annotations
 
@@ -81,3 +82,10 @@ class Settings:
     resolve_seconds: float = env("MIS_RESOLVE_SECONDS", 5.0, check=positive,
                                  help="how often DNS names of replicated stages are re-resolved")
     resume: bool = env("MIS_RESUME", True, help="resume unfinished runs found in the store at start")
+    auth_tokens_file: Path | None = env("MIS_AUTH_TOKENS_FILE", None,
+                                        help="bearer tokens, one per line as name:token; "
+                                             "unset: no authentication (local stack only)")
+    local_roots: str = env("MIS_COORDINATOR_LOCAL_ROOTS", "",
+                           help="folders (separated by ':' or ',') that seed, taxonomy, export and "
+                                "import paths must lie in; empty: the working directory and the "
+                                "system temp folder")

@@ -2,36 +2,19 @@
 
 from __future__ import annotations
 
-import logging
-
 from mis.v1 import judge_pb2, judge_pb2_grpc
-from services.common.interceptors import BearerAuthInterceptor, load_tokens
+from services.common.interceptors import BearerAuthInterceptor, caller_tokens
 from services.common.metrics import Metrics
 from services.common.server import binding
 from services.common.service import Wiring, main as service_main
-from services.common.settings import SettingsError
 from services.judge.admission import AdmissionQueue, RateLimiter
 from services.judge.config import Settings
 from services.judge.judge import Judge
 from services.judge.servicer import JudgeServicer
 
-log = logging.getLogger("mis.judge")
-
-
-def caller_tokens(settings: Settings) -> dict[str, str] | None:
-    path = settings.judge.auth_tokens_file
-    if path is None:
-        log.warning("MIS_AUTH_TOKENS_FILE is unset: the judge accepts unauthenticated calls "
-                    "(acceptable only on a local stack)")
-        return None
-    try:
-        return load_tokens(path)
-    except (OSError, ValueError) as exc:
-        raise SettingsError(f"MIS_AUTH_TOKENS_FILE: {exc}") from None
-
 
 async def build(settings: Settings, metrics: Metrics) -> Wiring:
-    tokens = caller_tokens(settings)
+    tokens = caller_tokens(settings.judge.auth_tokens_file, "judge")
     judge = Judge.from_settings(settings, metrics, connect_store=True)
     servicer = JudgeServicer(
         judge, RateLimiter(settings.judge.rate_limit_per_second, settings.judge.rate_limit_burst),
