@@ -129,7 +129,8 @@ def guided(schema: dict[str, Any]) -> dict[str, Any]:
         check_bounded(schema)
     except UnboundedSchema:
         return schema
-    return json.loads(_guided_text(json.dumps(schema, sort_keys=True)))
+    # Key order kept: guided decoding emits properties in the order listed.
+    return json.loads(_guided_text(json.dumps(schema)))
 
 
 def max_answer_chars(schema: dict[str, Any]) -> int:
