@@ -1,9 +1,11 @@
 """Tiny vision-language models and tokenizers, built from configs, for tests and benchmarks.
 
 No weights are downloaded: a byte-level BPE tokenizer is trained on a few sentences and
-a model with the real architecture (LLaVA: a CLIP vision tower plus a Llama decoder;
-Qwen2-VL) is initialised at random and saved with `save_pretrained`, so the recipe loads
-it by path exactly as it loads a real checkpoint. A small MIS-style dataset of coloured
+a model with the real architecture of each supported family (LLaVA: CLIP + Llama;
+Qwen2-VL and Qwen2.5-VL; InternVL: InternViT + Qwen2; LLaVA-OneVision: SigLIP + Qwen2) is
+initialised at random and saved with `save_pretrained` beside its real processor class
+(images only, see trainer/processors.py), so the recipe loads it by path exactly as it
+loads a real checkpoint. A small MIS-style dataset of coloured
 image pairs with conversations is written beside it.
 
     python -m trainer.tiny --out /tmp/tiny   # writes /tmp/tiny/{llava,data,general}
