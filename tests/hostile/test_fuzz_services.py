@@ -26,7 +26,7 @@ SERVICES = {
 # The coordinator's other RPCs read and write local paths and launch jobs:
 # they get garbage bodies (the decode path), not random well-formed requests.
 COORDINATOR_READ_ONLY = {"GetRun", "ListRuns", "GetTraining", "ListTrainings"}
-GARBAGE, MESSAGES, MUTATIONS = 3, 5, 5
+GARBAGE, MESSAGES, MUTATIONS = 3, 4, 4
 
 
 def inputs(rpc, generator: Generator, valid: bytes | None, well_formed: bool) -> list[bytes]:
