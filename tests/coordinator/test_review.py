@@ -11,7 +11,11 @@ import asyncio
 import csv
 import io
 import json
+import re
+import subprocess
 import urllib.request
+from pathlib import Path
+from urllib.parse import urlencode
 
 import grpc
 import pytest
@@ -19,12 +23,14 @@ import pytest
 from mis.v1 import common_pb2, coordinator_pb2 as pb, filter_pb2
 from services.common.errors import InvalidArgument
 from services.coordinator import layout
+from services.coordinator.browser import write_browser
 from services.coordinator.review.sheet import RunImageSigner
 from services.filter.review import review_rows
 from tests.coordinator.conftest import coordinator_stub, small_config, wait_finished
 
 CSV, JSONL = filter_pb2.SHEET_FORMAT_CSV, filter_pb2.SHEET_FORMAT_JSONL
 DEADLINE = 60
+CHROMIUM = "/usr/bin/chromium"
 
 
 def coordinator_env(stages) -> dict[str, str]:
@@ -72,7 +78,7 @@ def dataset_ids(store, name: str, version: str) -> set[str]:
     return {json.loads(line)["id"] for line in text.splitlines()}
 
 
-async def test_review_round_trip_survives_a_coordinator_restart(stages, start_service, store):
+async def test_review_round_trip_survives_a_coordinator_restart(stages, start_service, store, tmp_path):
     env = coordinator_env(stages)
     coordinator = start_service("coordinator", env)
     channel, stub = coordinator_stub(coordinator.address)
@@ -114,11 +120,57 @@ async def test_review_round_trip_survives_a_coordinator_restart(stages, start_se
     assert dataset_ids(store, "test", "rev-review-1") == set(kept[1:])
     assert dataset_ids(store, "test", "rev-review-2") == set(kept) - {kept[1]}
     card = json.loads(store.get_bytes(layout.dataset_prefix("test", "rev-review-2") + "card.json"))
-    assert card["review"]["rejections"] == [{"id": kept[1], "reason": "REJECTION_REASON_REVIEWER",
-                                             "note": "no risk"}]
+    [rejection] = card["review"]["rejections"]
+    assert (rejection["id"], rejection["reason"], rejection["note"]) == (kept[1], "REJECTION_REASON_REVIEWER",
+                                                                         "no risk")
+    assert rejection["instruction"] == rows[1]["instruction"]
+    assert card["review"]["accepted"] == [kept[0]]
     review = store.get_json(layout.review_record("rev"))
     assert review["decisions"][kept[1]]["reason"] == "REJECTION_REASON_REVIEWER"
     assert coordinator.terminate() == 0
+    browse_review_verdicts(store, tmp_path, kept, rows)
+
+
+def download(store, name: str, version: str, folder: Path) -> Path:
+    prefix = layout.dataset_prefix(name, version)
+    for key in store.list_keys(prefix):
+        path = folder / key[len(prefix):]
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(store.get_bytes(key))
+    return folder
+
+
+def visible(dom: str, kind: str) -> list[str]:
+    """Ids of the shown items of a class (`sample` or `rejected-item`) in a dumped DOM."""
+    pattern = re.compile(rf'<(?:article|li) class="{kind}" data-id="([^"]+)"[^>]*?(style="display: none;")?>')
+    return [m.group(1) for m in pattern.finditer(dom) if not m.group(2)]
+
+
+def browse_review_verdicts(store, tmp_path: Path, kept: list[str], rows: list[dict]) -> None:
+    """The browser of the reviewed version in headless Chromium: the verdict, the
+    rejected item with its reason, text search and the sub-category filter."""
+    folder = download(store, "test", "rev-review-2", tmp_path / "reviewed")
+    page = write_browser(folder)
+    flags = [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+             "--no-first-run", f"--user-data-dir={tmp_path / 'chromium'}", "--allow-file-access-from-files"]
+
+    def dom(query: str = "") -> str:
+        return subprocess.run([*flags, "--dump-dom", page.as_uri() + query], capture_output=True, text=True,
+                              timeout=DEADLINE, check=True).stdout
+
+    everything = dom()
+    assert set(visible(everything, "sample")) == set(kept) - {kept[1]}
+    assert visible(everything, "rejected-item") == [kept[1]]
+    assert "REJECTION_REASON_REVIEWER" in everything and "no risk" in everything
+    assert everything.count("review: accepted") == 1
+    assert visible(dom("?" + urlencode({"q": "no such words anywhere"})), "sample") == []
+    assert visible(dom("?" + urlencode({"q": kept[2]})), "sample") == [kept[2]]
+    sub = rows[2]["sub_category"]
+    by_sub = dom("?" + urlencode({"sub": sub}))
+    expected = [r["item_id"] for r in rows if r["sub_category"] == sub and r["item_id"] != kept[1]]
+    assert visible(by_sub, "sample") == expected and f"{len(expected)} of " in by_sub
+    assert visible(dom("?" + urlencode({"q": "no risk"})), "rejected-item") == [kept[1]]
+    assert visible(dom("?" + urlencode({"q": "no risk"})), "sample") == []
 
 
 async def test_bad_sheets_are_refused_naming_the_row_and_the_column(stages, start_service, store):
