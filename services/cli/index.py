@@ -23,14 +23,16 @@ from services.common.store import Store, StoreError
 def build(args: argparse.Namespace) -> int:
     from services.retriever.build import IndexBuilder, ShardDone
     from services.retriever.embeddings import ClipEmbedder, EmbedderError
-    from services.retriever.sources import Source, SourceError
+    from services.retriever.sources import STORE_LAYOUT, Source, SourceError, StorePrefix
 
     try:
         store = Store.from_settings(load_settings(StoreSettings))
-        source = Source(args.layout, Path(args.path), shard_size=args.shard_size)
+        store.ensure_bucket()
+        source = (StorePrefix(store, args.path, shard_size=args.shard_size)
+                  if args.layout == STORE_LAYOUT
+                  else Source(args.layout, Path(args.path), shard_size=args.shard_size))
         embedder = ClipEmbedder.load(Path(args.clip)) if args.clip else None
         builder = IndexBuilder(store, args.name, source, embedder, kind=args.kind)
-        store.ensure_bucket()
         bar = Progress(TextColumn("index {task.description}"), BarColumn(), MofNCompleteColumn(),
                        TimeRemainingColumn(), console=Console(stderr=True))
         with bar:
@@ -57,17 +59,19 @@ def build(args: argparse.Namespace) -> int:
 
 def register(commands: argparse._SubParsersAction) -> None:
     from services.retriever.index import KINDS
-    from services.retriever.sources import LAYOUTS
+    from services.retriever.sources import LAYOUTS, STORE_LAYOUT
 
     parser = commands.add_parser("index", help="build retrieval indexes of image corpora")
     actions = parser.add_subparsers(dest="action", required=True)
     action = actions.add_parser("build", help="embed a corpus and store its index (resumes)")
     action.add_argument("name", help="index name, as the retriever's requests name it")
-    action.add_argument("path", help="the corpus folder")
-    action.add_argument("--layout", choices=LAYOUTS, default="folder",
-                        help="folder of images, WebDataset *.tar shards, or LAION img_emb/metadata")
+    action.add_argument("path", help="the corpus folder, or for --layout s3 a key prefix in the store's bucket")
+    action.add_argument("--layout", choices=(*LAYOUTS, STORE_LAYOUT), default="folder",
+                        help="folder of images, WebDataset *.tar shards, LAION img_emb/metadata, "
+                             "or images under a store prefix")
     action.add_argument("--clip", default="", help="CLIP model folder (not needed for --layout laion)")
     action.add_argument("--kind", choices=KINDS, default="auto",
                         help="flat (exact) or ivfpq; auto picks by corpus size")
-    action.add_argument("--shard-size", type=int, default=256, help="images per shard of a folder")
+    action.add_argument("--shard-size", type=int, default=256,
+                        help="images per shard of a folder or store prefix")
     action.set_defaults(handler=build)

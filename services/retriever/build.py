@@ -71,6 +71,11 @@ class IndexBuilder:
         if source.layout != "laion" and embedder is None:
             raise SourceError(f"a {source.layout} corpus needs a CLIP model to embed its images")
 
+    def corpus(self) -> str:
+        """Where the items came from, as provenance records it: layout and place."""
+        root = str(self.source.root)
+        return root if root.startswith("s3://") else f"{self.source.layout}:{root}"
+
     def shard_key(self, shard_id: str, extension: str) -> str:
         return f"{self.prefix}shards/{shard_id}.{extension}"
 
@@ -144,7 +149,7 @@ class IndexBuilder:
         self.store.put_bytes(f"{self.prefix}index.faiss", faiss_index.to_bytes(built))
         manifest = {"name": self.name, "kind": faiss_index.kind_of(built),
                     "count": int(matrix.shape[0]), "dimension": int(matrix.shape[1]),
-                    "corpus": f"{self.source.layout}:{self.source.root}",
+                    "corpus": self.corpus(),
                     "model": self.embedder.name if self.embedder else "", "shards": shards}
         self.store.put_json(f"{self.prefix}manifest.json", manifest)
         return manifest

@@ -20,12 +20,17 @@ import re
 import tarfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from services.common.store import Store
 
 import numpy as np
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp")
 LAYOUTS = ("folder", "webdataset", "laion")
+# Images under a prefix of the store's bucket (StorePrefix below).
+STORE_LAYOUT = "s3"
 
 
 class SourceError(ValueError):
@@ -144,3 +149,43 @@ class Source:
 def image_of(data: bytes):
     from PIL import Image
     return Image.open(io.BytesIO(data))
+
+
+@dataclass
+class StorePrefix:
+    """Images under a prefix of the store's own bucket (a corpus uploaded to
+    S3), in key order, cut into shards of `shard_size`. Objects over the
+    store's image limit are skipped by the builder like unreadable files."""
+
+    store: "Store"
+    prefix: str
+    shard_size: int = 256
+    layout: str = "s3"
+    keys: list[str] = field(default_factory=list)
+    shard_ids: list[str] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.keys = [key for key in self.store.list_keys(self.prefix)
+                     if Path(key).suffix.lower() in IMAGE_SUFFIXES]
+        if not self.keys:
+            raise SourceError(f"s3://{self.store.bucket}/{self.prefix}: no images found")
+        count = len(self.keys)
+        self.shard_ids = [f"s3-{n:06d}" for n in range((count + self.shard_size - 1) // self.shard_size)]
+
+    @property
+    def root(self) -> str:
+        return f"s3://{self.store.bucket}/{self.prefix}"
+
+    def read(self, shard_id: str) -> Shard:
+        from services.common.store import ObjectTooLarge
+
+        start = int(shard_id.rsplit("-", 1)[1]) * self.shard_size
+        items = []
+        for key in self.keys[start:start + self.shard_size]:
+            try:
+                image = self.store.get_bytes(key, max_bytes=self.store.max_image_bytes)
+            except ObjectTooLarge:
+                continue
+            items.append(CorpusItem(key, url=f"s3://{self.store.bucket}/{key}",
+                                    caption=Path(key).stem.replace("_", " "), image=image))
+        return Shard(shard_id, items)

@@ -9,9 +9,9 @@ import pytest
 
 from services.retriever.build import IndexBuilder
 from services.retriever.retrieval import LoadedIndex, Retriever
-from services.retriever.sources import Source, SourceError, image_of
+from services.retriever.sources import Source, SourceError, StorePrefix, image_of
 from tests.retriever.conftest import CORPUS_SIZE
-from tests.retriever.corpus import laion_shards, webdataset_shards
+from tests.retriever.corpus import drawings, laion_shards, webdataset_shards
 
 
 @pytest.fixture
@@ -90,3 +90,19 @@ def test_index_from_another_corpus_under_a_used_name_is_refused(store, embedder,
     other = webdataset_shards(tmp_path / "wds", count=4, per_shard=2)
     with pytest.raises(SourceError, match="was started from another corpus"):
         IndexBuilder(store, "named", Source("webdataset", other), embedder).embed_all()
+
+
+def test_images_under_a_store_prefix_are_indexed_in_key_order(store, embedder):
+    for name, data in drawings(12):
+        store.put_bytes(f"uploads/photos/{name}.png", data, "image/png")
+    store.put_bytes("uploads/photos/notes.txt", b"not a photo")
+    builder = IndexBuilder(store, "uploads", StorePrefix(store, "uploads/photos/", shard_size=5), embedder)
+    builder.embed_all()
+    manifest = builder.assemble()
+    assert [s["count"] for s in manifest["shards"]] == [5, 5, 2]
+    assert manifest["corpus"] == f"s3://{store.bucket}/uploads/photos/"
+    loaded = LoadedIndex.load(store, "uploads")
+    query = embedder.embed_images([image_of(store.get_bytes("uploads/photos/yellow_square_0003.png"))])[0]
+    assert loaded.search(query, 1)[0].item_id == "uploads/photos/yellow_square_0003.png"
+    with pytest.raises(SourceError, match="no images found"):
+        StorePrefix(store, "uploads/empty/")
