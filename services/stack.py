@@ -14,6 +14,7 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -62,6 +63,11 @@ class LocalStack:
             "MIS_GRACE_SECONDS": "5",
             "PYTHONUNBUFFERED": "1",
         })
+        # Services run in the workdir; the paths a user names (seeds, exports)
+        # are relative to where the stack was started, so that folder is the
+        # coordinator's local root here (with the temp folder), unless set.
+        env.setdefault("MIS_COORDINATOR_LOCAL_ROOTS",
+                       os.pathsep.join([os.getcwd(), tempfile.gettempdir()]))
         env.update(self.env)
         return env
 
