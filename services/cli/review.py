@@ -2,18 +2,21 @@
 
 `export` writes the run's review sheet as CSV and JSONL (presigned,
 short-lived links to the run's own images; decisions already given are
-filled in); `import` applies a filled-in sheet: rejected samples leave the
+filled in) and review.html, a page with accept and reject buttons that
+builds the decisions file; `import` applies a filled-in sheet: rejected samples leave the
 dataset with the reviewer's reason and a new dataset version is exported."""
 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
 
 from mis.v1 import coordinator_pb2 as pb, filter_pb2
 from services.cli.runs import add_coordinator_option, handle_rpc_errors
 from services.coordinator.client import CoordinatorClient
+from services.coordinator.review.page import render_review_page
 
 FORMATS = {".csv": filter_pb2.SHEET_FORMAT_CSV, ".jsonl": filter_pb2.SHEET_FORMAT_JSONL}
 
@@ -28,6 +31,11 @@ def export(args: argparse.Namespace) -> int:
             path = folder / f"sheet{suffix}"
             path.write_bytes(reply.sheet)
             print(f"{path}: {reply.rows} samples (image links valid {reply.link_ttl_seconds} s)")
+            if fmt == filter_pb2.SHEET_FORMAT_JSONL:
+                rows = [json.loads(line) for line in reply.sheet.decode().splitlines() if line.strip()]
+                page = folder / "review.html"
+                page.write_text(render_review_page(args.run_id, rows, reply.link_ttl_seconds))
+                print(f"{page}: accept or reject in a browser, then download the decisions file")
     print(f"fill in 'decision' (accept or reject) and 'note', then: mis review import {args.run_id} FILE")
     return 0
 
