@@ -25,6 +25,10 @@ SHARDS = 40
 PER_SHARD = 50
 
 
+# One FAISS thread: OpenMP threads spin while they wait, which costs a small shared machine dearly.
+BUILD_ENV = {"OMP_NUM_THREADS": "1"}
+
+
 def build_command(folder) -> list[str]:
     return [sys.executable, "-m", "services.cli.main", "index", "build", "resumed", str(folder),
             "--layout", "laion"]
@@ -45,7 +49,7 @@ def test_build_killed_after_its_first_shard_resumes_without_redoing_it(store, st
     corpus = tmp_path / "laion"
     laion_shards(corpus, shards=SHARDS, per_shard=PER_SHARD, dimension=16)
     first = subprocess.Popen(build_command(corpus),
-                             env={**os.environ, **store_env, "PYTHONUNBUFFERED": "1"}, cwd=ROOT,
+                             env={**os.environ, **store_env, **BUILD_ENV, "PYTHONUNBUFFERED": "1"}, cwd=ROOT,
                              stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     try:
         line = lines_of(first).get(timeout=60)
@@ -58,7 +62,7 @@ def test_build_killed_after_its_first_shard_resumes_without_redoing_it(store, st
     assert 1 <= len(recorded) < SHARDS
     assert not store.exists("indexes/resumed/manifest.json")
 
-    second = subprocess.run(build_command(corpus), env={**os.environ, **store_env}, cwd=ROOT,
+    second = subprocess.run(build_command(corpus), env={**os.environ, **store_env, **BUILD_ENV}, cwd=ROOT,
                             capture_output=True, text=True, timeout=120)
     assert second.returncode == 0, second.stderr[-2000:]
     shard_lines = [line for line in second.stdout.splitlines() if line.startswith("shard ")]
