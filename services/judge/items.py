@@ -28,8 +28,8 @@ class ItemLimits:
     max_item_id_chars: int = 256
 
 
-def check_text(value: str, field: str, limit: int, what: str) -> None:
-    if not value.strip():
+def check_text(value: str, field: str, limit: int, what: str, allow_empty: bool = False) -> None:
+    if not allow_empty and not value.strip():
         raise InvalidArgument(field, f"required: {what}")
     if len(value) > limit:
         raise InvalidArgument(field, f"{len(value)} characters, over the limit of {limit}")
@@ -42,8 +42,10 @@ async def resolve_item(item: judge_pb2.JudgeItem, field: str, limits: ItemLimits
         raise InvalidArgument(f"{field}.item_id", f"longer than {limits.max_item_id_chars} characters")
     check_text(item.question, f"{field}.question", limits.max_question_chars,
                "the question the candidate model was asked")
+    # An empty response is judged, as the official MIS evaluation does: leaving
+    # it out would move the denominator of every rate.
     check_text(item.response, f"{field}.response", limits.max_response_chars,
-               "the response to judge")
+               "the response to judge", allow_empty=True)
     count = len(item.images)
     if count == 0:
         raise InvalidArgument(f"{field}.images", "at least one image is required")

@@ -110,7 +110,7 @@ class Judge:
         if self.cache is not None and backend.cacheable:
             key = cache_key(backend.rubric_version, backend.model, cache_digest(
                 resolved.question, resolved.image_sha256, resolved.response, backend.model,
-                backend.rubric_version))
+                backend.rubric_version, getattr(backend, "send_images", True)))
             if not bypass:
                 cached = await self.cache.get(key)
                 if cached is not None:
