@@ -73,7 +73,10 @@ class Source:
     # -- listing ------------------------------------------------------------------------
 
     def _images(self) -> list[Path]:
-        return sorted(p for p in self.root.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
+        # Listed once: a large folder is not walked again for every shard.
+        if not hasattr(self, "_listed"):
+            self._listed = sorted(p for p in self.root.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
+        return self._listed
 
     def _folder_ids(self) -> list[str]:
         count = len(self._images())
