@@ -27,7 +27,7 @@ setup-ml: $(VENV)/.ml
 
 $(VENV)/.ml: $(VENV)/.core
 	$(PIP) -c $(CONSTRAINTS) torch==2.13.0
-	$(PIP) -c $(CONSTRAINTS) -e '.[t2i,train,data,dev]'
+	$(PIP) -c $(CONSTRAINTS) -e '.[t2i,train,data,retrieval,dev]'
 	touch $@
 
 ## setup-node: buf, Helm 3.6 and @grpc/grpc-js, pinned by package-lock.json
