@@ -72,21 +72,44 @@ def start_service(tmp_path, store_env):
         service.kill()
 
 
-@pytest.fixture(scope="session")
-def tiny_llm_dir(tmp_path_factory) -> Path:
-    from tests.support.tiny_llm import build_tiny_llm
-    return build_tiny_llm(tmp_path_factory.mktemp("tiny-llm") / "model")
-
-
-@pytest.fixture(scope="session")
-def vllm(tiny_llm_dir, tmp_path_factory) -> VllmServer:
-    """The real vLLM server. Missing .venv-vllm fails under `make test`
-    (MIS_REQUIRE_VLLM=1) and skips elsewhere."""
+def _require_vllm() -> None:
+    """Missing .venv-vllm fails under `make test` (MIS_REQUIRE_VLLM=1) and skips elsewhere."""
     if not VLLM_PYTHON.exists():
         if os.environ.get("MIS_REQUIRE_VLLM") == "1":
             pytest.fail("the integration tier needs .venv-vllm: run `make setup-vllm`")
         pytest.skip("vLLM venv missing (make setup-vllm)")
-    server = VllmServer(tiny_llm_dir, tmp_path_factory.mktemp("vllm") / "vllm.log")
-    server.start()
-    yield server
-    server.stop()
+
+
+@pytest.fixture(scope="session")
+def vllm_servers(tmp_path_factory):
+    """Both real vLLM servers, the tiny text model and the tiny VLM, booting
+    side by side (each takes minutes on two cores); stopped at the end."""
+    _require_vllm()
+    from tests.support.tiny_vlm import build_tiny_vlm
+    from tests.support.tiny_llm import build_tiny_llm
+    root = tmp_path_factory.mktemp("vllm")
+    servers = {}
+    try:
+        servers["llm"] = VllmServer(build_tiny_llm(root / "tiny-llm"), root / "vllm-llm.log").launch()
+        servers["vlm"] = VllmServer(build_tiny_vlm(root / "tiny-vlm"), root / "vllm-vlm.log",
+                                    served_name="tiny-vlm", images_per_prompt=2).launch()
+        yield servers
+    finally:
+        for server in servers.values():
+            server.stop()
+
+
+@pytest.fixture(scope="session")
+def vllm(vllm_servers) -> VllmServer:
+    """The real vLLM server with the tiny text model (served as "tiny")."""
+    server = vllm_servers["llm"]
+    server.wait_ready(900.0)
+    return server
+
+
+@pytest.fixture(scope="session")
+def vlm(vllm_servers) -> VllmServer:
+    """The real vLLM server with the tiny VLM (served as "tiny-vlm"), two images a prompt."""
+    server = vllm_servers["vlm"]
+    server.wait_ready(900.0)
+    return server

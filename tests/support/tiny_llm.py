@@ -3,7 +3,9 @@ the vLLM integration tier (no weights can be downloaded).
 
 The tokenizer is a byte-level BPE trained here with ChatML special tokens and
 a chat template, so vLLM's chat endpoint works exactly as it does for Qwen.
-head_dim is 64: vLLM's CPU attention crashed with smaller heads.
+head_dim is 64: vLLM's CPU attention crashed with smaller heads. The weights
+are random: guided decoding on bounded schemas still ends every answer in a
+valid object (docs/stages.md), which is what the tier checks.
 """
 
 from __future__ import annotations
@@ -22,6 +24,8 @@ CHAT_TEMPLATE = (
     "{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}"
 )
 
+SPECIAL_TOKENS = ["<|endoftext|>", "<|im_start|>", "<|im_end|>", "<image>"]
+
 CORPUS = [
     "The object in the first image and the object in the second image.",
     '{"verdict": "aligned", "category": "Illegal Activity", "object1": "sharp kitchen knife"}',
@@ -31,31 +35,43 @@ CORPUS = [
 ]
 
 
-def build_tiny_llm(target: Path) -> Path:
-    """Write a tiny Qwen2 model and its tokenizer to `target`; return it."""
-    import torch
+def train_tokenizer(extra_special: tuple[str, ...] = (), model_max_length: int = 4096):
+    """A small byte-level BPE trained here, with ChatML and image tokens."""
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
-    from transformers import PreTrainedTokenizerFast, Qwen2Config, Qwen2ForCausalLM
+    from transformers import PreTrainedTokenizerFast
 
-    target.mkdir(parents=True, exist_ok=True)
-    special = ["<|endoftext|>", "<|im_start|>", "<|im_end|>", "<image>"]
     bpe = Tokenizer(models.BPE(unk_token=None))
     bpe.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     bpe.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(vocab_size=600, special_tokens=special,
+    trainer = trainers.BpeTrainer(vocab_size=600, special_tokens=SPECIAL_TOKENS + list(extra_special),
                                   initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
     bpe.train_from_iterator(CORPUS * 20, trainer)
     tokenizer = PreTrainedTokenizerFast(tokenizer_object=bpe, eos_token="<|im_end|>",
-                                        pad_token="<|endoftext|>", model_max_length=2048)
+                                        pad_token="<|endoftext|>", model_max_length=model_max_length)
     tokenizer.chat_template = CHAT_TEMPLATE
-    tokenizer.save_pretrained(target)
+    return tokenizer
 
+
+def text_config(tokenizer, config_class=None):
+    """The tiny decoder both test models share (Qwen2 for the LLM)."""
+    from transformers import Qwen2Config
+
+    config_class = config_class or Qwen2Config
+    return config_class(vocab_size=len(tokenizer), hidden_size=128, intermediate_size=256,
+                        num_hidden_layers=2, num_attention_heads=2, num_key_value_heads=2,
+                        head_dim=64, max_position_embeddings=4096, tie_word_embeddings=True,
+                        eos_token_id=tokenizer.eos_token_id, bos_token_id=tokenizer.eos_token_id,
+                        pad_token_id=tokenizer.pad_token_id)
+
+
+def build_tiny_llm(target: Path) -> Path:
+    """Write a tiny random-weight Qwen2 model and its tokenizer to `target`; return it."""
+    import torch
+    from transformers import Qwen2ForCausalLM
+
+    target.mkdir(parents=True, exist_ok=True)
+    tokenizer = train_tokenizer()
+    tokenizer.save_pretrained(target)
     torch.manual_seed(0)
-    config = Qwen2Config(vocab_size=len(tokenizer), hidden_size=128, intermediate_size=256,
-                         num_hidden_layers=2, num_attention_heads=2, num_key_value_heads=2,
-                         head_dim=64, max_position_embeddings=2048, tie_word_embeddings=True,
-                         eos_token_id=tokenizer.eos_token_id, bos_token_id=tokenizer.eos_token_id,
-                         pad_token_id=tokenizer.pad_token_id, torch_dtype="float32")
-    model = Qwen2ForCausalLM(config)
-    model.save_pretrained(target, safe_serialization=True)
+    Qwen2ForCausalLM(text_config(tokenizer)).save_pretrained(target, safe_serialization=True)
     return target
