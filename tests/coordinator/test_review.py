@@ -21,10 +21,10 @@ import grpc
 import pytest
 
 from mis.v1 import common_pb2, coordinator_pb2 as pb, filter_pb2
-from services.common.errors import InvalidArgument
+from services.common.errors import FailedPrecondition, InvalidArgument
 from services.coordinator import layout
 from services.coordinator.browser import write_browser
-from services.coordinator.review.sheet import RunImageSigner
+from services.coordinator.review.sheet import RunImageSigner, finished_result
 from services.filter.review import review_rows
 from tests.coordinator.conftest import coordinator_stub, small_config, wait_finished
 
@@ -213,3 +213,13 @@ async def test_links_are_signed_only_for_the_runs_own_images(store):
     with pytest.raises(InvalidArgument) as caught:
         await review_rows([other], 60, signer)
     assert caught.value.field == "samples[0].images.image1.key"
+
+
+def test_only_a_finished_run_is_reviewed(store):
+    running = pb.Run(id="busy", state=pb.RUN_STATE_RUNNING)
+    with pytest.raises(FailedPrecondition) as caught:
+        finished_result(store, running)
+    assert "RUN_STATE_RUNNING" in str(caught.value) and "only a finished run" in str(caught.value)
+    with pytest.raises(FailedPrecondition) as caught:
+        finished_result(store, pb.Run(id="never-ran", state=pb.RUN_STATE_SUCCEEDED))
+    assert "has no result yet" in str(caught.value)
