@@ -249,14 +249,14 @@ class MIRageRecipe:
                 shutil.rmtree(folder, ignore_errors=True)
                 self.store.fetch_dir(found, folder)
             self._barrier()
-        checkpoint.load_sharded(self.raw_model, self.optimizer, self.trainable, folder / checkpoint.SHARDS_DIR)
         rest = torch.load(folder / checkpoint.STATE_FILE, map_location="cpu", weights_only=False)
-        self.scheduler.load_state_dict(rest["scheduler"])
-        checkpoint.restore_rng(rest["rng"])
-        self.step = rest["step"]
         if rest["total_steps"] != self.total_steps:
             raise ValueError(f"resume: checkpoint {found} was made for {rest['total_steps']} steps, "
                              f"this run has {self.total_steps}; the data or batch settings changed")
+        checkpoint.load_sharded(self.raw_model, self.optimizer, self.trainable, folder / checkpoint.SHARDS_DIR)
+        self.scheduler.load_state_dict(rest["scheduler"])
+        checkpoint.restore_rng(rest["rng"])
+        self.step = rest["step"]
         if self.rank0:
             log.info("resumed from %s at step %d", found, self.step)
 
