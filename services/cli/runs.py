@@ -11,7 +11,8 @@ from pathlib import Path
 import grpc
 
 from services.coordinator.client import (CoordinatorClient, default_address, default_ca_file,
-                                         default_token_file, progress_lines, state_name)
+                                         default_client_pair, default_token_file, progress_lines,
+                                         state_name)
 from services.coordinator.runconfig import RunConfigError, load_run_config
 
 FINISHED = {"succeeded", "failed", "cancelled"}
@@ -42,7 +43,9 @@ def watch_run(client: CoordinatorClient, run_id: str, out=sys.stdout, interval: 
 def coordinator_client(args: argparse.Namespace) -> CoordinatorClient:
     """A client of the coordinator the options name, with their token and CA."""
     return CoordinatorClient(args.coordinator, token_file=getattr(args, "coordinator_token_file", None),
-                             ca_file=getattr(args, "coordinator_ca", None))
+                             ca_file=getattr(args, "coordinator_ca", None),
+                             cert_file=getattr(args, "coordinator_cert", None),
+                             key_file=getattr(args, "coordinator_key", None))
 
 
 
@@ -123,6 +126,11 @@ def add_coordinator_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--coordinator-ca", type=Path, default=default_ca_file(),
                         help="CA bundle of the coordinator's certificate; enables TLS "
                              "(default MIS_COORDINATOR_CA_FILE)")
+    cert, key = default_client_pair()
+    parser.add_argument("--coordinator-cert", type=Path, default=cert,
+                        help="client certificate for mutual TLS (default MIS_COORDINATOR_CERT_FILE)")
+    parser.add_argument("--coordinator-key", type=Path, default=key,
+                        help="its private key (default MIS_COORDINATOR_KEY_FILE)")
 
 
 def register(commands: argparse._SubParsersAction) -> None:

@@ -37,6 +37,12 @@ def default_ca_file() -> Path | None:
     return _env_path("MIS_COORDINATOR_CA_FILE")
 
 
+def default_client_pair() -> tuple[Path | None, Path | None]:
+    """MIS_COORDINATOR_CERT_FILE and MIS_COORDINATOR_KEY_FILE: the client
+    certificate a coordinator with MIS_TLS_CLIENT_CA (mutual TLS) asks for."""
+    return _env_path("MIS_COORDINATOR_CERT_FILE"), _env_path("MIS_COORDINATOR_KEY_FILE")
+
+
 def read_token(path: Path) -> str:
     """The token of a token file: its first line, `token` or `name:token`."""
     lines = path.read_text().strip().splitlines()
@@ -69,16 +75,21 @@ class _Bearer(grpc.UnaryUnaryClientInterceptor, grpc.UnaryStreamClientIntercepto
 
 class CoordinatorClient:
     def __init__(self, address: str, timeout_seconds: float = 600.0, *,
-                 token_file: Path | None = None, ca_file: Path | None = None) -> None:
+                 token_file: Path | None = None, ca_file: Path | None = None,
+                 cert_file: Path | None = None, key_file: Path | None = None) -> None:
         """`token_file` and `ca_file` default to MIS_COORDINATOR_TOKEN_FILE and
-        MIS_COORDINATOR_CA_FILE; a CA makes the channel TLS."""
+        MIS_COORDINATOR_CA_FILE; a CA makes the channel TLS, a client
+        certificate and key (MIS_COORDINATOR_CERT_FILE, _KEY_FILE) mutual TLS."""
         self.address = address
         self.timeout = timeout_seconds
         token_file = token_file or default_token_file()
         ca_file = ca_file or default_ca_file()
+        env_cert, env_key = default_client_pair()
+        cert_file, key_file = cert_file or env_cert, key_file or env_key
         options = [("grpc.max_receive_message_length", 64 * 1024 * 1024)]
-        self.channel = (grpc.secure_channel(address, channel_credentials(ca_file), options=options)
-                        if ca_file else grpc.insecure_channel(address, options=options))
+        self.channel = (grpc.secure_channel(address, channel_credentials(ca_file, cert_file, key_file),
+                                            options=options)
+                        if ca_file or cert_file else grpc.insecure_channel(address, options=options))
         if token_file:
             self.channel = grpc.intercept_channel(self.channel, _Bearer(read_token(token_file)))
         self.stub = coordinator_pb2_grpc.CoordinatorServiceStub(self.channel)

@@ -79,6 +79,22 @@ def test_tls_with_a_token_and_the_cli_options(start_service, token_files, tmp_pa
     assert by_env.returncode == 0, by_env.stdout + by_env.stderr
 
 
+def test_mutual_tls_needs_the_client_certificate(start_service, token_files, tmp_path):
+    accepted, right, _ = token_files
+    pki = make_pki(tmp_path / "pki")
+    coordinator = start_service("coordinator", {"MIS_AUTH_TOKENS_FILE": str(accepted),
+                                                "MIS_TLS_CERT": str(pki.server_cert),
+                                                "MIS_TLS_KEY": str(pki.server_key),
+                                                "MIS_TLS_CLIENT_CA": str(pki.ca_cert)})
+    address = f"localhost:{coordinator.port}"
+    with CoordinatorClient(address, 30, token_file=right, ca_file=pki.ca_cert) as client:
+        # The handshake fails: no status from the coordinator, the channel is unusable.
+        assert code_of(client.list) == grpc.StatusCode.UNAVAILABLE
+    with CoordinatorClient(address, 30, token_file=right, ca_file=pki.ca_cert,
+                           cert_file=pki.client_cert, key_file=pki.client_key) as client:
+        assert client.list() == []
+
+
 def test_without_a_token_file_it_warns_and_accepts_anyone(start_service):
     coordinator = start_service("coordinator", {})
     with CoordinatorClient(coordinator.address, 30) as client:
