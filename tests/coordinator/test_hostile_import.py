@@ -223,3 +223,13 @@ async def test_the_coordinator_answers_invalid_argument_not_unavailable(start_se
         assert caught.value.details().startswith("path:")
     assert await asyncio.to_thread(keys, store) == []
     assert not list(tmp_path.rglob("escaped"))
+
+
+@pytest.mark.parametrize("name, version, field", [("name\n", "v1", "name"), ("ok", "v1\n", "version"),
+                                                  ("../up", "v1", "name")])
+def test_dataset_names_and_versions_are_matched_whole(store, tmp_path, name, version, field):
+    folder = train_folder(tmp_path / "ds", ["t1"])
+    with pytest.raises(InvalidArgument) as caught:
+        import_folder(store, str(folder), name, version)
+    assert caught.value.field == field
+    assert keys(store) == []
