@@ -14,8 +14,7 @@ import sys
 from pathlib import Path
 
 from mis.v1 import coordinator_pb2 as pb, filter_pb2
-from services.cli.runs import add_coordinator_option, handle_rpc_errors
-from services.coordinator.client import CoordinatorClient
+from services.cli.runs import add_coordinator_option, coordinator_client, handle_rpc_errors
 from services.coordinator.review.page import render_review_page
 
 FORMATS = {".csv": filter_pb2.SHEET_FORMAT_CSV, ".jsonl": filter_pb2.SHEET_FORMAT_JSONL}
@@ -24,7 +23,7 @@ FORMATS = {".csv": filter_pb2.SHEET_FORMAT_CSV, ".jsonl": filter_pb2.SHEET_FORMA
 def export(args: argparse.Namespace) -> int:
     folder = Path(args.out or f"review-{args.run_id}")
     folder.mkdir(parents=True, exist_ok=True)
-    with CoordinatorClient(args.coordinator) as client:
+    with coordinator_client(args) as client:
         for suffix, fmt in FORMATS.items():
             reply = client.stub.ExportReviewSheet(pb.ExportReviewSheetRequest(
                 run_id=args.run_id, format=fmt, link_ttl_seconds=args.link_ttl), timeout=client.timeout)
@@ -49,7 +48,7 @@ def import_(args: argparse.Namespace) -> int:
     if not path.is_file():
         print(f"error: file: {path}: no such file", file=sys.stderr)
         return 2
-    with CoordinatorClient(args.coordinator) as client:
+    with coordinator_client(args) as client:
         reply = client.stub.ImportReviewDecisions(pb.ImportReviewDecisionsRequest(
             run_id=args.run_id, sheet=path.read_bytes(), format=fmt, version=args.version),
             timeout=client.timeout)
