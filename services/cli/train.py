@@ -15,10 +15,8 @@ import uuid
 from dataclasses import dataclass, field
 from typing import TextIO
 
-import grpc
-
 from mis.v1 import coordinator_pb2 as pb
-from services.cli.runs import add_coordinator_option, coordinator_client
+from services.cli.runs import add_coordinator_option, coordinator_client, handle_rpc_errors
 from services.coordinator.client import CoordinatorClient
 
 FINISHED = {pb.TRAINING_STATE_SUCCEEDED, pb.TRAINING_STATE_FAILED, pb.TRAINING_STATE_CANCELLED}
@@ -167,21 +165,6 @@ def logs(args: argparse.Namespace) -> int:
     return 0
 
 
-def _handle_rpc_errors(handler):
-    """A gRPC error as one readable line (the coordinator's own reason) and exit 1."""
-    def run(args: argparse.Namespace) -> int:
-        try:
-            return handler(args)
-        except grpc.RpcError as exc:
-            if exc.code() == grpc.StatusCode.UNAVAILABLE:
-                print(f"error: no coordinator at {args.coordinator} ({exc.details()}); start one or set "
-                      "MIS_COORDINATOR_ADDRESS", file=sys.stderr)
-            else:
-                print(f"error: {exc.code().name}: {exc.details()}", file=sys.stderr)
-            return 1
-    return run
-
-
 def register(commands: argparse._SubParsersAction) -> None:
     parser = commands.add_parser("train", help="MIRage training runs on Kubernetes")
     actions = parser.add_subparsers(dest="action", required=True)
@@ -205,7 +188,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     for action, handler in (("launch", launch), ("list", list_trainings), ("watch", watch), ("cancel", cancel)):
         sub = actions.choices[action]
         add_coordinator_option(sub)
-        sub.set_defaults(handler=_handle_rpc_errors(handler))
+        sub.set_defaults(handler=handle_rpc_errors(handler))
     read = actions.add_parser("logs", help="the log of rank 0 or of --rank N (Kubernetes API)")
     read.add_argument("name")
     read.add_argument("--rank", type=int, default=0, help="node index (0 holds global rank 0)")
