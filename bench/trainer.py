@@ -136,6 +136,16 @@ def free_memory() -> None:
         torch.cuda.empty_cache()
 
 
+def bench_config(args: argparse.Namespace, model_dir: Path, data: Path, root: Path, gpu: bool) -> TrainConfig:
+    """The recipe's settings for the benchmark: bf16 and gradient checkpointing on a GPU."""
+    return TrainConfig(model=str(model_dir), dataset=str(data), output=str(root / "run"),
+                       learning_rate=1e-4, epochs=args.epochs, micro_batch_size=args.batch_size,
+                       precision="bf16" if gpu else "fp32", gradient_checkpointing=gpu,
+                       num_workers=2 if gpu else 0, checkpoint_every=0, log_every=10_000,
+                       progress_every=10_000, max_length=args.max_length, resume=False,
+                       work_dir=str(root / "work")).validate()
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--config", type=Path, help="a model config.json (real size, random weights); GPU")
@@ -161,12 +171,7 @@ def main() -> int:
         # Answers from one to twelve sentences: the length spread of real safety CoT labels.
         data = tiny.write_dataset(root / "data", args.samples, max_answer_sentences=12, image_sizes=sizes)
         gpu = torch.cuda.is_available()
-        cfg = TrainConfig(model=str(model_dir), dataset=str(data), output=str(root / "run"),
-                          learning_rate=1e-4, epochs=args.epochs, micro_batch_size=args.batch_size,
-                          precision="bf16" if gpu else "fp32", gradient_checkpointing=gpu,
-                          num_workers=2 if gpu else 0, checkpoint_every=0, log_every=10_000,
-                          progress_every=10_000, max_length=args.max_length, resume=False,
-                          work_dir=str(root / "work")).validate()
+        cfg = bench_config(args, model_dir, data, root, gpu)
         recipe, ours, ours_seconds = recipe_run(cfg)
         peak_memory = torch.cuda.max_memory_allocated() if gpu else None
         trainable = sum(p.numel() for p in recipe.raw_model.parameters() if p.requires_grad)

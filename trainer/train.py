@@ -93,14 +93,7 @@ class MIRageRecipe:
         self.total_steps = self.steps_per_epoch * cfg.epochs
         self.collator = Collator(self.samples, self.backbone.image_tokens, self._pad_token_id(),
                                  self._image_type_token_id())
-        self.eval_loss: float | None = None
-        if cfg.eval_dataset:
-            held_out = self._encode(load_records(self._fetch(cfg.eval_dataset, "eval"), "eval"), "eval_dataset")
-            self.eval_collator = Collator(held_out, self.backbone.image_tokens, self._pad_token_id(),
-                                          self._image_type_token_id())
-            # Every rank the same number of batches (the split wraps around to fill the last).
-            self.eval_batches = epoch_batches([len(s) for s in held_out], cfg.micro_batch_size,
-                                              self.world_size, self.rank, cfg.seed, 0, cfg.length_group_batches)
+        self._setup_evaluation()
 
         self.model = self._parallelize(self.raw_model)
         params = [p for p in self.raw_model.parameters() if p.requires_grad]
@@ -119,6 +112,18 @@ class MIRageRecipe:
             log.info("samples=%d steps=%d (per epoch %d) trainable_params=%d padding_share_epoch0=%.3f",
                      len(self.samples), self.total_steps, self.steps_per_epoch, n_trainable,
                      padding_share(self._batches(0), self.lengths))
+
+    def _setup_evaluation(self) -> None:
+        cfg = self.config
+        self.eval_loss: float | None = None
+        if not cfg.eval_dataset:
+            return
+        held_out = self._encode(load_records(self._fetch(cfg.eval_dataset, "eval"), "eval"), "eval_dataset")
+        self.eval_collator = Collator(held_out, self.backbone.image_tokens, self._pad_token_id(),
+                                      self._image_type_token_id())
+        # Every rank the same number of batches (the split wraps around to fill the last).
+        self.eval_batches = epoch_batches([len(s) for s in held_out], cfg.micro_batch_size,
+                                          self.world_size, self.rank, cfg.seed, 0, cfg.length_group_batches)
 
     def _join_process_group(self) -> None:
         self.world_size = int(os.environ.get("WORLD_SIZE", "1"))
