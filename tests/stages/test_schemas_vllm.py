@@ -1,8 +1,8 @@
 """Integration tier: vLLM's structured-output backend enforces the bounds of
 every shipped answer schema. Each schema, as the client sends it, compiles
 with the installed xgrammar the way vLLM 0.32 compiles it; the longest answer
-the schema allows is accepted, and one character more, one item more or a key
-it did not ask for is refused. So guided decoding cannot run past the
+the schema allows is accepted, and one character more, one item more, a key
+it did not ask for or a string with a leading space is refused. So guided decoding cannot run past the
 schema's bound, which the client asks for as max_tokens."""
 
 from __future__ import annotations
@@ -70,8 +70,20 @@ def first_free_text(value: object, schema: dict) -> list:
     return None
 
 
+def string_paths(schema: dict, path: tuple = ()) -> list[tuple]:
+    """Paths to every string that is not an enum."""
+    if schema.get("type") == "string":
+        return [] if "enum" in schema else [path]
+    if schema.get("type") == "object":
+        return [p for name, sub in schema["properties"].items() for p in string_paths(sub, (*path, name))]
+    if schema.get("type") == "array":
+        return string_paths(schema["items"], (*path, 0))
+    return []
+
+
 def variants(schema: dict) -> list[str]:
-    """[the longest answer, one character more, an extra key, an extra item]."""
+    """[the longest answer, then refused ones: one character more, an extra
+    key, every string with a leading space, an extra item]."""
     best = longest(schema)
     compact = lambda value: json.dumps(value, separators=(",", ":"))  # noqa: E731
     over = copy.deepcopy(best)
@@ -82,6 +94,13 @@ def variants(schema: dict) -> list[str]:
     holder[path[-1]] += "x"
     extra = {**best, "note": "x"}
     answers = [compact(best), compact(over), compact(extra)]
+    for path in string_paths(schema):
+        spaced = copy.deepcopy(best)
+        holder = spaced
+        for step in path[:-1]:
+            holder = holder[step]
+        holder[path[-1]] = " " + holder[path[-1]]  # no answer starts with a space
+        answers.append(compact(spaced))
     if "queries" in best:
         answers.append(compact({"queries": best["queries"] + best["queries"][:1]}))
     return answers

@@ -67,7 +67,8 @@ def plain_text_pattern(min_length: int, max_length: int) -> str:
     not a space, so a blank answer never passes."""
     first = PLAIN_TEXT.replace(" ", "")
     rest = _repeat(PLAIN_TEXT, max(min_length - 1, 0), max_length - 1)
-    pattern = f"^({first}{rest})?$" if min_length <= 0 else f"^{first}{rest}$"
+    # "(|...)", not "(...)?": xgrammar 0.2.8 lets a leading space through the latter.
+    pattern = f"^(|{first}{rest})$" if min_length <= 0 else f"^{first}{rest}$"
     _PLAIN_BOUNDS[pattern] = (max(min_length, 0), max_length)
     return pattern
 
