@@ -10,9 +10,9 @@ from pathlib import Path
 
 import grpc
 
-from services.coordinator.client import (CoordinatorClient, default_address, default_ca_file,
-                                         default_client_pair, default_token_file, progress_lines,
-                                         state_name)
+from services.coordinator.client import (CoordinatorClient, Pace, default_address,
+                                         default_ca_file, default_client_pair, default_token_file,
+                                         progress_lines, state_name)
 from services.coordinator.runconfig import RunConfigError, load_run_config
 
 FINISHED = {"succeeded", "failed", "cancelled"}
@@ -24,10 +24,13 @@ def watch_run(client: CoordinatorClient, run_id: str, out=sys.stdout, interval: 
     drawn = 0
     last_print = 0.0
     run = None
+    pace = Pace()
     for run in client.watch(run_id):
-        lines = progress_lines(run)
         now = time.monotonic()
         done = state_name(run.state) in FINISHED
+        lines = progress_lines(run)
+        if not done:
+            lines.append(pace.line(run, now))
         if tty:
             if drawn:
                 out.write(f"\x1b[{drawn}F\x1b[J")

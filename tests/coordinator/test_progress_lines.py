@@ -5,8 +5,11 @@ the train samples it sent on."""
 
 from __future__ import annotations
 
+import io
+
 from mis.v1 import common_pb2, coordinator_pb2 as pb
-from services.coordinator.client import progress_lines, stage_totals
+from services.cli.runs import watch_run
+from services.coordinator.client import Pace, progress_lines, stage_totals
 from services.coordinator.stages import PIPELINE
 
 
@@ -32,3 +35,37 @@ def test_one_row_per_declared_stage_in_pipeline_order():
     rows = [line.split()[0] for line in lines[1:1 + len(PIPELINE)]]
     assert rows == [stage.key for stage in PIPELINE]
     assert "    2/4    " in lines[len(PIPELINE)]  # annotate: 2 of the 4 train samples
+
+
+def test_the_header_says_the_state_once():
+    run = running_run()
+    run.message = "running"
+    assert progress_lines(run)[0] == "run r  running"
+    run.message = "retrying 2 failed items"
+    assert progress_lines(run)[0] == "run r  running  retrying 2 failed items"
+
+
+def test_pace_gives_the_rate_seen_and_the_time_left():
+    run = running_run()
+    pace = Pace()
+    run.progress.samples_finished = 4
+    assert pace.line(run, now=100.0) == "  pace: measuring"
+    run.progress.samples_finished = 8
+    # 4 samples in 8 s: 0.5/s, and 12 of 20 left: 24 s.
+    assert pace.line(run, now=108.0) == "  pace: 0.50 samples/s, about 24s left"
+    run.progress.samples_total = 400
+    assert pace.line(run, now=108.0) == "  pace: 0.50 samples/s, about 13m04s left"
+
+
+def test_watch_draws_the_pace_until_the_run_ends():
+    class Client:
+        def watch(self, run_id):
+            first = running_run()
+            last = running_run()
+            last.state = pb.RUN_STATE_SUCCEEDED
+            yield from (first, last)
+    out = io.StringIO()
+    watch_run(Client(), "r", out=out)
+    first, last = out.getvalue().split("run r  succeeded")
+    assert first.startswith("run r  running") and "pace: measuring" in first
+    assert "pace" not in last  # a finished run has no time left
