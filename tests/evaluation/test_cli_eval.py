@@ -140,7 +140,8 @@ def test_ctrl_c_is_a_message_and_the_run_resumes(tmp_path, store_env):
     from tests.judge.support import FailingEndpoint
 
     data = make_mis_test(tmp_path / "data", {"easy": 2})
-    endpoint = FailingEndpoint("sleep", sleep_seconds=60).start()
+    # The model never answers while the test runs: Ctrl-C must not wait for it.
+    endpoint = FailingEndpoint("sleep", sleep_seconds=600).start()
     env = {**os.environ, **store_env, "MIS_JUDGE_MODEL_BACKEND": "offline",
            "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
     process = subprocess.Popen(
@@ -150,7 +151,7 @@ def test_ctrl_c_is_a_message_and_the_run_resumes(tmp_path, store_env):
     try:
         endpoint.wait_for_calls(1, timeout=60)  # generation is under way
         process.send_signal(signal.SIGINT)
-        _, err = process.communicate(timeout=60)
+        _, err = process.communicate(timeout=180)
     finally:
         endpoint.stop()
         if process.poll() is None:
