@@ -10,16 +10,27 @@ from pathlib import Path
 
 import grpc
 
-from services.coordinator.client import (CoordinatorClient, Pace, default_address,
-                                         default_ca_file, default_client_pair, default_token_file,
-                                         progress_lines, state_name)
+from services.cli.pace import Pace, duration
+from services.coordinator.client import (CoordinatorClient, default_address, default_ca_file,
+                                         default_client_pair, default_token_file, progress_lines,
+                                         state_name)
 from services.coordinator.runconfig import RunConfigError, load_run_config
 
 FINISHED = {"succeeded", "failed", "cancelled"}
 
 
-def watch_run(client: CoordinatorClient, run_id: str, out=sys.stdout, interval: float = 1.0):
+def pace_line(run, samples_per_second: float | None) -> str:
+    """The samples per second seen while watching, and the time left at that pace
+    (the total grows while seeds are still being extracted)."""
+    if not samples_per_second:
+        return "  pace: measuring"
+    left = max(run.progress.samples_total - run.progress.samples_finished, 0) / samples_per_second
+    return f"  pace: {samples_per_second:.2f} samples/s, ETA {duration(left)}"
+
+
+def watch_run(client: CoordinatorClient, run_id: str, out=None, interval: float = 1.0):
     """Draw live progress bars until the run ends; return the last snapshot."""
+    out = out or sys.stdout  # looked up now: tests and callers may have replaced it
     tty = out.isatty()
     drawn = 0
     last_print = 0.0
@@ -29,8 +40,9 @@ def watch_run(client: CoordinatorClient, run_id: str, out=sys.stdout, interval: 
         now = time.monotonic()
         done = state_name(run.state) in FINISHED
         lines = progress_lines(run)
+        rate = pace.observe(now, run.progress.samples_finished)
         if not done:
-            lines.append(pace.line(run, now))
+            lines.append(pace_line(run, rate))
         if tty:
             if drawn:
                 out.write(f"\x1b[{drawn}F\x1b[J")

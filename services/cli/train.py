@@ -12,10 +12,10 @@ import argparse
 import sys
 import time
 import uuid
-from dataclasses import dataclass, field
 from typing import TextIO
 
 from mis.v1 import coordinator_pb2 as pb
+from services.cli.pace import Pace, duration
 from services.cli.runs import add_coordinator_option, coordinator_client, handle_rpc_errors
 from services.coordinator.client import CoordinatorClient
 
@@ -25,27 +25,6 @@ CALL_SECONDS = 30.0
 
 def state_name(state: int) -> str:
     return pb.TrainingState.Name(state).removeprefix("TRAINING_STATE_").lower()
-
-
-@dataclass
-class Pace:
-    """Steps per second over the last minute of observations, for the ETA."""
-
-    window_seconds: float = 60.0
-    samples: list[tuple[float, int]] = field(default_factory=list)
-
-    def observe(self, now: float, step: int) -> float | None:
-        if self.samples and step < self.samples[-1][1]:
-            self.samples.clear()  # a gang restart resumed from an earlier checkpoint
-        self.samples.append((now, step))
-        self.samples = [s for s in self.samples if now - s[0] <= self.window_seconds] or [(now, step)]
-        (t0, s0), (t1, s1) = self.samples[0], self.samples[-1]
-        return (s1 - s0) / (t1 - t0) if t1 > t0 and s1 > s0 else None
-
-
-def _duration(seconds: float) -> str:
-    seconds = int(seconds)
-    return f"{seconds // 3600}:{seconds % 3600 // 60:02d}:{seconds % 60:02d}"
 
 
 def progress_line(training: pb.Training, steps_per_second: float | None, width: int = 24) -> str:
@@ -61,15 +40,16 @@ def progress_line(training: pb.Training, steps_per_second: float | None, width: 
     if steps_per_second:
         parts.append(f"{steps_per_second:.2f} steps/s")
         if training.total_steps and training.state == pb.TRAINING_STATE_RUNNING:
-            parts.append(f"ETA {_duration((training.total_steps - training.step) / steps_per_second)}")
+            parts.append(f"ETA {duration((training.total_steps - training.step) / steps_per_second)}")
     if training.reason:
         parts.append(f"({training.reason})")
     return "  ".join(parts)
 
 
-def watch_training(client: CoordinatorClient, name: str, out: TextIO = sys.stdout,
+def watch_training(client: CoordinatorClient, name: str, out: TextIO | None = None,
                    interval: float = 5.0) -> pb.Training:
     """Polls GetTraining, drawing one progress line, until the run ends."""
+    out = out or sys.stdout  # looked up now: tests and callers may have replaced it
     pace = Pace()
     tty = out.isatty()
     last = ""

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import collections
 import os
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
@@ -186,33 +185,3 @@ def progress_lines(run: pb.Run, width: int = 30) -> list[str]:
                      f"{failure.reason}")
     return lines
 
-
-@dataclass
-class Pace:
-    """The samples per second a watcher has seen since it began, and the time
-    left at that pace (the totals grow while seeds are still being extracted,
-    so the estimate firms up as the run goes)."""
-
-    started: float | None = None
-    first: int = 0
-
-    def line(self, run: pb.Run, now: float) -> str:
-        finished, total = run.progress.samples_finished, run.progress.samples_total
-        if self.started is None:
-            self.started, self.first = now, finished
-        elapsed, gained = now - self.started, finished - self.first
-        if elapsed <= 0 or gained <= 0:
-            return "  pace: measuring"
-        rate = gained / elapsed
-        left = max(total - finished, 0) / rate
-        return f"  pace: {rate:.2f} samples/s, about {duration(left)} left"
-
-
-def duration(seconds: float) -> str:
-    """12s, 4m05s, 2h03m: short enough for a progress line."""
-    seconds = int(round(seconds))
-    if seconds < 60:
-        return f"{seconds}s"
-    if seconds < 3600:
-        return f"{seconds // 60}m{seconds % 60:02d}s"
-    return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"

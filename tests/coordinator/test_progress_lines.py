@@ -8,8 +8,9 @@ from __future__ import annotations
 import io
 
 from mis.v1 import common_pb2, coordinator_pb2 as pb
-from services.cli.runs import watch_run
-from services.coordinator.client import Pace, progress_lines, stage_totals
+from services.cli.pace import Pace
+from services.cli.runs import pace_line, watch_run
+from services.coordinator.client import progress_lines, stage_totals
 from services.coordinator.stages import PIPELINE
 
 
@@ -49,12 +50,12 @@ def test_pace_gives_the_rate_seen_and_the_time_left():
     run = running_run()
     pace = Pace()
     run.progress.samples_finished = 4
-    assert pace.line(run, now=100.0) == "  pace: measuring"
+    assert pace_line(run, pace.observe(100.0, 4)) == "  pace: measuring"
     run.progress.samples_finished = 8
     # 4 samples in 8 s: 0.5/s, and 12 of 20 left: 24 s.
-    assert pace.line(run, now=108.0) == "  pace: 0.50 samples/s, about 24s left"
+    assert pace_line(run, pace.observe(108.0, 8)) == "  pace: 0.50 samples/s, ETA 0:00:24"
     run.progress.samples_total = 400
-    assert pace.line(run, now=108.0) == "  pace: 0.50 samples/s, about 13m04s left"
+    assert pace_line(run, 0.5) == "  pace: 0.50 samples/s, ETA 0:13:04"
 
 
 def test_watch_draws_the_pace_until_the_run_ends():

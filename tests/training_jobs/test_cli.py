@@ -18,7 +18,8 @@ import pytest
 import yaml
 
 from services.cli.main import main
-from services.cli.train import Pace, progress_line, watch_training
+from services.cli.pace import Pace
+from services.cli.train import progress_line, watch_training
 from services.common.metrics import Metrics
 from services.common.server import start_server
 from services.common.settings import load_settings
