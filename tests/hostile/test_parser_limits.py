@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import threading
 from pathlib import Path
 
 import pytest
@@ -117,13 +118,26 @@ def test_hostile_images_are_rejected_by_inspection_and_fingerprints(data, reason
         image_hash(data)
 
 
-async def test_image_decoding_leaves_the_event_loop_free():
+async def test_image_decoding_leaves_the_event_loop_free(monkeypatch):
+    """The decode runs in a worker thread: while it is held mid-decode, the
+    loop still runs other work, and the real decode then finishes."""
+    from services.common import images
+
+    entered, release = threading.Event(), threading.Event()
+    decoder_threads = []
+    real = images.inspect_image
+
+    def held(*args, **kwargs):
+        decoder_threads.append(threading.current_thread())
+        entered.set()
+        assert release.wait(60), "the test never released the decode"
+        return real(*args, **kwargs)
+    monkeypatch.setattr(images, "inspect_image", held)
     buffer = io.BytesIO()
     Image.effect_noise((3000, 3000), 64).save(buffer, format="PNG")
     decoding = asyncio.ensure_future(inspect_image_in_thread(buffer.getvalue(), 1 << 26))
-    # One turn of the loop: a decode on the loop would finish within it, a
-    # decode in a worker thread (a few hundred ms of zlib) cannot.
-    await asyncio.sleep(0)
-    await asyncio.sleep(0)
-    assert not decoding.done()
-    assert (await decoding).width == 3000
+    assert await asyncio.to_thread(entered.wait, 60), "the decode never started"
+    # The decode is held; the loop is free, since this line runs at all.
+    assert not decoding.done() and decoder_threads[0] is not threading.main_thread()
+    release.set()
+    assert (await asyncio.wait_for(decoding, 60)).width == 3000
