@@ -27,6 +27,7 @@ from services.coordinator.localpaths import LocalRoots
 from services.coordinator.runconfig import parse_run_config
 from services.coordinator.runs import RunManager
 from tests.coordinator.conftest import DEMO_SEEDS, coordinator_stub
+from tests.hostile.fuzz import bomb_png, truncated_png
 
 LABELS = {"category": "Violent", "sub_category": "Weapon-Related Violence"}
 
@@ -232,4 +233,19 @@ def test_dataset_names_and_versions_are_matched_whole(store, tmp_path, name, ver
     with pytest.raises(InvalidArgument) as caught:
         import_folder(store, str(folder), name, version)
     assert caught.value.field == field
+    assert keys(store) == []
+
+
+@pytest.mark.parametrize("replacement, reason", [
+    (bomb_png(), "declares more than"),
+    (truncated_png(), "truncated or corrupt"),
+    (b"a line of text", "not an image"),
+])
+def test_hostile_images_in_an_import_are_refused_naming_the_file(store, tmp_path, replacement, reason):
+    folder = train_folder(tmp_path / "ds", ["ok-1", "ok-2"])
+    (folder / "train" / "images" / "1" / "b.png").write_bytes(replacement)
+    with pytest.raises(InvalidArgument) as caught:
+        import_folder(store, str(folder), "hostile", "v1")
+    assert caught.value.field == "train/train.json[1].images[1]"
+    assert reason in caught.value.reason
     assert keys(store) == []
