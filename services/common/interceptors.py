@@ -178,6 +178,11 @@ def call_metadata(handler_call_details, key: str) -> str:
     return ""
 
 
+# Messages a refused stream reads (and drops) before answering a client that
+# never stops writing.
+REFUSED_STREAM_MESSAGES = 1024
+
+
 def refusal(handler: grpc.RpcMethodHandler, code: grpc.StatusCode, details: str) -> grpc.RpcMethodHandler:
     """A handler answering `code` without reading the request body.
 
@@ -195,13 +200,18 @@ def refusal(handler: grpc.RpcMethodHandler, code: grpc.StatusCode, details: str)
 
     async def refuse_stream(requests: AsyncIterator[Any],
                             context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
-        # Wait for the first message (dropped undecoded) or the end of the
-        # stream: answering before that races the client's first write, and
-        # grpc's client then reports an INTERNAL error instead of our status.
-        # Initial metadata first, for clients that wait for it before sending.
+        # Answer once the client has finished writing (its messages are
+        # dropped undecoded, one at a time): answering while it still writes
+        # races its next write, and grpc's client then reports an INTERNAL
+        # error instead of our status. A client that never stops writing is
+        # answered after REFUSED_STREAM_MESSAGES. Initial metadata first, for
+        # clients that wait for it before sending.
         await context.send_initial_metadata(())
+        seen = 0
         async for _ignored in requests:
-            break
+            seen += 1
+            if seen >= REFUSED_STREAM_MESSAGES:
+                break
         await context.abort(code, details)
         yield None  # unreachable: abort raises; makes this an async generator
     return grpc.stream_stream_rpc_method_handler(refuse_stream, **options)
