@@ -147,7 +147,10 @@ def test_ctrl_c_is_a_message_and_the_run_resumes(tmp_path, store_env):
     process = subprocess.Popen(
         [sys.executable, "-m", "services.cli.main", "eval", "run", "--data", str(data), "--out",
          str(tmp_path / "run"), "--model-url", endpoint.base_url, "--model", "m", "--no-progress"],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        # As in a terminal: a test run started in the background of a
+        # non-interactive shell would otherwise hand down SIGINT ignored.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
         endpoint.wait_for_calls(1, timeout=60)  # generation is under way
         process.send_signal(signal.SIGINT)
