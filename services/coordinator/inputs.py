@@ -29,7 +29,7 @@ def _local(uri: str, store: Store, scratch: Path, field: str, roots: LocalRoots)
     """A local path for `uri` inside the local roots, or s3://<our bucket>/key
     downloaded into `scratch`."""
     if not uri.startswith("s3://"):
-        return roots.confine(uri, field)
+        return roots.confine_readable(uri, field)
     bucket, _, key = uri[len("s3://"):].partition("/")
     if bucket != store.bucket:
         raise InvalidArgument(field, f"{uri}: only the coordinator's bucket {store.bucket!r} is readable")

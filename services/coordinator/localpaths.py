@@ -18,6 +18,10 @@ from services.common.errors import InvalidArgument
 from services.common.store import shown
 
 ROOTS_VARIABLE = "MIS_COORDINATOR_LOCAL_ROOTS"
+# Files the platform ships (the demo seeds, the taxonomy) are readable wherever
+# it is installed, whatever the roots; nothing is ever written there.
+BUNDLED_DATA = tuple((Path(__file__).resolve().parents[1] / package / "data")
+                     for package in ("coordinator", "common"))
 
 
 def default_roots() -> tuple[Path, ...]:
@@ -37,6 +41,11 @@ class LocalRoots:
         parts = [p for chunk in text.split(",") for p in chunk.split(os.pathsep) if p.strip()]
         return cls(tuple(Path(p.strip()).resolve() for p in parts) if parts
                    else tuple(r.resolve() for r in default_roots()))
+
+    def confine_readable(self, value: str, field: str) -> Path:
+        """`confine` for a file the coordinator only reads: the platform's own
+        bundled data is readable too."""
+        return LocalRoots(self.roots + BUNDLED_DATA).confine(value, field)
 
     def confine(self, value: str, field: str) -> Path:
         """`value` resolved, when it lies inside a root; InvalidArgument naming

@@ -181,10 +181,17 @@ def test_paths_outside_the_local_roots_are_refused(store, tmp_path):
     (tmp_path / "allowed" / "link").symlink_to(folder, target_is_directory=True)
     with pytest.raises(InvalidArgument, match="outside the coordinator's local roots"):
         import_folder(store, str(tmp_path / "allowed" / "link"), "out", "v1", roots)
-    config = parse_run_config({"name": "t", "seeds": [{"uri": str(DEMO_SEEDS), "format": "jsonl"}]})
+    outside = tmp_path / "elsewhere" / "seeds.jsonl"
+    outside.write_bytes(DEMO_SEEDS.read_bytes())
+    config = parse_run_config({"name": "t", "seeds": [{"uri": str(outside), "format": "jsonl"}]})
     with pytest.raises(InvalidArgument) as caught:
         load_inputs(config, store, roots)
     assert caught.value.field == "seeds[0].uri"
+    # The platform's own bundled seeds are readable wherever the roots are,
+    # and its data folder is still no place to write.
+    assert roots.confine_readable(str(DEMO_SEEDS), "seeds[0].uri") == DEMO_SEEDS.resolve()
+    with pytest.raises(InvalidArgument, match="outside the coordinator's local roots"):
+        roots.confine(str(DEMO_SEEDS.parent / "export"), "local_dir")
     config = parse_run_config({"name": "t", "taxonomy": "/etc/passwd",
                                "seeds": [{"uri": str(DEMO_SEEDS), "format": "jsonl"}]})
     with pytest.raises(InvalidArgument) as caught:
