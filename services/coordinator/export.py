@@ -11,7 +11,10 @@ from __future__ import annotations
 import logging
 import re
 import tempfile
+from collections import Counter
 from pathlib import Path
+
+from google.protobuf import json_format
 
 from mis.v1 import common_pb2, coordinator_pb2
 from services.common.errors import FailedPrecondition, InvalidArgument
@@ -19,8 +22,9 @@ from services.common.store import ObjectNotFound, Store, StoreError
 from services.coordinator import layout
 from services.coordinator.dataset import WrittenDataset, write_tree
 from services.coordinator.localpaths import LocalRoots
-from services.coordinator.records import DatasetRecord
+from services.coordinator.records import DatasetRecord, SetAside
 from services.coordinator.review.state import card_section, load_review
+from services.coordinator.runwalk import RunWalk, WalkedSample, walk_run
 from services.coordinator.sample import Sample, Seed
 from services.coordinator.stages import BY_STAGE, PIPELINE, PipelineStage, following
 
@@ -73,23 +77,64 @@ def _made_by(record: common_pb2.Provenance) -> tuple[str, str, str, str]:
     return (name, record.backend, record.model, record.prompt_version)
 
 
-def run_records(store: Store, run_id: str) -> tuple[list[DatasetRecord], dict]:
-    """The finished samples of a run, in result.json's order, and its result:
-    each record's fields are what the stages it went through export."""
+_UNSET = {"split": "", "instruction": "", "category": "", "sub_category": "", "image1": None, "image2": None}
+
+
+def _record(walked: WalkedSample, images, review: dict) -> DatasetRecord:
+    """The exported record of a walked sample: what each stage it went
+    through exports (a rejecting stage adds nothing), with its provenance."""
+    sample = walked.sample
+    fields: dict = {}
+    for stage in walked.passed:
+        if stage.key == walked.rejected_at:
+            break
+        fields.update(stage.export(sample, images))
+        fields.update(stage.export_result(walked.results[stage.key]))
+    return DatasetRecord(**{**_UNSET, **fields}, made_by=[_made_by(p) for p in sample.provenance],
+                         review=review.get(sample.id, {}))
+
+
+def _set_aside(walk: RunWalk, result: dict, review, records: list[DatasetRecord], images) -> list[SetAside]:
+    """What the dataset leaves out, in seed order: reviewers' rejections,
+    stage rejections, near-duplicates and samples over their split's target."""
+    rejected = review.rejected()
+    duplicates = {d["id"]: d for d in result.get("duplicates", [])}
+    over_target = set(result.get("over_target", []))
+    kept = {r.id: r for r in records}
+    aside = []
+    for sample_id, walked in walk.samples.items():
+        if sample_id in rejected and sample_id in kept:
+            decision = rejected[sample_id]
+            aside.append(SetAside(kept[sample_id], "reviewer", decision["reason"], decision["note"]))
+        elif sample_id in kept:
+            continue
+        elif walked.rejection is not None:
+            reason = common_pb2.RejectionReason.Name(walked.rejection.reason)
+            aside.append(SetAside(_record(walked, images, {}), "rejected", reason,
+                                  walked.rejection.detail, stage=walked.rejected_at))
+        elif sample_id in duplicates:
+            entry = duplicates[sample_id]
+            aside.append(SetAside(_record(walked, images, {}), "near-duplicate",
+                                  common_pb2.RejectionReason.Name(common_pb2.REJECTION_REASON_DUPLICATE),
+                                  entry.get("reason", ""), duplicate_of=entry.get("duplicate_of", "")))
+        elif sample_id in over_target:
+            aside.append(SetAside(_record(walked, images, {}), "over-target", "split target reached"))
+    return aside
+
+
+def run_records(store: Store, run_id: str, review: dict | None = None
+                ) -> tuple[list[DatasetRecord], dict, RunWalk]:
+    """The finished samples of a run, in result.json's order, its result, and
+    the walk over every sample it made: each record's fields are what the
+    stages it went through export; `review` is the reviewers' decisions."""
     try:
         result = store.get_json(layout.result_record(run_id))
     except ObjectNotFound:
         raise FailedPrecondition(f"run {run_id} has no result yet; export it when it has finished") from None
+    walk = walk_run(store, run_id)
     images = _image_reader(store)
-    fanned: dict[str, list[Sample]] = {}
-    records = []
-    for entry in result["samples"]:
-        sample, passed = replay(store, run_id, entry, fanned)
-        fields: dict = {}
-        for stage in passed:
-            fields.update(stage.export(sample, images))
-        records.append(DatasetRecord(**fields, made_by=[_made_by(p) for p in sample.provenance]))
-    return records, result
+    records = [_record(walk.samples[entry["id"]], images, review or {}) for entry in result["samples"]]
+    return records, result, walk
 
 
 def _remove(store: Store, keys: list[str]) -> None:
@@ -147,8 +192,10 @@ def export_run(store: Store, run: coordinator_pb2.Run, version: str = "",
     name = dataset_name(run.config)
     version = label(version, "version") if version else run.id
     target = _export_folder(local_dir, roots) if local_dir else None
-    records, _ = run_records(store, run.id)
     review = load_review(store, run.id)
+    records, result, walk = run_records(store, run.id, review.decisions)
+    images = _image_reader(store)
+    aside = _set_aside(walk, result, review, records, images)
     rejected = review.rejected()  # a reviewer's rejection takes the sample out of every later export
     dropped = [r for r in records if r.id in rejected]
     records = [r for r in records if r.id not in rejected]
@@ -162,11 +209,13 @@ def export_run(store: Store, run: coordinator_pb2.Run, version: str = "",
                        for s, b, m, p in models],
             "cost": {"prompt_tokens": run.progress.tokens.prompt_tokens,
                      "completion_tokens": run.progress.tokens.completion_tokens,
-                     "gpu_seconds": run.progress.gpu_seconds},
-            "config": run.config.name}
+                     "gpu_seconds": run.progress.gpu_seconds, **walk.cost_section()},
+            "config": run.config.name,
+            "run_config": json_format.MessageToDict(run.config, preserving_proto_field_name=True),
+            "set_aside": dict(sorted(Counter(a.kind for a in aside).items()))}
     if review.decisions:
         card["review"] = card_section(review, dropped)
     with tempfile.TemporaryDirectory() as scratch:
-        written = write_tree(records, target or Path(scratch) / "dataset", card)
+        written = write_tree(records, target or Path(scratch) / "dataset", card, aside)
         publish(store, written, name, version)
     return manifest_of(store, name, version, written)

@@ -18,8 +18,8 @@ class DatasetRecord:
     instruction: str
     category: str
     sub_category: str
-    image1: Callable[[], bytes]
-    image2: Callable[[], bytes]
+    image1: Callable[[], bytes] | None   # None only for a set-aside record never drawn
+    image2: Callable[[], bytes] | None
     harmful_query: str = ""
     cot_label: str = ""
     filter_reason: str = ""
@@ -28,6 +28,32 @@ class DatasetRecord:
     prompt2: str = ""
     # (stage, backend, model, prompt_version) of every model call behind it.
     made_by: list[tuple[str, str, str, str]] = field(default_factory=list)
+    # The text-to-image rounds (both prompts, seeds, the VLM's verdict), as render exports them.
+    rounds: list[dict] = field(default_factory=list)
+    # The reviewer's latest decision and note, when a reviewer gave one.
+    review: dict = field(default_factory=dict)
+
+    def provenance(self) -> dict:
+        """How the record was made, one JSON-able value (the index, Parquet and the browser)."""
+        return {"seed_id": self.seed_id,
+                "models": [{"stage": s, "backend": b, "model": m, "prompt_version": p}
+                           for s, b, m, p in dict.fromkeys(self.made_by)],
+                "rounds": self.rounds,
+                "review": {"decision": self.review.get("decision", ""), "note": self.review.get("note", "")}}
+
+
+@dataclass
+class SetAside:
+    """A sample the dataset leaves out, kept browsable with why: a reviewer
+    rejected it, a stage rejected it, dedup found it a near-duplicate, or its
+    split's target was already reached."""
+
+    record: DatasetRecord
+    kind: str                        # reviewer, rejected, near-duplicate, over-target
+    reason: str
+    note: str = ""
+    stage: str = ""                  # the stage that rejected it
+    duplicate_of: str = ""
 
 
 def as_png(data: bytes) -> bytes:

@@ -5,15 +5,16 @@ touching the others.
 
     MisTestSplits     mis_easy.json, mis_hard.json, mis_real.json (the public MIS_Test names)
     TrainConversations train/train.json, the conversation format the trainer reads
-    ParquetSplits     parquet/<split>.parquet, loadable with `datasets` (images as Image)
-    SampleIndex       samples.jsonl, every record with its labels (the browser's source)
+    SampleIndex       samples.jsonl, every record with its labels and provenance (the browser's source)
     DatasetCard       card.json and README.md, with the counts
+
+and beside them ParquetSplits (parquet.py) and the train split for other
+fine-tuning frameworks (formats.py). `WRITERS` (dataset.py) lists them all.
 """
 
 from __future__ import annotations
 
 import json
-import logging
 from collections import Counter
 from dataclasses import dataclass
 from typing import Protocol
@@ -21,10 +22,7 @@ from typing import Protocol
 from services.coordinator.card import render_card
 from services.coordinator.records import DatasetRecord
 
-log = logging.getLogger("mis.coordinator.writers")
-
 TEST_SPLITS = ("easy", "hard", "real")
-_TEXT_COLUMNS = ("id", "instruction", "category", "sub_category", "cot_label")
 
 
 @dataclass
@@ -43,6 +41,10 @@ class Tree(Protocol):
 
 def dump(value: object) -> bytes:
     return (json.dumps(value, indent=1, ensure_ascii=False) + "\n").encode()
+
+
+def jsonl(rows: list[dict]) -> bytes:
+    return "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows).encode()
 
 
 class DatasetWriter:
@@ -92,42 +94,6 @@ class TrainConversations(DatasetWriter):
             tree.write("train/train.json", dump(self.entries))
 
 
-class ParquetSplits(DatasetWriter):
-    """One Parquet file per split with the `datasets` feature metadata, so
-    `load_dataset("parquet", ...)` decodes the image columns as images.
-    Skipped with a note when pyarrow (extra "data") is not installed."""
-
-    def __init__(self) -> None:
-        self.rows: dict[str, list[dict]] = {}
-
-    def add(self, placed: PlacedRecord) -> None:
-        record = placed.record
-        row = {name: getattr(record, name) for name in _TEXT_COLUMNS}
-        for number in (0, 1):
-            row[f"image{number + 1}"] = {"bytes": placed.images[number], "path": placed.paths[number]}
-        self.rows.setdefault(record.split, []).append(row)
-
-    def finish(self, tree: Tree, card: dict) -> None:
-        try:
-            import pyarrow as pa
-            import pyarrow.parquet as pq
-        except ImportError:
-            log.warning("pyarrow is not installed (pip install 'mis-platform[data]'): "
-                        "the Parquet export is skipped")
-            return
-        import io
-        features = {name: {"dtype": "string", "_type": "Value"} for name in _TEXT_COLUMNS}
-        features.update({"image1": {"_type": "Image"}, "image2": {"_type": "Image"}})
-        image = pa.struct([("bytes", pa.binary()), ("path", pa.string())])
-        schema = pa.schema([(name, pa.string()) for name in _TEXT_COLUMNS]
-                           + [("image1", image), ("image2", image)],
-                           metadata={"huggingface": json.dumps({"info": {"features": features}})})
-        for split, items in self.rows.items():
-            buffer = io.BytesIO()
-            pq.write_table(pa.Table.from_pylist(items, schema=schema), buffer)
-            tree.write(f"parquet/{split}.parquet", buffer.getvalue())
-
-
 class SampleIndex(DatasetWriter):
     def __init__(self) -> None:
         self.rows: list[dict] = []
@@ -140,11 +106,10 @@ class SampleIndex(DatasetWriter):
             "sub_category": r.sub_category, "filter_reason": r.filter_reason,
             "cot_label": r.cot_label, "image_path1": placed.paths[0],
             "image_path2": placed.paths[1], "seed_id": r.seed_id, "prompt1": r.prompt1,
-            "prompt2": r.prompt2})
+            "prompt2": r.prompt2, "provenance": r.provenance()})
 
     def finish(self, tree: Tree, card: dict) -> None:
-        tree.write("samples.jsonl",
-                   "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in self.rows).encode())
+        tree.write("samples.jsonl", jsonl(self.rows))
 
 
 class DatasetCard(DatasetWriter):
@@ -172,8 +137,3 @@ def counts(labels: list[tuple[str, str, str]]) -> dict:
     return {"total": len(labels), "per_split": dict(sorted(per_split.items())),
             "per_category": {s: dict(sorted(c.items())) for s, c in sorted(per_category.items())},
             "per_sub_category": {s: dict(sorted(c.items())) for s, c in sorted(per_sub.items())}}
-
-
-# Every format an export writes, in the order their files are written.
-WRITERS: tuple[type[DatasetWriter], ...] = (MisTestSplits, TrainConversations, SampleIndex,
-                                             ParquetSplits, DatasetCard)

@@ -101,6 +101,11 @@ class PipelineStage:
         """The fields this stage gives the exported record."""
         return {}
 
+    def export_result(self, result: Any) -> dict[str, Any]:
+        """Fields the exported record takes from this stage's stored result
+        itself (what the sample does not keep, such as how it was drawn)."""
+        return {}
+
     def results_of(self, response: Any, expected: int) -> Sequence[Any]:
         results = list(getattr(response, self.api.result_field))
         if len(results) != expected:

@@ -45,5 +45,17 @@ class Render(PipelineStage):
         return {"image1": images(pair.image1), "image2": images(pair.image2),
                 "prompt1": pair.prompt1, "prompt2": pair.prompt2}
 
+    def export_result(self, result: t2i_refiner_pb2.RenderPairResult) -> dict:
+        """Every drawing round with both prompts, the seeds and settings, the
+        VLM's verdict and the prompts it proposed (the browser's provenance)."""
+        return {"rounds": [{
+            "round": r.round, "prompt1": r.prompt1, "prompt2": r.prompt2, "seed1": r.seed1,
+            "seed2": r.seed2, "steps": r.steps, "guidance_scale": r.guidance_scale, "width": r.width,
+            "height": r.height, "negative_prompt": r.negative_prompt,
+            "review": t2i_refiner_pb2.Review.Name(r.review).removeprefix("REVIEW_").lower(),
+            "refined_prompt1": r.refined_prompt1, "refined_prompt2": r.refined_prompt2,
+            "renderer": r.render_provenance.model, "reviewer": r.review_provenance.model}
+            for r in result.rounds]}
+
 
 RENDER = Render()
