@@ -18,8 +18,9 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
+from typing import Any, Mapping
 
 from services.common.images import sniff
 
@@ -33,16 +34,22 @@ class DatasetError(ValueError):
 
 @dataclass(frozen=True)
 class EvalSample:
+    """One item to answer: MIS samples carry two images; the other safety
+    benchmarks' items (services/evaluation/benchmarks) one, plus `meta`, the
+    release's fields their metric and judge need (a safety warning, the
+    context of an MSSBench pair, the query a jailbreak hides)."""
+
     id: str
     split: str
     question: str
     category: str
     sub_category: str
-    image_paths: tuple[Path, Path]
+    image_paths: tuple[Path, ...]
     content_sha256: str = ""
+    meta: Mapping[str, Any] = field(default_factory=dict)
 
-    def read_images(self) -> tuple[bytes, bytes]:
-        return tuple(path.read_bytes() for path in self.image_paths)  # type: ignore[return-value]
+    def read_images(self) -> tuple[bytes, ...]:
+        return tuple(path.read_bytes() for path in self.image_paths)
 
 
 def image_inside(root: Path, relative: str, where: str) -> tuple[Path, bytes]:

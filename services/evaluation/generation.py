@@ -94,16 +94,22 @@ def answer_key(generation_key: str, sample: EvalSample) -> str:
     return f"{generation_key}:{sample.content_sha256[:16]}"
 
 
+def internvl_text(question: str, images: int) -> str:
+    """InternVL's official prompt: `<image>\\n{question}` for one image, numbered
+    `Image-k: <image>` blocks for several (the MIS layout for two)."""
+    if images == 1:
+        return f"<image>\n{question}"
+    return "".join(f"Image-{k}: <image>\n\n" for k in range(1, images + 1)) + question
+
+
 def candidate_messages(sample: EvalSample, text_only: bool, layout: str = "images-first") -> list[dict]:
     if text_only:
         return [{"role": "user", "content": sample.question}]
-    first, second = sample.read_images()
+    images = [image_part(data) for data in sample.read_images()]
     if layout == "internvl":
-        text = LAYOUTS["internvl"].format(question=sample.question)
-        return [{"role": "user", "content": [image_part(first), image_part(second),
-                                             text_part(text)]}]
-    return [{"role": "user", "content": [image_part(first), image_part(second),
-                                         text_part(sample.question)]}]
+        text = internvl_text(sample.question, len(images))
+        return [{"role": "user", "content": [*images, text_part(text)]}]
+    return [{"role": "user", "content": [*images, text_part(sample.question)]}]
 
 
 def offline_answer(request: ChatRequest) -> str:

@@ -12,7 +12,7 @@ were sent) is read from its verdict: it keys resumed judgements.
 from __future__ import annotations
 
 import logging
-from typing import Protocol, Sequence
+from typing import Any, Protocol, Sequence, runtime_checkable
 
 import grpc
 
@@ -29,6 +29,22 @@ _RETRYABLE = {grpc.StatusCode.RESOURCE_EXHAUSTED, grpc.StatusCode.UNAVAILABLE,
 
 class JudgeUnusable(RuntimeError):
     """The judge cannot do this run's work (unknown backend, unreachable); the message says why."""
+
+
+@runtime_checkable
+class AnswerJudge(Protocol):
+    """A judge that makes the judgement rows itself, from (sample, answer row)
+    pairs: one row per pair, in order, each with `class` (the judge's label),
+    `verdict`, `judge` (its identity) and `answer_key`, or an `error`."""
+
+    label: str
+    batch_size: int
+
+    async def check(self) -> None: ...
+
+    async def judge_answers(self, pairs: Sequence[tuple[Any, dict]]) -> list[dict]: ...
+
+    async def close(self) -> None: ...
 
 
 class JudgeTransport(Protocol):

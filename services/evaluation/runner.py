@@ -17,6 +17,12 @@ Stopping at any point and running again resumes, but never mixes:
   learned from a fresh verdict of the current judge before anything is reused.
 
 Empty responses are judged like any other, as the official evaluation does.
+
+The MIS judge speaks the judge contract (JudgeItem in, Verdict out). The other
+benchmarks' judges (refusal keywords, Llama Guard, SIUO's and MSSBench's
+rubrics) are `AnswerJudge`s: they turn (sample, answer) pairs into judgement
+rows themselves, and everything else here (resuming, identity, errors) is the
+same for both.
 """
 
 from __future__ import annotations
@@ -32,7 +38,7 @@ from mis.v1 import common_pb2, judge_pb2
 from services.common.models import ModelError
 from services.evaluation.dataset import EvalSample
 from services.evaluation.generation import Candidate, CandidateSettings, answer_key
-from services.evaluation.judging import JudgeTransport, verdict_identity
+from services.evaluation.judging import AnswerJudge, JudgeTransport, verdict_identity
 from services.evaluation.progress import Bars, NoBars
 from services.evaluation.records import RowWriter, read_rows
 from services.judge.client import judge_item
@@ -61,10 +67,17 @@ class RunProgress:
 
 
 def sample_fields(sample: EvalSample) -> dict:
-    return {"id": sample.id, "split": sample.split, "question": sample.question,
-            "category": sample.category, "sub_category": sample.sub_category,
-            "image_path1": str(sample.image_paths[0]), "image_path2": str(sample.image_paths[1]),
-            "content_sha256": sample.content_sha256}
+    paths = [str(path) for path in sample.image_paths]
+    fields = {"id": sample.id, "split": sample.split, "question": sample.question,
+              "category": sample.category, "sub_category": sample.sub_category,
+              "image_path1": paths[0] if paths else "",
+              "image_path2": paths[1] if len(paths) > 1 else "",
+              "content_sha256": sample.content_sha256}
+    if len(paths) != 2:
+        fields["image_paths"] = paths
+    if sample.meta:
+        fields["meta"] = dict(sample.meta)
+    return fields
 
 
 def stale_answers(samples: Sequence[EvalSample], settings: CandidateSettings,
@@ -189,7 +202,11 @@ class JudgingPass:
                 rows[sample.id] = judgement_row(response or sample_fields(sample), error)
             else:
                 to_judge.append((sample, response))
-        if to_judge:
+        if to_judge and isinstance(self.judge, AnswerJudge):
+            judged = await self.judge.judge_answers(to_judge)
+            for (sample, _), row in zip(to_judge, judged, strict=True):
+                rows[sample.id] = row
+        elif to_judge:
             results = await self.judge.judge_batch([response_item(s, r) for s, r in to_judge])
             for (sample, response), result in zip(to_judge, results, strict=True):
                 rows[sample.id] = judgement_row(response, result)
