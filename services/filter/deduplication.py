@@ -1,13 +1,16 @@
 """The Deduplicate RPC in plain Python: validate a run's fingerprints and the
-thresholds (0 means the service default), then find near-duplicates."""
+thresholds (0 means the service default), then find near-duplicates with the
+incremental index (near_duplicates.py), stopping when `should_stop` says so."""
 
 from __future__ import annotations
 
 import re
+from typing import Callable
 
 from mis.v1 import filter_pb2
 from services.common.errors import InvalidArgument, require
-from services.filter.fingerprints import Thresholds, deduplicate
+from services.filter.fingerprints import Thresholds
+from services.filter.near_duplicates import find_duplicates
 
 _HEX = re.compile(r"[0-9a-f]{16}")
 
@@ -41,8 +44,10 @@ def check_fingerprints(fingerprints, max_items: int) -> None:
                                   "give both image hashes or neither")
 
 
-def run_deduplicate(request: filter_pb2.DeduplicateRequest, defaults: Thresholds,
-                    max_items: int) -> filter_pb2.DeduplicateResponse:
+def run_deduplicate(request: filter_pb2.DeduplicateRequest, defaults: Thresholds, max_items: int,
+                    should_stop: Callable[[], bool] | None = None) -> filter_pb2.DeduplicateResponse:
+    """Raises near_duplicates.Stopped when `should_stop` turns true mid-way."""
     check_fingerprints(request.fingerprints, max_items)
     thresholds = thresholds_of(request, defaults)
-    return filter_pb2.DeduplicateResponse(duplicates=deduplicate(list(request.fingerprints), thresholds))
+    return filter_pb2.DeduplicateResponse(
+        duplicates=find_duplicates(list(request.fingerprints), thresholds, should_stop))
