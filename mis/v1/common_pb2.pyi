@@ -20,6 +20,7 @@ class Stage(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     STAGE_FILTER: _ClassVar[Stage]
     STAGE_ANNOTATE: _ClassVar[Stage]
     STAGE_JUDGE: _ClassVar[Stage]
+    STAGE_RETRIEVE: _ClassVar[Stage]
 
 class RejectionReason(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
@@ -48,6 +49,7 @@ STAGE_RENDER: Stage
 STAGE_FILTER: Stage
 STAGE_ANNOTATE: Stage
 STAGE_JUDGE: Stage
+STAGE_RETRIEVE: Stage
 REJECTION_REASON_UNSPECIFIED: RejectionReason
 REJECTION_REASON_UNPARSEABLE_OUTPUT: RejectionReason
 REJECTION_REASON_NO_HARM: RejectionReason

@@ -83,14 +83,16 @@ class StageConfig(_message.Message):
     def __init__(self, stage: _Optional[_Union[_common_pb2.Stage, str]] = ..., endpoints: _Optional[_Iterable[str]] = ..., backend: _Optional[str] = ..., concurrency: _Optional[int] = ..., batch_size: _Optional[int] = ..., timeout_seconds: _Optional[float] = ..., max_attempts: _Optional[int] = ...) -> None: ...
 
 class SplitTargets(_message.Message):
-    __slots__ = ("train", "easy", "hard")
+    __slots__ = ("train", "easy", "hard", "real")
     TRAIN_FIELD_NUMBER: _ClassVar[int]
     EASY_FIELD_NUMBER: _ClassVar[int]
     HARD_FIELD_NUMBER: _ClassVar[int]
+    REAL_FIELD_NUMBER: _ClassVar[int]
     train: int
     easy: int
     hard: int
-    def __init__(self, train: _Optional[int] = ..., easy: _Optional[int] = ..., hard: _Optional[int] = ...) -> None: ...
+    real: int
+    def __init__(self, train: _Optional[int] = ..., easy: _Optional[int] = ..., hard: _Optional[int] = ..., real: _Optional[int] = ...) -> None: ...
 
 class RunConfig(_message.Message):
     __slots__ = ("name", "seeds", "taxonomy", "stages", "targets", "render", "refinement_rounds", "queries_per_seed", "max_cot_regenerations", "use_judge", "dedup_max_image_distance", "dedup_min_text_similarity")

@@ -23,29 +23,40 @@ _sym_db = _symbol_database.Default()
 
 
 from mis.v1 import common_pb2 as mis_dot_v1_dot_common__pb2
+from mis.v1 import filter_pb2 as mis_dot_v1_dot_filter__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x16mis/v1/retriever.proto\x12\x06mis.v1\x1a\x13mis/v1/common.proto\"[\n\x0fRetrieveRequest\x12\r\n\x05index\x18\x01 \x01(\t\x12\x15\n\robject_phrase\x18\x02 \x01(\t\x12\x13\n\x0binstruction\x18\x03 \x01(\t\x12\r\n\x05top_k\x18\x04 \x01(\x05\"f\n\x05Photo\x12\x0f\n\x07item_id\x18\x01 \x01(\t\x12\x0b\n\x03url\x18\x02 \x01(\t\x12\x0f\n\x07\x63\x61ption\x18\x03 \x01(\t\x12\r\n\x05score\x18\x04 \x01(\x02\x12\x1f\n\x05image\x18\x05 \x01(\x0b\x32\x10.mis.v1.ImageRef\"P\n\x10RetrieveResponse\x12\x1d\n\x06photos\x18\x01 \x03(\x0b\x32\r.mis.v1.Photo\x12\r\n\x05index\x18\x02 \x01(\t\x12\x0e\n\x06\x63orpus\x18\x03 \x01(\t\"\x8f\x01\n\x13RetrievePairRequest\x12\r\n\x05index\x18\x01 \x01(\t\x12\x0f\n\x07object1\x18\x02 \x01(\t\x12\x0f\n\x07object2\x18\x03 \x01(\t\x12\x13\n\x0binstruction\x18\x04 \x01(\t\x12\r\n\x05top_k\x18\x05 \x01(\x05\x12\x0f\n\x07\x62\x61\x63kend\x18\x06 \x01(\t\x12\x12\n\nskip_check\x18\x07 \x01(\x08\"Z\n\nPhotoCheck\x12\x14\n\x0cshows_object\x18\x01 \x01(\x08\x12\x0e\n\x06reason\x18\x02 \x01(\t\x12&\n\nprovenance\x18\x03 \x01(\x0b\x32\x12.mis.v1.Provenance\"]\n\x0c\x43heckedPhoto\x12\x1c\n\x05photo\x18\x01 \x01(\x0b\x32\r.mis.v1.Photo\x12!\n\x05\x63heck\x18\x02 \x01(\x0b\x32\x12.mis.v1.PhotoCheck\x12\x0c\n\x04rank\x18\x03 \x01(\x05\"\x81\x01\n\x14RetrievePairResponse\x12$\n\x06photo1\x18\x01 \x01(\x0b\x32\x14.mis.v1.CheckedPhoto\x12$\n\x06photo2\x18\x02 \x01(\x0b\x32\x14.mis.v1.CheckedPhoto\x12\r\n\x05index\x18\x03 \x01(\t\x12\x0e\n\x06\x63orpus\x18\x04 \x01(\t2\x9c\x01\n\x10RetrieverService\x12=\n\x08Retrieve\x12\x17.mis.v1.RetrieveRequest\x1a\x18.mis.v1.RetrieveResponse\x12I\n\x0cRetrievePair\x12\x1b.mis.v1.RetrievePairRequest\x1a\x1c.mis.v1.RetrievePairResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x16mis/v1/retriever.proto\x12\x06mis.v1\x1a\x13mis/v1/common.proto\x1a\x13mis/v1/filter.proto\"[\n\x0fRetrieveRequest\x12\r\n\x05index\x18\x01 \x01(\t\x12\x15\n\robject_phrase\x18\x02 \x01(\t\x12\x13\n\x0binstruction\x18\x03 \x01(\t\x12\r\n\x05top_k\x18\x04 \x01(\x05\"f\n\x05Photo\x12\x0f\n\x07item_id\x18\x01 \x01(\t\x12\x0b\n\x03url\x18\x02 \x01(\t\x12\x0f\n\x07\x63\x61ption\x18\x03 \x01(\t\x12\r\n\x05score\x18\x04 \x01(\x02\x12\x1f\n\x05image\x18\x05 \x01(\x0b\x32\x10.mis.v1.ImageRef\"P\n\x10RetrieveResponse\x12\x1d\n\x06photos\x18\x01 \x03(\x0b\x32\r.mis.v1.Photo\x12\r\n\x05index\x18\x02 \x01(\t\x12\x0e\n\x06\x63orpus\x18\x03 \x01(\t\"\x8f\x01\n\x13RetrievePairRequest\x12\r\n\x05index\x18\x01 \x01(\t\x12\x0f\n\x07object1\x18\x02 \x01(\t\x12\x0f\n\x07object2\x18\x03 \x01(\t\x12\x13\n\x0binstruction\x18\x04 \x01(\t\x12\r\n\x05top_k\x18\x05 \x01(\x05\x12\x0f\n\x07\x62\x61\x63kend\x18\x06 \x01(\t\x12\x12\n\nskip_check\x18\x07 \x01(\x08\"Z\n\nPhotoCheck\x12\x14\n\x0cshows_object\x18\x01 \x01(\x08\x12\x0e\n\x06reason\x18\x02 \x01(\t\x12&\n\nprovenance\x18\x03 \x01(\x0b\x32\x12.mis.v1.Provenance\"]\n\x0c\x43heckedPhoto\x12\x1c\n\x05photo\x18\x01 \x01(\x0b\x32\r.mis.v1.Photo\x12!\n\x05\x63heck\x18\x02 \x01(\x0b\x32\x12.mis.v1.PhotoCheck\x12\x0c\n\x04rank\x18\x03 \x01(\x05\"\x81\x01\n\x14RetrievePairResponse\x12$\n\x06photo1\x18\x01 \x01(\x0b\x32\x14.mis.v1.CheckedPhoto\x12$\n\x06photo2\x18\x02 \x01(\x0b\x32\x14.mis.v1.CheckedPhoto\x12\r\n\x05index\x18\x03 \x01(\t\x12\x0e\n\x06\x63orpus\x18\x04 \x01(\t\"K\n\x0cRetrieveItem\x12\n\n\x02id\x18\x01 \x01(\t\x12/\n\x0binstruction\x18\x02 \x01(\x0b\x32\x1a.mis.v1.NeutralInstruction\"d\n\x0fRetrieveOptions\x12\x0f\n\x07\x62\x61\x63kend\x18\x01 \x01(\t\x12\r\n\x05index\x18\x02 \x01(\t\x12\r\n\x05top_k\x18\x03 \x01(\x05\x12\"\n\x08taxonomy\x18\x04 \x01(\x0b\x32\x10.mis.v1.Taxonomy\"e\n\x14RetrieveBatchRequest\x12#\n\x05items\x18\x01 \x03(\x0b\x32\x14.mis.v1.RetrieveItem\x12(\n\x07options\x18\x02 \x01(\x0b\x32\x17.mis.v1.RetrieveOptions\"\xc9\x02\n\x0eRetrieveResult\x12\x0f\n\x07item_id\x18\x01 \x01(\t\x12\x1f\n\x04pair\x18\x02 \x01(\x0b\x32\x11.mis.v1.ImagePair\x12$\n\x06photo1\x18\x03 \x01(\x0b\x32\x14.mis.v1.CheckedPhoto\x12$\n\x06photo2\x18\x04 \x01(\x0b\x32\x14.mis.v1.CheckedPhoto\x12\r\n\x05index\x18\x05 \x01(\t\x12\x0e\n\x06\x63orpus\x18\x06 \x01(\t\x12*\n\nclassified\x18\x07 \x01(\x0b\x32\x16.mis.v1.ClassifyResult\x12$\n\trejection\x18\x08 \x01(\x0b\x32\x11.mis.v1.Rejection\x12 \n\x05\x65rror\x18\t \x01(\x0b\x32\x11.mis.v1.ItemError\x12&\n\nprovenance\x18\n \x03(\x0b\x32\x12.mis.v1.Provenance\"@\n\x15RetrieveBatchResponse\x12\'\n\x07results\x18\x01 \x03(\x0b\x32\x16.mis.v1.RetrieveResult2\xea\x01\n\x10RetrieverService\x12=\n\x08Retrieve\x12\x17.mis.v1.RetrieveRequest\x1a\x18.mis.v1.RetrieveResponse\x12I\n\x0cRetrievePair\x12\x1b.mis.v1.RetrievePairRequest\x1a\x1c.mis.v1.RetrievePairResponse\x12L\n\rRetrieveBatch\x12\x1c.mis.v1.RetrieveBatchRequest\x1a\x1d.mis.v1.RetrieveBatchResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'mis.v1.retriever_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_RETRIEVEREQUEST']._serialized_start=55
-  _globals['_RETRIEVEREQUEST']._serialized_end=146
-  _globals['_PHOTO']._serialized_start=148
-  _globals['_PHOTO']._serialized_end=250
-  _globals['_RETRIEVERESPONSE']._serialized_start=252
-  _globals['_RETRIEVERESPONSE']._serialized_end=332
-  _globals['_RETRIEVEPAIRREQUEST']._serialized_start=335
-  _globals['_RETRIEVEPAIRREQUEST']._serialized_end=478
-  _globals['_PHOTOCHECK']._serialized_start=480
-  _globals['_PHOTOCHECK']._serialized_end=570
-  _globals['_CHECKEDPHOTO']._serialized_start=572
-  _globals['_CHECKEDPHOTO']._serialized_end=665
-  _globals['_RETRIEVEPAIRRESPONSE']._serialized_start=668
-  _globals['_RETRIEVEPAIRRESPONSE']._serialized_end=797
-  _globals['_RETRIEVERSERVICE']._serialized_start=800
-  _globals['_RETRIEVERSERVICE']._serialized_end=956
+  _globals['_RETRIEVEREQUEST']._serialized_start=76
+  _globals['_RETRIEVEREQUEST']._serialized_end=167
+  _globals['_PHOTO']._serialized_start=169
+  _globals['_PHOTO']._serialized_end=271
+  _globals['_RETRIEVERESPONSE']._serialized_start=273
+  _globals['_RETRIEVERESPONSE']._serialized_end=353
+  _globals['_RETRIEVEPAIRREQUEST']._serialized_start=356
+  _globals['_RETRIEVEPAIRREQUEST']._serialized_end=499
+  _globals['_PHOTOCHECK']._serialized_start=501
+  _globals['_PHOTOCHECK']._serialized_end=591
+  _globals['_CHECKEDPHOTO']._serialized_start=593
+  _globals['_CHECKEDPHOTO']._serialized_end=686
+  _globals['_RETRIEVEPAIRRESPONSE']._serialized_start=689
+  _globals['_RETRIEVEPAIRRESPONSE']._serialized_end=818
+  _globals['_RETRIEVEITEM']._serialized_start=820
+  _globals['_RETRIEVEITEM']._serialized_end=895
+  _globals['_RETRIEVEOPTIONS']._serialized_start=897
+  _globals['_RETRIEVEOPTIONS']._serialized_end=997
+  _globals['_RETRIEVEBATCHREQUEST']._serialized_start=999
+  _globals['_RETRIEVEBATCHREQUEST']._serialized_end=1100
+  _globals['_RETRIEVERESULT']._serialized_start=1103
+  _globals['_RETRIEVERESULT']._serialized_end=1432
+  _globals['_RETRIEVEBATCHRESPONSE']._serialized_start=1434
+  _globals['_RETRIEVEBATCHRESPONSE']._serialized_end=1498
+  _globals['_RETRIEVERSERVICE']._serialized_start=1501
+  _globals['_RETRIEVERSERVICE']._serialized_end=1735
 # @@protoc_insertion_point(module_scope)

@@ -44,6 +44,11 @@ class RetrieverServiceStub:
                 request_serializer=mis_dot_v1_dot_retriever__pb2.RetrievePairRequest.SerializeToString,
                 response_deserializer=mis_dot_v1_dot_retriever__pb2.RetrievePairResponse.FromString,
                 _registered_method=True)
+        self.RetrieveBatch = channel.unary_unary(
+                '/mis.v1.RetrieverService/RetrieveBatch',
+                request_serializer=mis_dot_v1_dot_retriever__pb2.RetrieveBatchRequest.SerializeToString,
+                response_deserializer=mis_dot_v1_dot_retriever__pb2.RetrieveBatchResponse.FromString,
+                _registered_method=True)
 
 
 class RetrieverServiceServicer:
@@ -63,6 +68,15 @@ class RetrieverServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def RetrieveBatch(self, request, context):
+        """The pipeline stage: for each test sample, a checked photo per object, then
+        the filter's own classification of the photo pair, which must still find
+        the harm only in the relation (hard); otherwise the item is rejected.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_RetrieverServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -75,6 +89,11 @@ def add_RetrieverServiceServicer_to_server(servicer, server):
                     servicer.RetrievePair,
                     request_deserializer=mis_dot_v1_dot_retriever__pb2.RetrievePairRequest.FromString,
                     response_serializer=mis_dot_v1_dot_retriever__pb2.RetrievePairResponse.SerializeToString,
+            ),
+            'RetrieveBatch': grpc.unary_unary_rpc_method_handler(
+                    servicer.RetrieveBatch,
+                    request_deserializer=mis_dot_v1_dot_retriever__pb2.RetrieveBatchRequest.FromString,
+                    response_serializer=mis_dot_v1_dot_retriever__pb2.RetrieveBatchResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -131,6 +150,33 @@ class RetrieverService:
             '/mis.v1.RetrieverService/RetrievePair',
             mis_dot_v1_dot_retriever__pb2.RetrievePairRequest.SerializeToString,
             mis_dot_v1_dot_retriever__pb2.RetrievePairResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RetrieveBatch(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/mis.v1.RetrieverService/RetrieveBatch',
+            mis_dot_v1_dot_retriever__pb2.RetrieveBatchRequest.SerializeToString,
+            mis_dot_v1_dot_retriever__pb2.RetrieveBatchResponse.FromString,
             options,
             channel_credentials,
             insecure,
