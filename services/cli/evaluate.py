@@ -7,6 +7,13 @@
     mis eval run --config eval.yaml           # the same options as YAML keys
     mis eval report --out runs/mirage-8b --judge-backend openai
     mis eval compare runs/base/report.json runs/mirage-8b/report.json --out compare.html
+    mis eval run --benchmark siuo --data SIUO/data --model-url ... --model mirage-8b \\
+        --out runs/mirage-8b/siuo --judge-url https://api.openai.com/v1 --judge-model gpt-4o
+    mis eval table runs/internvl-8b runs/mirage-8b runs/gpt-4o --out table.html
+
+`--benchmark` (siuo, mssbench, figstep, mm-safetybench, jailbreakv-28k,
+vlguard; default mis) reads that benchmark's public release from --data and
+judges it with its official judge (docs/benchmarks.md).
 
 `--data FOLDER` alone evaluates every split file (`mis_easy.json`,
 `mis_hard.json`, `mis_real.json`) in FOLDER, a MIS_Test copy or a dataset
@@ -57,7 +64,11 @@ def add_run_arguments(run: argparse.ArgumentParser) -> None:
     from services.evaluation.generation import LAYOUTS
 
     run.add_argument("--config", type=Path, help="YAML file of these options (flags win)")
-    run.add_argument("--data", type=Path, help="MIS_Test folder or dataset export")
+    run.add_argument("--data", type=Path, help="MIS_Test folder or dataset export (or the "
+                                                "--benchmark's release folder)")
+    run.add_argument("--benchmark", help="mis (default) or another safety benchmark: siuo, "
+                                         "mssbench, figstep, mm-safetybench, jailbreakv-28k, "
+                                         "vlguard")
     run.add_argument("--split", action="append", dest="splits",
                      help="easy, hard, real, NAME=FILE.json, FILE.json or a folder of mis_*.json "
                           "(repeatable; default: every mis_*.json split in --data)")
@@ -100,6 +111,15 @@ def add_judge_arguments(parser: argparse.ArgumentParser) -> None:
                         help="judge backend (repeatable: the first gives the metrics, a second "
                              "gives Cohen's kappa); default: the judge's default")
     parser.add_argument("--batch-size", type=int, help="items per judge call")
+    parser.add_argument("--judge", help="a --benchmark's judge: keyword, llama-guard, siuo or "
+                                        "mssbench (default: the benchmark's official one)")
+    parser.add_argument("--judge-url", help="OpenAI-compatible base URL of a --benchmark's model "
+                                            "judge (Llama Guard, GPT-4o)")
+    parser.add_argument("--judge-model", help="the model judge's served name")
+    parser.add_argument("--judge-api-key-file", type=Path,
+                        help="file with the model judge's API key (else MIS_EVAL_JUDGE_API_KEY)")
+    parser.add_argument("--judge-text-only", action="store_true",
+                        help="send a --benchmark's model judge no images (text-only endpoints)")
 
 
 RUN_DEFAULTS = {
@@ -109,7 +129,8 @@ RUN_DEFAULTS = {
     "skip_generation": False, "regenerate": False, "max_error_rate": 0.1, "no_progress": False,
     "label": "", "judge_address": None, "judge_token_file": None, "judge_tls": False,
     "judge_ca": None, "judge_cert": None, "judge_key": None, "judge_backends": None,
-    "batch_size": 16,
+    "batch_size": 16, "benchmark": "mis", "judge": None, "judge_url": None, "judge_model": None,
+    "judge_api_key_file": None, "judge_text_only": False,
 }
 
 
@@ -203,22 +224,78 @@ def candidate_settings(args: argparse.Namespace):
                              layout=args.prompt_layout)
 
 
+def build_judge_store(args: argparse.Namespace):
+    """The store that caches a --benchmark's model judgements (None when the
+    judge settings turn the cache off)."""
+    from services.common.settings import SettingsError, load_settings
+    from services.common.store import AsyncStore, Store, StoreError
+    from services.evaluation.benchmarks.cache import JudgementCache
+    from services.evaluation.preflight import PreflightError
+    from services.judge.config import Settings
+
+    try:
+        settings = load_settings(Settings)
+    except SettingsError as exc:
+        raise PreflightError(f"judge settings: {exc}") from None
+    if not settings.judge.cache_enabled:
+        return JudgementCache(None)
+    try:
+        store = Store.from_settings(settings.store)
+        store.ensure_bucket()
+    except StoreError as exc:
+        raise PreflightError(
+            f"the judge's cache needs the S3 store at {settings.store.endpoint}, which did not "
+            f"answer ({str(exc).splitlines()[0][:200]}); start it (mis stack up), or set "
+            f"MIS_JUDGE_CACHE=false to judge without a cache") from None
+    return JudgementCache(AsyncStore(store))
+
+
+def benchmark_samples(args: argparse.Namespace):
+    """A --benchmark run's benchmark and samples."""
+    from services.evaluation.benchmarks import registry
+    from services.evaluation.preflight import PreflightError
+
+    bench = registry.benchmark(args.benchmark)
+    if args.data is None:
+        raise PreflightError(f"--benchmark {bench.name} needs --data, the release folder")
+    return bench, bench.read(args.data, args.splits)
+
+
+def benchmark_judge(args: argparse.Namespace, bench):
+    """A --benchmark run's judge: its official one unless --judge says otherwise."""
+    from services.evaluation.benchmarks import plan, registry
+    from services.evaluation.preflight import check_endpoint
+
+    kind = plan.judge_kind(bench, args.judge)
+    endpoint = None
+    if kind != registry.KEYWORD:
+        endpoint = plan.endpoint_of(args.judge_url, args.judge_model, args.judge_api_key_file, kind)
+        check_endpoint(endpoint.base_url)
+    cache = build_judge_store(args) if endpoint is not None else None
+    return plan.build_judge(kind, endpoint, cache, args.batch_size,
+                            send_images=not args.judge_text_only)
+
+
 async def evaluate(args: argparse.Namespace) -> dict:
     from services.evaluation.dataset import load_samples
     from services.evaluation.progress import NoBars, RichBars
     from services.evaluation.report import build_report, write_run_info
     from services.evaluation.runner import EvalPlan, run_evaluation
 
-    samples = load_samples(args.splits, args.data)
+    bench = None
+    if args.benchmark != "mis":
+        bench, samples = benchmark_samples(args)
+    else:
+        samples = load_samples(args.splits, args.data)
     if args.limit > 0:
         samples = samples[:args.limit]
     candidate = candidate_settings(args)
-    judges = build_judges(args)
+    judges = build_judges(args) if bench is None else [benchmark_judge(args, bench)]
     bars = NoBars() if args.no_progress or not sys.stderr.isatty() else RichBars()
     try:
         for judge in judges:
             await judge.check()
-        write_run_info(args.out, candidate, samples, args.limit)
+        write_run_info(args.out, candidate, samples, args.limit, args.benchmark)
         await run_evaluation(EvalPlan(samples, candidate, judges, args.out, args.label,
                                       regenerate=args.regenerate, bars=bars))
     finally:
@@ -226,6 +303,14 @@ async def evaluate(args: argparse.Namespace) -> dict:
         for judge in judges:
             await judge.close()
     label = args.label or (candidate.label if candidate else "")
+    if bench is not None:
+        from services.evaluation.benchmarks.report import (build_benchmark_report,
+                                                           write_benchmark_reports)
+
+        report = build_benchmark_report(args.out, bench, [j.label for j in judges], label,
+                                        sample_count=len(samples))
+        write_benchmark_reports(report, args.out)
+        return report
     report = build_report(args.out, [j.label for j in judges], label, sample_count=len(samples))
     write_reports(report, args.out, [j.label for j in judges])
     return report
@@ -243,6 +328,13 @@ def write_reports(report: dict, out: Path, labels: list[str]) -> None:
 def print_summary(report: dict) -> None:
     for line in report.get("banners", []):
         print(f"note: {line}")
+    if "benchmark" in report:
+        for name, metrics in [("overall", report["metrics"]["overall"]),
+                              *report["metrics"]["by_split"].items()]:
+            rates = "  ".join(f"{k} {v['value']:6.2f}" for k, v in metrics.items()
+                              if isinstance(v, dict))
+            print(f"{name:>14}: {rates}  (n={metrics['judged']}, errors={metrics['errors']})")
+        return
     for name, metrics in [("overall", report["metrics"]["overall"]),
                           *report["metrics"]["by_split"].items()]:
         print(f"{name:>10}: ASR {metrics['ASR']['value']:6.2f}  RSR {metrics['RSR']['value']:6.2f}  "
@@ -302,8 +394,18 @@ def report_command(args: argparse.Namespace) -> int:
     if not labels:
         print(f"mis eval report: no judgements-*.jsonl in {args.out}", file=sys.stderr)
         return 2
-    report = build_report(args.out, labels, args.label)
-    write_reports(report, args.out, labels)
+    info_path = args.out / "run.json"
+    benchmark = json.loads(info_path.read_text()).get("benchmark", "mis") if info_path.is_file() else "mis"
+    if benchmark != "mis":
+        from services.evaluation.benchmarks.registry import BENCHMARKS
+        from services.evaluation.benchmarks.report import (build_benchmark_report,
+                                                           write_benchmark_reports)
+
+        report = build_benchmark_report(args.out, BENCHMARKS[benchmark], labels, args.label)
+        write_benchmark_reports(report, args.out)
+    else:
+        report = build_report(args.out, labels, args.label)
+        write_reports(report, args.out, labels)
     print_summary(report)
     return 0
 

@@ -28,13 +28,13 @@ PAPER_JUDGE_MODEL = "gpt-4o"
 
 
 def write_run_info(out_dir: Path, candidate: CandidateSettings | None,
-                   samples: Sequence[EvalSample], limit: int = 0) -> None:
+                   samples: Sequence[EvalSample], limit: int = 0, benchmark: str = "mis") -> None:
     """What this run is, before it starts (kept from the last generating run
     when this one only judges)."""
     out_dir.mkdir(parents=True, exist_ok=True)
     path = out_dir / RUN_INFO
     previous = json.loads(path.read_text()) if path.is_file() else {}
-    info = {"platform_version": SERVICE_VERSION,
+    info = {"platform_version": SERVICE_VERSION, "benchmark": benchmark,
             "dataset": {"hash": dataset_hash(list(samples)), "samples": len(samples),
                         "splits": sorted({s.split for s in samples}), "limit": limit},
             "candidate": candidate.public() if candidate else previous.get("candidate")}
