@@ -98,7 +98,8 @@ class GrpcCallers:
 
     def check(self, config: coordinator_pb2.RunConfig) -> None:
         for stage in PIPELINE:
-            self.endpoints(config, stage.key)
+            if stage.used(config):
+                self.endpoints(config, stage.key)
 
     def _counter(self, key: str) -> Callable[[str], None] | None:
         if self.metrics is None:
@@ -111,7 +112,7 @@ class GrpcCallers:
         pools: list[ReplicaPool] = []
         callers: dict[str, BatchCaller] = {}
         try:
-            for stage in PIPELINE:
+            for stage in (s for s in PIPELINE if s.used(config)):  # a stage the run skips needs no service
                 cfg = stage_config(config, stage)
                 pool = await ReplicaPool(self.endpoints(config, stage.key),
                                          deadline_seconds=cfg.timeout_seconds,

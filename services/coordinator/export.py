@@ -26,7 +26,7 @@ from services.coordinator.records import DatasetRecord, SetAside
 from services.coordinator.review.state import card_section, load_review
 from services.coordinator.runwalk import RunWalk, WalkedSample, walk_run
 from services.coordinator.sample import Sample, Seed
-from services.coordinator.stages import BY_STAGE, PIPELINE, PipelineStage, following
+from services.coordinator.stages import BRANCHES, BY_STAGE, PIPELINE, PipelineStage, following
 
 log = logging.getLogger("mis.coordinator.export")
 
@@ -61,13 +61,17 @@ def replay(store: Store, run_id: str, entry: dict, fanned: dict[str, list[Sample
         fanned[seed_id] = first.apply(seed, first.result_from_json(stored["result"]), run_id)
     sample = fanned[seed_id][entry["query_index"]]
     passed = [first]
-    stage = following(first)
+    stage = following(first, sample)
     while stage is not None:
         stored = store.get_json(sample.output_key(run_id, stage.key))
         passed.append(stage)
-        if not stage.apply(sample, stage.result_from_json(stored["result"]), run_id):
+        moved = stage.apply(sample, stage.result_from_json(stored["result"]), run_id)
+        fork = next((f for f in (b.fork(sample) for b in BRANCHES[stage.key]) if f.id == entry["id"]), None)
+        if fork is not None:  # the entry is a fork a branch took here: follow it
+            sample, moved = fork, [fork]
+        if not moved:
             break
-        stage = following(stage)
+        stage = following(stage, sample)
     return sample, passed
 
 

@@ -1,46 +1,63 @@
-"""The end of a run, as pure functions over its done samples: the one
-Deduplicate request (the whole run, in seed order, so the answer does not
-depend on the order samples finished in) and the selection of what the run
-keeps (duplicates out, then the first `target` samples of each split in seed
-order; see docs/coordinator.md on determinism)."""
+"""The end of a run, as pure functions over its done samples: what each done
+sample leaves behind (a `DoneRecord` and a fingerprint for the run's
+near-duplicate index, so the sample itself can leave memory), the run's
+dedup thresholds, and the selection of what the run keeps (duplicates out,
+then the first `target` samples of each split in seed order; see
+docs/coordinator.md on determinism)."""
 
 from __future__ import annotations
 
-from typing import Protocol, Sequence
+from dataclasses import dataclass
+from typing import Sequence
 
 from mis.v1 import common_pb2, coordinator_pb2, filter_pb2
-from services.coordinator.sample import SPLIT_NAMES
+from services.coordinator.sample import SPLIT_NAMES, Sample
+from services.filter.fingerprints import Thresholds
+
+DEFAULT_THRESHOLDS = Thresholds()
 
 
-class DoneSample(Protocol):
+@dataclass(frozen=True, slots=True)
+class DoneRecord:
+    """What the end of the run needs of a done sample."""
+
     id: str
     seed_id: str
     seed_index: int
     query_index: int
-    instruction: common_pb2.NeutralInstruction
-    classified: filter_pb2.ClassifyResult
+    split: int  # common_pb2.Split
+
+    @property
+    def order(self) -> tuple[int, int]:
+        return (self.seed_index, self.query_index)
 
 
-def dedup_request(done: Sequence[DoneSample], config: coordinator_pb2.RunConfig
-                  ) -> filter_pb2.DeduplicateRequest:
-    """Fingerprints of `done` (already in seed order), keyed by sample id, with
-    the run's thresholds (0 leaves the filter's defaults)."""
-    fingerprints = []
-    for sample in done:
-        fingerprint = filter_pb2.Fingerprint()
-        fingerprint.CopyFrom(sample.classified.fingerprint)
-        fingerprint.item_id = sample.id
-        if not fingerprint.instruction_text:
-            fingerprint.instruction_text = sample.instruction.instruction
-        fingerprints.append(fingerprint)
-    return filter_pb2.DeduplicateRequest(
-        fingerprints=fingerprints, max_image_distance=config.dedup_max_image_distance,
-        min_text_similarity=config.dedup_min_text_similarity)
+def done_record(sample: Sample) -> DoneRecord:
+    return DoneRecord(sample.id, sample.seed_id, sample.seed_index, sample.query_index,
+                      sample.classified.split)
 
 
-def select_samples(run_id: str, done: Sequence[DoneSample], duplicates: dict[str, dict],
+def fingerprint_of(sample: Sample) -> filter_pb2.Fingerprint:
+    """The filter's fingerprint of a done sample, named by its id (the
+    instruction itself when the filter gave no normalised text)."""
+    fingerprint = filter_pb2.Fingerprint()
+    fingerprint.CopyFrom(sample.classified.fingerprint)
+    fingerprint.item_id = sample.id
+    if not fingerprint.instruction_text:
+        fingerprint.instruction_text = sample.instruction.instruction
+    return fingerprint
+
+
+def thresholds_of(config: coordinator_pb2.RunConfig) -> Thresholds:
+    """The run's near-duplicate thresholds; 0 keeps the default (6 bits, 0.9)."""
+    return Thresholds(config.dedup_max_image_distance or DEFAULT_THRESHOLDS.max_image_distance,
+                      config.dedup_min_text_similarity or DEFAULT_THRESHOLDS.min_text_similarity)
+
+
+def select_samples(run_id: str, done: Sequence[DoneRecord], duplicates: dict[str, dict],
                    targets: coordinator_pb2.SplitTargets, failed: list[str]) -> dict:
-    """result.json: the kept samples in seed order, counts, and what was left out why."""
+    """result.json: the kept samples in seed order (`done` is in seed order),
+    counts, and what was left out why."""
     limits = {common_pb2.SPLIT_TRAIN: targets.train, common_pb2.SPLIT_EASY: targets.easy,
               common_pb2.SPLIT_HARD: targets.hard}
     kept: list[dict] = []
@@ -49,9 +66,8 @@ def select_samples(run_id: str, done: Sequence[DoneSample], duplicates: dict[str
     for sample in done:
         if sample.id in duplicates:
             continue
-        split = sample.classified.split
-        name = SPLIT_NAMES.get(split, "unknown")
-        if limits.get(split) and per_split.get(name, 0) >= limits[split]:
+        name = SPLIT_NAMES.get(sample.split, "unknown")
+        if limits.get(sample.split) and per_split.get(name, 0) >= limits[sample.split]:
             over_target.append(sample.id)
             continue
         per_split[name] = per_split.get(name, 0) + 1

@@ -7,6 +7,7 @@ run's durable state and no other database is needed.
     runs/<run>/seeds/<seed-key>/extract.json the first stage's result for one seed
     runs/<run>/samples/<sample>/<stage>.json every later stage, by its declared key
     runs/<run>/failures/<item>.json          an item that exhausted its retries
+    runs/<run>/manifest/<n>.json             outcomes so far, to resume without replaying them
     runs/<run>/result.json                   the finished samples, after dedup and targets
     runs/<run>/progress.json                 the last progress snapshot
     runs/<run>/review.json                   reviewers' decisions and the versions they exported
@@ -28,6 +29,11 @@ def digest(*parts: str, length: int = 20) -> str:
 def sample_id(run_id: str, seed_id: str, query_index: int) -> str:
     """A sample's id: the same run, seed and query index always give the same id."""
     return "s" + digest(run_id, seed_id, str(query_index))
+
+
+def fork_id(sample: str, branch: str) -> str:
+    """The id of the copy a branch stage takes of a sample (stages/base.py)."""
+    return f"{sample}-{branch}"
 
 
 def seed_key(seed_id: str) -> str:
@@ -56,6 +62,14 @@ def failure_record(run_id: str, item_id: str) -> str:
 
 def failures_prefix(run_id: str) -> str:
     return f"{RUNS}{run_id}/failures/"
+
+
+def manifest_prefix(run_id: str) -> str:
+    return f"{RUNS}{run_id}/manifest/"
+
+
+def manifest_segment(run_id: str, number: int) -> str:
+    return f"{RUNS}{run_id}/manifest/{number:08d}.json"
 
 
 def result_record(run_id: str) -> str:

@@ -41,7 +41,7 @@ from services.coordinator.progress import ProgressTracker
 from services.coordinator.runconfig import stage_config
 from services.coordinator.sample import DONE, FAILED, REJECTED, Sample, Seed
 from services.coordinator.stages import (PIPELINE, PipelineStage, RunContext, StageCallError,
-                                         TransientStageError, following)
+                                         TransientStageError, following, forks)
 
 log = logging.getLogger("mis.coordinator.pipeline")
 
@@ -172,10 +172,10 @@ class PipelineRun:
             result = stage.result_from_json((await self._read(key))["result"])
             moved = self._apply(stage, item, result, restoring=True)
             for other in (s for s in moved if s is not item):
-                await self._restore(other, following(stage), existing)
+                await self._restore(other, following(stage, other), existing)
             if not any(s is item for s in moved):
                 return
-            stage = following(stage)
+            stage = following(stage, item)
         raise AssertionError("unreachable: the last stage always ends a sample")
 
     async def _restore_failure(self, key: str) -> None:
@@ -277,7 +277,7 @@ class PipelineRun:
         log.info("stage_done", extra={"run_id": self.run_id, "item": item.id, "stage": stage.key})
         moved = self._apply(stage, item, result, restoring=False)
         for sample in moved:
-            await self.queues[following(stage).key].put(sample)
+            await self.queues[following(stage, sample).key].put(sample)
 
     def _apply(self, stage: PipelineStage, item: Seed | Sample, result: Any,
                restoring: bool) -> list[Sample]:
@@ -296,7 +296,8 @@ class PipelineRun:
             self._close_unit(item)
             return []
         counts.done += 1
-        moved = stage.apply(item, result, self.run_id)
+        # Forks are taken of the sample as this stage left it, and go on like fanned-out samples.
+        moved = stage.apply(item, result, self.run_id) + forks(stage, item, self.config)
         for sample in (s for s in moved if s is not item):
             self.samples[sample.id] = sample
             self.tracker.samples_total += 1

@@ -18,6 +18,7 @@ import yaml
 from google.protobuf import descriptor, json_format
 
 from mis.v1 import common_pb2, coordinator_pb2
+from services.coordinator.sample import SPLIT_NAMES
 from services.coordinator.stages import BY_KEY, BY_STAGE, PipelineStage
 from services.coordinator.stages.extract import DEFAULT_QUERIES_PER_SEED
 
@@ -202,7 +203,7 @@ def validate_run_config(config: coordinator_pb2.RunConfig) -> None:
         for position, endpoint in enumerate(stage.endpoints):
             if not endpoint.strip():
                 raise RunConfigError(f"{key}.endpoints[{position}]", "empty endpoint")
-    for name in ("train", "easy", "hard"):
+    for name in SPLIT_NAMES.values():
         if getattr(config.targets, name) < 0:
             raise RunConfigError(f"targets.{name}", "must be 0 (no target) or more")
     if not 0 <= config.queries_per_seed <= 5:

@@ -18,7 +18,7 @@ from mis.v1 import common_pb2
 from services.common.store import ObjectNotFound, Store
 from services.coordinator import layout
 from services.coordinator.sample import Sample, Seed
-from services.coordinator.stages import BY_STAGE, PIPELINE, PipelineStage, following
+from services.coordinator.stages import BRANCHES, BY_STAGE, PIPELINE, PipelineStage, following
 
 
 @dataclass
@@ -101,9 +101,22 @@ def _follow(store: Store, run_id: str, walked: WalkedSample, stage: PipelineStag
         if stage.rejected(result):
             walked.rejected_at, walked.rejection = stage.key, result.rejection
             return
-        if not stage.apply(sample, result, run_id):
+        moved = stage.apply(sample, result, run_id)
+        _follow_forks(store, run_id, walked, stage, walk)
+        if not moved:
             return
-        stage = following(stage)
+        stage = following(stage, sample)
+
+
+def _follow_forks(store: Store, run_id: str, walked: WalkedSample, stage: PipelineStage,
+                  walk: RunWalk) -> None:
+    """The forks branches of `stage` took of the sample, known by their stored output."""
+    for branch in BRANCHES[stage.key]:
+        fork = branch.fork(walked.sample)
+        if store.exists(fork.output_key(run_id, branch.key)):
+            forked = WalkedSample(fork, list(walked.passed), dict(walked.results))
+            walk.samples[fork.id] = forked
+            _follow(store, run_id, forked, branch, walk)
 
 
 def walk_run(store: Store, run_id: str) -> RunWalk:

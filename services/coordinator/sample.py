@@ -50,10 +50,15 @@ class Sample:
     cot: cot_annotator_pb2.AnnotateResult | None = None
     provenance: list[common_pb2.Provenance] = field(default_factory=list)
     outcome: str = ""
+    # A fork (a copy a branch stage took, stages/base.py): the sample it was
+    # copied from and the key of that branch stage; empty otherwise.
+    origin: str = ""
+    branch: str = ""
 
     @property
-    def order(self) -> tuple[int, int]:
-        return (self.seed_index, self.query_index)
+    def order(self) -> tuple[int, int, str]:
+        """Seed order; a fork right after the sample it was copied from."""
+        return (self.seed_index, self.query_index, self.branch)
 
     @property
     def split(self) -> str:

@@ -5,10 +5,15 @@ of services and their address variables, the coordinator's address settings,
 run-config keys and defaults, store keys, the CLI's progress rows, the
 export's fields and the benchmark's wiring. Adding a stage is a module here
 and one line below; see docs/adding-a-stage.md.
+
+A branch stage (`branches_from`) sits off the main line: after the stage it
+branches from has handled a sample, it may take a fork of it, and the fork
+goes on from the branch while the sample goes its own way.
 """
 
 from __future__ import annotations
 
+from services.coordinator.sample import Sample
 from services.coordinator.stages.annotate import ANNOTATE
 from services.coordinator.stages.base import (PipelineStage, RunContext, StageApi, StageCallError,
                                               TransientStageError)
@@ -23,11 +28,29 @@ BY_KEY: dict[str, PipelineStage] = {stage.key: stage for stage in PIPELINE}
 BY_STAGE: dict[int, PipelineStage] = {stage.stage: stage for stage in PIPELINE}
 
 
-def following(stage: PipelineStage) -> PipelineStage | None:
-    """The stage after `stage`, or None after the last."""
-    index = PIPELINE.index(stage)
-    return PIPELINE[index + 1] if index + 1 < len(PIPELINE) else None
+BRANCHES: dict[str, tuple[PipelineStage, ...]] = {
+    stage.key: tuple(other for other in PIPELINE if other.branches_from == stage.key)
+    for stage in PIPELINE}
 
 
-__all__ = ["PIPELINE", "BY_KEY", "BY_STAGE", "following", "PipelineStage", "RunContext",
+def following(stage: PipelineStage, sample: object = None) -> PipelineStage | None:
+    """Where `sample` goes after `stage`: a fresh fork to its branch, anything
+    else to the next main-line stage (None after the last). Branch stages
+    are never reached in pipeline order."""
+    branch = BY_KEY.get(getattr(sample, "branch", ""))
+    if branch is not None and branch.branches_from == stage.key:
+        return branch
+    later = PIPELINE[PIPELINE.index(stage) + 1:]
+    return next((other for other in later if not other.branches_from), None)
+
+
+def forks(stage: PipelineStage, sample: object, config) -> list:
+    """The forks the run's branches of `stage` take of a sample it accepted."""
+    if not isinstance(sample, Sample):
+        return []
+    return [branch.fork(sample) for branch in BRANCHES[stage.key]
+            if branch.used(config) and branch.takes(sample)]
+
+
+__all__ = ["PIPELINE", "BY_KEY", "BY_STAGE", "BRANCHES", "following", "forks", "PipelineStage", "RunContext",
            "StageApi", "StageCallError", "TransientStageError"]

@@ -10,12 +10,14 @@ record. The executor (pipeline.py) knows nothing else about any stage.
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 from typing import Any, Callable, Sequence
 
 from google.protobuf import json_format
 
 from mis.v1 import common_pb2, coordinator_pb2
+from services.coordinator import layout
 from services.coordinator.sample import Sample
 
 
@@ -62,6 +64,10 @@ class PipelineStage:
     finishes: tuple[str, ...] = ()
     # Further RPCs of the same service, opened on the same replicas (name -> api).
     extra_apis: dict[str, StageApi] = {}
+    # A branch stage is not on every sample's way: it takes a copy (a fork)
+    # of the samples it `takes` as the stage named here has handled them, and
+    # the sample itself goes on (or ends) as before. Empty: an ordinary stage.
+    branches_from: str = ""
 
     @property
     def module(self) -> str:
@@ -74,6 +80,23 @@ class PipelineStage:
 
     def request(self, items: Sequence[Any], run: RunContext, backend: str) -> Any:
         raise NotImplementedError
+
+    def used(self, config: coordinator_pb2.RunConfig) -> bool:
+        """Whether a run uses this stage: its service is required then, and
+        only then (a branch says when a run asks for it)."""
+        return True
+
+    def takes(self, sample: Sample) -> bool:
+        """A branch: whether it takes a fork of `sample` (in a run that uses it)."""
+        return False
+
+    def fork(self, sample: Sample) -> Sample:
+        """The copy of `sample` this branch takes: everything the sample has
+        so far, under an id derived from the sample's and this stage's key."""
+        copied = copy.deepcopy(sample)
+        copied.id = layout.fork_id(sample.id, self.key)
+        copied.origin, copied.branch, copied.outcome = sample.id, self.key, ""
+        return copied
 
     def rejected(self, result: Any) -> bool:
         return result.HasField("rejection")
