@@ -59,6 +59,16 @@ def register(commands: argparse._SubParsersAction) -> None:
     compare.add_argument("--out", type=Path, required=True, help="HTML file to write")
     compare.set_defaults(handler=compare_command)
 
+    table = actions.add_parser("table", help="one row per model: MIS, the other safety "
+                                             "benchmarks and the general average")
+    table.add_argument("folders", type=Path, nargs="+",
+                       help="model run folders (the first is the baseline of the changes)")
+    table.add_argument("--label", action="append", dest="labels", default=[],
+                       help="row names, in the folders' order (default: the reports' model)")
+    table.add_argument("--out", type=Path, required=True, help="HTML file to write")
+    table.add_argument("--markdown", type=Path, help="also write the table as Markdown")
+    table.set_defaults(handler=table_command)
+
 
 def add_run_arguments(run: argparse.ArgumentParser) -> None:
     from services.evaluation.generation import LAYOUTS
@@ -423,4 +433,27 @@ def compare_command(args: argparse.Namespace) -> int:
     for warning in page.warnings:
         print(f"warning: {warning}")
     print(f"comparison: {args.out}")
+    return 0
+
+
+def table_command(args: argparse.Namespace) -> int:
+    from services.evaluation.compare import ReportError
+    from services.evaluation.model_table import model_row, render_html, render_markdown
+
+    if len(args.labels) not in (0, len(args.folders)):
+        print(f"mis eval table: --label: give one per folder ({len(args.folders)}), or none",
+              file=sys.stderr)
+        return 2
+    labels = args.labels or [""] * len(args.folders)
+    try:
+        rows = [model_row(folder, label) for folder, label in zip(args.folders, labels)]
+    except ReportError as exc:
+        print(f"mis eval table: {exc}", file=sys.stderr)
+        return 2
+    markdown = render_markdown(rows)
+    args.out.write_text(render_html(rows))
+    if args.markdown:
+        args.markdown.write_text(markdown)
+    print(markdown, end="")
+    print(f"table: {args.out}")
     return 0
