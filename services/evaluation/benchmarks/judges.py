@@ -46,8 +46,10 @@ def judged_row(sample: EvalSample, answer: dict, verdict: dict, identity: dict) 
             "judge": identity}
 
 
-def error_row(sample: EvalSample, answer: dict, code: str, message: str) -> dict:
-    return {**base_row(sample, answer), "error": {"code": code, "message": message, "field": ""}}
+def error_row(sample: EvalSample, answer: dict, code: str, message: str, identity: dict) -> dict:
+    """An item the judge could not judge; `judge` says who tried (reports show it)."""
+    return {**base_row(sample, answer), "error": {"code": code, "message": message, "field": ""},
+            "judge": identity}
 
 
 class KeywordJudge:
@@ -113,18 +115,20 @@ class ModelJudge:
             verdict = await self.verdict(sample, answer)
         except LlamaGuardParseError as exc:
             return error_row(sample, answer, "UNPARSEABLE_JUDGE_OUTPUT",
-                             f"{self.name}: answer not in Llama Guard's format: {exc}")
+                             f"{self.name}: answer not in Llama Guard's format: {exc}",
+                             self.identity)
         except ModelUnavailable as exc:
             return error_row(sample, answer, "UNAVAILABLE",
                              f"{self.name}: judge model unavailable after {exc.attempts} "
-                             f"attempts: {exc}")
+                             f"attempts: {exc}", self.identity)
         except OutputParseError as exc:
             return error_row(sample, answer, "UNPARSEABLE_JUDGE_OUTPUT",
                              f"{self.name}: judge answer did not fit the schema after "
-                             f"{exc.attempts} attempts: {exc}")
+                             f"{exc.attempts} attempts: {exc}", self.identity)
         except ModelError as exc:
             return error_row(sample, answer, "FAILED_PRECONDITION",
-                             f"{self.name}: judge model refused the request: {exc}")
+                             f"{self.name}: judge model refused the request: {exc}",
+                             self.identity)
         await self.cache.put(key, verdict)
         return judged_row(sample, answer, {**verdict, "cached": False}, self.identity)
 
