@@ -3,14 +3,17 @@ sample leaves behind (a `DoneRecord` and a fingerprint for the run's
 near-duplicate index, so the sample itself can leave memory), the run's
 dedup thresholds, and the selection of what the run keeps (duplicates out,
 then the first `target` samples of each split in seed order; see
-docs/coordinator.md on determinism)."""
+docs/coordinator.md on determinism).
+
+A fork (the copy a branch stage took of a sample) is not in the index: it
+repeats its origin's instruction, so it shares its origin's verdict."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Sequence
 
-from mis.v1 import common_pb2, coordinator_pb2, filter_pb2
+from mis.v1 import coordinator_pb2, filter_pb2
 from services.coordinator.sample import SPLIT_NAMES, Sample
 from services.filter.fingerprints import Thresholds
 
@@ -26,15 +29,18 @@ class DoneRecord:
     seed_index: int
     query_index: int
     split: int  # common_pb2.Split
+    origin: str = ""  # a fork: the sample it was copied from, and its branch stage
+    branch: str = ""
 
     @property
-    def order(self) -> tuple[int, int]:
-        return (self.seed_index, self.query_index)
+    def order(self) -> tuple[int, int, str]:
+        """Seed order; a fork right after the sample it was copied from."""
+        return (self.seed_index, self.query_index, self.branch)
 
 
 def done_record(sample: Sample) -> DoneRecord:
     return DoneRecord(sample.id, sample.seed_id, sample.seed_index, sample.query_index,
-                      sample.classified.split)
+                      sample.classified.split, sample.origin, sample.branch)
 
 
 def fingerprint_of(sample: Sample) -> filter_pb2.Fingerprint:
@@ -54,16 +60,25 @@ def thresholds_of(config: coordinator_pb2.RunConfig) -> Thresholds:
                       config.dedup_min_text_similarity or DEFAULT_THRESHOLDS.min_text_similarity)
 
 
+def split_limits(targets: coordinator_pb2.SplitTargets) -> dict[int, int]:
+    """Each split's target (0: none), by split, for every split with a target field."""
+    fields = targets.DESCRIPTOR.fields_by_name
+    return {split: getattr(targets, name) for split, name in SPLIT_NAMES.items() if name in fields}
+
+
 def select_samples(run_id: str, done: Sequence[DoneRecord], duplicates: dict[str, dict],
                    targets: coordinator_pb2.SplitTargets, failed: list[str]) -> dict:
     """result.json: the kept samples in seed order (`done` is in seed order),
-    counts, and what was left out why."""
-    limits = {common_pb2.SPLIT_TRAIN: targets.train, common_pb2.SPLIT_EASY: targets.easy,
-              common_pb2.SPLIT_HARD: targets.hard}
+    counts, and what was left out why. A fork of a near-duplicate goes with it."""
+    limits = split_limits(targets)
+    duplicates = dict(duplicates)
     kept: list[dict] = []
     over_target: list[str] = []
     per_split: dict[str, int] = {}
     for sample in done:
+        if sample.origin and sample.origin in duplicates:
+            duplicates[sample.id] = {"duplicate_of": duplicates[sample.origin]["duplicate_of"],
+                                     "reason": f"a fork of {sample.origin}, a near-duplicate"}
         if sample.id in duplicates:
             continue
         name = SPLIT_NAMES.get(sample.split, "unknown")

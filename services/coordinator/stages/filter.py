@@ -1,7 +1,8 @@
 """Filtering: a rendered pair is labelled and split (train, easy, hard) or
 rejected. Only train samples go on to the CoT annotation; test samples are
-finished here. At the end of a run the same service deduplicates every done
-sample at once (`Deduplicate`, opened on the filter's replicas)."""
+finished here. The fingerprint the filter returns goes into the run's
+near-duplicate index as the sample finishes (pipeline.py); `DEDUP` is the
+service's whole-run RPC for callers that hold every fingerprint at once."""
 
 from __future__ import annotations
 
@@ -18,7 +19,6 @@ class Filter(PipelineStage):
     service = "filter"
     api = StageApi(filter_pb2_grpc.FilterServiceStub, "ClassifyBatch")
     result_type = filter_pb2.ClassifyResult
-    extra_apis = {"dedup": DEDUP}
     finishes = ("easy", "hard", "real")
 
     def request(self, items: list[Sample], run: RunContext, backend: str):

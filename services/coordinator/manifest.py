@@ -1,0 +1,169 @@
+"""A run's manifest: a compact, append-only record of the items that reached
+an outcome, so a resumed run need not read every stored output again.
+
+The per-stage outputs stay the source of truth; the manifest only says what
+replaying them would find. Each line is written after the outputs it sums up
+are durable, so an entry never claims more than the store holds; an outcome
+not in the manifest yet (written since the last segment, or lost with the
+process) is found by replaying its outputs, as without a manifest. Entries
+are buffered and written as numbered segments, every `flush_items` entries
+or `flush_seconds`, whichever comes first, so the writes grow with the run
+and not with its square:
+
+    runs/<run>/manifest/<n>.json   {"entries": [...]}
+
+    ["seed", seed_id, samples, prompt_tokens, completion_tokens, gpu_seconds]
+        a seed the first stage fanned out into `samples` samples (0: rejected)
+    ["sample", sample_id, seed_id, query_index, outcome, stage_keys, split,
+     instruction_text, image1_phash, image2_phash, prompt_tokens, completion_tokens, gpu_seconds,
+     origin, fork_branches]
+        a sample that is done or rejected after the stages named (the last one
+        rejected it, or finished it); a fork names its origin, and a sample
+        the branch stages it was forked to (its entry stands for it only
+        when theirs are there too)
+
+What a resume still reads from the outputs, it reads concurrently
+(`ConcurrentReader`): the keys are known before they are needed, so they are
+fetched a window at a time by a pool of threads instead of one GET after
+another. Listing the run's keys is split by key prefix and done in parallel.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any, Awaitable, Callable, Iterable
+
+from services.common.store import AsyncStore, ObjectNotFound
+from services.coordinator import layout
+
+log = logging.getLogger("mis.coordinator.manifest")
+
+SEED, SAMPLE = "seed", "sample"
+FLUSH_ITEMS = 500
+FLUSH_SECONDS = 2.0
+READ_THREADS = 24
+HEX = "0123456789abcdef"
+
+
+@dataclass
+class Restored:
+    """The manifest of a run as read back: entries by seed, consumed by the walk."""
+
+    seeds: dict[str, list] = field(default_factory=dict)
+    samples: dict[str, dict[str, list]] = field(default_factory=dict)  # seed id -> sample id -> entry
+    segments: int = 0
+
+    def add(self, entry: list) -> None:
+        if entry[0] == SEED:
+            self.seeds[entry[1]] = entry
+        elif entry[0] == SAMPLE:
+            self.samples.setdefault(entry[2], {})[entry[1]] = entry
+
+
+class ConcurrentReader:
+    """GETs on a pool of threads; `fetch` reads many keys at once into a
+    cache that `take` empties, so the walk that follows finds them in memory."""
+
+    def __init__(self, store: AsyncStore, threads: int = READ_THREADS) -> None:
+        self.store = store
+        self.pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="store-read")
+        self.cache: dict[str, Any] = {}
+
+    async def get(self, key: str) -> Any:
+        return await asyncio.get_running_loop().run_in_executor(self.pool, self.store.sync.get_json, key)
+
+    async def fetch(self, keys: Iterable[str]) -> None:
+        wanted = [key for key in keys if key not in self.cache]
+        values = await asyncio.gather(*(self.get(key) for key in wanted), return_exceptions=True)
+        for key, value in zip(wanted, values):
+            if not isinstance(value, BaseException):
+                self.cache[key] = value  # a failed read is made again, with retries, when needed
+
+    def take(self, key: str) -> Any:
+        return self.cache.pop(key, None)
+
+    async def list_run(self, run_id: str) -> set[str]:
+        """Every key of a run, listed by sub-prefix in parallel."""
+        prefix = layout.run_prefix(run_id)
+        parts = ([f"{prefix}samples/s{h}" for h in HEX] + [f"{prefix}seeds/{h}" for h in HEX]
+                 + [f"{prefix}failures/", f"{prefix}manifest/"])
+        loop = asyncio.get_running_loop()
+        listed = await asyncio.gather(*(loop.run_in_executor(
+            self.pool, lambda part=part: list(self.store.sync.list_keys(part))) for part in parts))
+        keys = {key for part in listed for key in part}
+        keys.update(await loop.run_in_executor(
+            self.pool, lambda: list(self.store.sync.list_keys(prefix, recursive=False))))
+        return keys
+
+    def close(self) -> None:
+        self.pool.shutdown(wait=False, cancel_futures=True)
+
+
+class ManifestWriter:
+    """Buffers outcome entries and writes them as numbered segments."""
+
+    def __init__(self, run_id: str, write: Callable[[str, Any], Awaitable[None]], first_segment: int,
+                 flush_items: int = FLUSH_ITEMS, flush_seconds: float = FLUSH_SECONDS) -> None:
+        self.run_id = run_id
+        self.write = write
+        self.next_segment = first_segment
+        self.flush_items = flush_items
+        self.flush_seconds = flush_seconds
+        self.pending: list[list] = []
+        self.full = asyncio.Event()
+        self.lock = asyncio.Lock()
+        self.written = 0
+
+    def note(self, entry: list) -> None:
+        self.pending.append(entry)
+        if len(self.pending) >= self.flush_items:
+            self.full.set()
+
+    async def flush(self) -> None:
+        async with self.lock:  # segments are written in order, one at a time
+            if not self.pending:
+                return
+            entries, self.pending = self.pending, []
+            self.full.clear()
+            key = layout.manifest_segment(self.run_id, self.next_segment)
+            self.next_segment += 1
+            await self.write(key, {"entries": entries})
+            self.written += len(entries)
+
+    async def run(self) -> None:
+        """Flush whenever the buffer fills or `flush_seconds` pass; runs until cancelled."""
+        while True:
+            deadline = time.monotonic() + self.flush_seconds
+            try:
+                await asyncio.wait_for(self.full.wait(), timeout=max(0.0, deadline - time.monotonic()))
+            except asyncio.TimeoutError:
+                pass
+            await self.flush()
+
+
+async def load_manifest(reader: ConcurrentReader, run_id: str, existing: set[str]) -> Restored:
+    """Every segment the listing found, read concurrently; a segment that
+    cannot be read is skipped (its outcomes are replayed from the outputs)."""
+    prefix = layout.manifest_prefix(run_id)
+    keys = sorted(key for key in existing if key.startswith(prefix))
+    restored = Restored(segments=len(keys))
+    values = await asyncio.gather(*(reader.get(key) for key in keys), return_exceptions=True)
+    for key, value in zip(keys, values):
+        if isinstance(value, BaseException):
+            level = logging.INFO if isinstance(value, ObjectNotFound) else logging.WARNING
+            log.log(level, "manifest segment skipped: %s", value, extra={"run_id": run_id, "key": key})
+            continue
+        for entry in value.get("entries", []):
+            restored.add(entry)
+    return restored
+
+
+def next_segment(run_id: str, existing: set[str]) -> int:
+    prefix = layout.manifest_prefix(run_id)
+    numbers = [int(key[len(prefix):].removesuffix(".json")) for key in existing
+               if key.startswith(prefix) and key[len(prefix):].removesuffix(".json").isdigit()]
+    return max(numbers, default=-1) + 1
