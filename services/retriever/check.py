@@ -49,7 +49,7 @@ async def check_photo(model: ChatModel, photo: bytes, candidate: Candidate, phra
                           inputs={"object": phrase, "caption": candidate.caption,
                                   "item_id": candidate.item_id})
     try:
-        answer, record = await ask(model, request, common_pb2.STAGE_UNSPECIFIED, PROMPT.version)
+        answer, record = await ask(model, request, common_pb2.STAGE_RETRIEVE, PROMPT.version)
     except StageRejected as exc:
         return Check(False, exc.rejection.detail, exc.provenance)
     return Check(bool(answer["shows_object"]), answer["reason"], record)

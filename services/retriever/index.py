@@ -1,7 +1,8 @@
 """FAISS indexes of unit embeddings, searched by inner product (= cosine).
 
 Small corpora get an exact flat index: nothing to train and every answer
-exact. Large ones get IVF-PQ: vectors are bucketed by a coarse quantizer and
+exact. The `exact` kind is the same search in numpy, for an install without
+FAISS (the offline retriever's bundled corpus). Large ones get IVF-PQ: vectors are bucketed by a coarse quantizer and
 compressed by product quantization, so a query visits `nprobe` buckets of
 short codes instead of every full vector; a flat re-ranking of the best
 `refine_factor * k` candidates restores the order that compression blurs
@@ -10,6 +11,7 @@ short codes instead of every full vector; a flat re-ranking of the best
 
 from __future__ import annotations
 
+import io
 import math
 from dataclasses import dataclass
 
@@ -17,7 +19,7 @@ import numpy as np
 
 # Below this many vectors exact search is fast enough and needs no training.
 FLAT_LIMIT = 200_000
-KINDS = ("auto", "flat", "ivfpq")
+KINDS = ("auto", "flat", "ivfpq", "exact")
 
 
 @dataclass(frozen=True)
@@ -41,6 +43,22 @@ class IvfPqParameters:
         return cls(lists=lists, subquantizers=subquantizers)
 
 
+class ExactIndex:
+    """Exact inner-product search over unit rows in numpy; ties go to the lower id."""
+
+    def __init__(self, vectors: np.ndarray) -> None:
+        self.vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+
+    @property
+    def ntotal(self) -> int:
+        return int(self.vectors.shape[0])
+
+    def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        scores = queries @ self.vectors.T
+        ids = np.argsort(-scores, axis=1, kind="stable")[:, :k]
+        return np.take_along_axis(scores, ids, axis=1), ids
+
+
 def resolved_kind(kind: str, count: int) -> str:
     if kind not in KINDS:
         raise ValueError(f"index kind {kind!r}: choose from {', '.join(KINDS)}")
@@ -52,11 +70,13 @@ def resolved_kind(kind: str, count: int) -> str:
 def build_index(vectors: np.ndarray, kind: str = "auto", seed: int = 0,
                 parameters: IvfPqParameters | None = None):
     """A FAISS index holding `vectors` (unit rows) in their order: row i is id i."""
-    import faiss
-
     vectors = np.ascontiguousarray(vectors, dtype=np.float32)
     count, dimension = vectors.shape
     kind = resolved_kind(kind, count)
+    if kind == "exact":
+        return ExactIndex(vectors)
+    import faiss
+
     if kind == "flat":
         index = faiss.IndexFlatIP(dimension)
         index.add(vectors)
@@ -95,15 +115,24 @@ def search(index, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 def to_bytes(index) -> bytes:
+    if isinstance(index, ExactIndex):
+        buffer = io.BytesIO()
+        np.save(buffer, index.vectors)
+        return buffer.getvalue()
     import faiss
     return faiss.serialize_index(index).tobytes()
 
 
-def from_bytes(data: bytes):
+def from_bytes(data: bytes, kind: str = ""):
+    """An index back from `to_bytes`; `kind` is the manifest's."""
+    if kind == "exact":
+        return ExactIndex(np.load(io.BytesIO(data)))
     import faiss
     return faiss.deserialize_index(np.frombuffer(data, dtype=np.uint8))
 
 
 def kind_of(index) -> str:
+    if isinstance(index, ExactIndex):
+        return "exact"
     import faiss
     return "flat" if isinstance(index, faiss.IndexFlat) else "ivfpq"

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Callable, Protocol
 
 import numpy as np
 
@@ -18,6 +18,8 @@ from services.common.store import ObjectNotFound, Store
 from services.retriever import index as faiss_index
 from services.retriever.build import index_prefix
 from services.retriever.sources import SourceError
+
+BUNDLED_INDEX = "bundled"  # bundled.py builds it
 
 
 class TextEmbedder(Protocol):
@@ -53,7 +55,8 @@ class LoadedIndex:
         except ObjectNotFound:
             raise NotFound(f"index {name!r}: not built (no {prefix}manifest.json); "
                            f"run `mis index build`") from None
-        index = faiss_index.from_bytes(store.get_bytes(f"{prefix}index.faiss", max_bytes=1 << 40))
+        index = faiss_index.from_bytes(store.get_bytes(f"{prefix}index.faiss", max_bytes=1 << 40),
+                                       manifest["kind"])
         items: list[dict] = []
         for shard in manifest["shards"]:
             items += store.get_json(f"{prefix}shards/{shard['id']}.json")["items"]
@@ -72,7 +75,10 @@ class Retriever:
     """Top-k photos per phrase over named indexes, loaded on first use."""
 
     def __init__(self, store: Store, embedder: TextEmbedder, default_index: str,
-                 default_top_k: int, max_top_k: int) -> None:
+                 default_top_k: int, max_top_k: int,
+                 bundled: Callable[[], None] | None = None) -> None:
+        # `bundled` builds the bundled corpus's index (the offline embedder's), on first use.
+        self.bundled = bundled
         self.store = store
         self.embedder = embedder
         self.default_index = default_index
@@ -87,6 +93,8 @@ class Retriever:
             raise InvalidArgument("index", "required: this service has no default index (MIS_RETRIEVER_INDEX)")
         with self._lock:
             if name not in self._loaded:
+                if name == BUNDLED_INDEX and self.bundled is not None:
+                    self.bundled()
                 loaded = LoadedIndex.load(self.store, name)
                 if loaded.manifest["dimension"] != self.embedder.dimension:
                     raise InvalidArgument("index", f"index {name!r} holds {loaded.manifest['dimension']}-dim "
