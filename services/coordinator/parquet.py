@@ -33,8 +33,14 @@ _ROUND = pa.struct([
     ("guidance_scale", pa.float64()), ("width", pa.int64()), ("height", pa.int64()),
     ("negative_prompt", pa.string()), ("review", pa.string()), ("refined_prompt1", pa.string()),
     ("refined_prompt2", pa.string()), ("renderer", pa.string()), ("reviewer", pa.string())])
+# One retrieved photo of a real sample, as the retrieve stage exports it (stages/retrieve.py).
+_PHOTO = pa.struct([
+    ("object", pa.int64()), ("index", pa.string()), ("corpus", pa.string()), ("item_id", pa.string()),
+    ("url", pa.string()), ("caption", pa.string()), ("score", pa.float64()), ("rank", pa.int64()),
+    ("shows_object", pa.bool_()), ("check_reason", pa.string()), ("checker", pa.string()),
+    ("check_prompt", pa.string())])
 _PROVENANCE = pa.struct([("seed_id", pa.string()), ("models", pa.list_(_MODEL)),
-                         ("rounds", pa.list_(_ROUND)),
+                         ("rounds", pa.list_(_ROUND)), ("photos", pa.list_(_PHOTO)),
                          ("review", pa.struct([("decision", pa.string()), ("note", pa.string())]))])
 
 SCHEMA = pa.schema([(name, pa.string()) for name in TEXT_COLUMNS]

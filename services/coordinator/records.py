@@ -32,13 +32,15 @@ class DatasetRecord:
     rounds: list[dict] = field(default_factory=list)
     # The reviewer's latest decision and note, when a reviewer gave one.
     review: dict = field(default_factory=dict)
+    # A real sample's photos: corpus, item, url, similarity and check, as retrieve exports them.
+    photos: list[dict] = field(default_factory=list)
 
     def provenance(self) -> dict:
         """How the record was made, one JSON-able value (the index, Parquet and the browser)."""
         return {"seed_id": self.seed_id,
                 "models": [{"stage": s, "backend": b, "model": m, "prompt_version": p}
                            for s, b, m, p in dict.fromkeys(self.made_by)],
-                "rounds": self.rounds,
+                "rounds": self.rounds, "photos": self.photos,
                 "review": {"decision": self.review.get("decision", ""), "note": self.review.get("note", "")}}
 
 
