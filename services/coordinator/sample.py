@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from mis.v1 import common_pb2, cot_annotator_pb2, filter_pb2
+from mis.v1 import common_pb2, cot_annotator_pb2, filter_pb2, retriever_pb2
 from services.coordinator import layout
 
 SPLIT_NAMES = {common_pb2.SPLIT_TRAIN: "train", common_pb2.SPLIT_EASY: "easy",
@@ -48,6 +48,8 @@ class Sample:
     pair: common_pb2.ImagePair | None = None
     classified: filter_pb2.ClassifyResult | None = None
     cot: cot_annotator_pb2.AnnotateResult | None = None
+    # The retrieved photos of a real sample (stages/retrieve.py).
+    photos: retriever_pb2.RetrieveResult | None = None
     provenance: list[common_pb2.Provenance] = field(default_factory=list)
     outcome: str = ""
     # A fork (a copy a branch stage took, stages/base.py): the sample it was

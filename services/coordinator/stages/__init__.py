@@ -21,8 +21,9 @@ from services.coordinator.stages.detoxify import DETOXIFY
 from services.coordinator.stages.extract import EXTRACT
 from services.coordinator.stages.filter import FILTER
 from services.coordinator.stages.render import RENDER
+from services.coordinator.stages.retrieve import RETRIEVE
 
-PIPELINE: tuple[PipelineStage, ...] = (EXTRACT, DETOXIFY, RENDER, FILTER, ANNOTATE)
+PIPELINE: tuple[PipelineStage, ...] = (EXTRACT, DETOXIFY, RENDER, FILTER, RETRIEVE, ANNOTATE)
 
 BY_KEY: dict[str, PipelineStage] = {stage.key: stage for stage in PIPELINE}
 BY_STAGE: dict[int, PipelineStage] = {stage.stage: stage for stage in PIPELINE}

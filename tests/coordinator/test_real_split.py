@@ -1,0 +1,107 @@
+"""The real split (MIS-real) end to end: a run with a `real` target on the
+offline stages, real gRPC servers on loopback and the real S3 server. The
+retriever is a branch of the filter: it takes a fork of every hard sample,
+swaps its drawn pair for photos of the bundled corpus, and the run keeps the
+first `real` of them; the export writes them as mis_real.json and
+real_image/, with where every photo came from."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import hashlib
+import json
+
+import pytest
+
+from mis.v1 import coordinator_pb2
+from services.common.errors import InvalidArgument
+from services.coordinator import layout
+from services.coordinator.callers import GrpcCallers
+from services.coordinator.export import export_run
+from services.coordinator.runs import RunManager
+from services.coordinator.stages.retrieve import RETRIEVE
+from tests.coordinator.conftest import small_config
+
+REAL = 3
+
+
+async def finish(manager: RunManager, config, run_id: str) -> coordinator_pb2.Run:
+    run = await manager.create(config, run_id)
+    async for snapshot in manager.watch(run.id, interval=0.05):
+        run = snapshot
+    assert run.state == coordinator_pb2.RUN_STATE_SUCCEEDED, run.message
+    return run
+
+
+@pytest.fixture
+async def real_run(stages, store):
+    manager = RunManager(store, GrpcCallers(stages.stage_addresses()))
+    run = await finish(manager, small_config(limit=12, targets={"real": REAL}), "real-split")
+    yield run
+    await manager.close()
+
+
+async def test_a_real_target_makes_forks_of_hard_samples_with_retrieved_photos(real_run, store):
+    result = store.get_json(layout.result_record(real_run.id))
+    kept = {entry["id"]: entry for entry in result["samples"]}
+    real = [entry for entry in result["samples"] if entry["split"] == "real"]
+    assert len(real) == REAL
+    for entry in real:
+        origin = entry["id"].removesuffix(f"-{RETRIEVE.key}")
+        assert entry["id"] == layout.fork_id(origin, RETRIEVE.key)
+        assert kept[origin]["split"] == "hard"  # the sample itself stays in its split
+        drawn = store.get_json(layout.stage_output(real_run.id, origin, "render"))["result"]["pair"]
+        retrieved = store.get_json(layout.stage_output(real_run.id, entry["id"], RETRIEVE.key))["result"]
+        assert retrieved["corpus"] == "bundled:bundled-corpus-v1"
+        for number in (1, 2):
+            photo = retrieved[f"photo{number}"]
+            assert photo["photo"]["item_id"].startswith("bundled-corpus-v1/")
+            assert photo["check"]["shows_object"] is True
+            assert retrieved["pair"][f"image{number}"]["sha256"] != drawn[f"image{number}"]["sha256"]
+        assert retrieved["classified"]["split"] == "SPLIT_HARD"
+    # Every hard sample was forked; the ones past the target are listed as such.
+    hard = [entry for entry in result["samples"] if entry["split"] == "hard"]
+    forked = [e for e in hard if store.exists(layout.stage_output(real_run.id, layout.fork_id(e["id"], RETRIEVE.key),
+                                                                  RETRIEVE.key))]
+    assert len(forked) == len(hard) > REAL
+    assert len(result["over_target"]) >= len(hard) - REAL
+
+
+async def test_the_real_split_exports_as_mis_real_with_photo_provenance(real_run, store, tmp_path):
+    folder = tmp_path / "dataset"
+    manifest = await asyncio.to_thread(export_run, store, real_run, "v1", str(folder))
+    assert manifest.per_split["real"] == REAL
+    records = json.loads((folder / "mis_real.json").read_text())
+    assert [r["id"] for r in records] == list(range(1, REAL + 1))
+    samples = {json.loads(line)["id"]: json.loads(line)
+               for line in (folder / "samples.jsonl").read_text().splitlines()}
+    real = [s for s in samples.values() if s["split"] == "real"]
+    assert len(real) == REAL
+    for number, (record, sample) in enumerate(zip(records, real), 1):
+        assert record["image_path1"] == f"real_image/{number}/object1.png"
+        assert record["question"] == sample["instruction"]
+        photos = sample["provenance"]["photos"]
+        assert [p["object"] for p in photos] == [1, 2]
+        for image_number, photo in zip((1, 2), photos):
+            written = (folder / record[f"image_path{image_number}"]).read_bytes()
+            stored = store.get_json(layout.stage_output(real_run.id, sample["id"], RETRIEVE.key))["result"]
+            assert hashlib.sha256(written).hexdigest() == stored["pair"][f"image{image_number}"]["sha256"]
+            assert photo["corpus"] == "bundled:bundled-corpus-v1" and photo["index"] == "bundled"
+            assert photo["item_id"] == stored[f"photo{image_number}"]["photo"]["item_id"]
+            assert 0 < photo["score"] <= 1 and photo["rank"] >= 1 and photo["shows_object"]
+        assert sample["prompt1"] == photos[0]["caption"]
+        assert {"retrieve", "filter"} <= {m["stage"] for m in sample["provenance"]["models"]}
+
+
+async def test_a_run_without_a_real_target_needs_no_retriever(stages, store):
+    without = dataclasses.replace(stages.stage_addresses(), retriever="")
+    manager = RunManager(store, GrpcCallers(without))
+    try:
+        run = await finish(manager, small_config(limit=3), "no-real")
+        result = store.get_json(layout.result_record(run.id))
+        assert "real" not in result["per_split"]
+        with pytest.raises(InvalidArgument, match="config.stages.retrieve.endpoints.*MIS_RETRIEVER_ADDRESS"):
+            await manager.create(small_config(limit=3, targets={"real": 1}), "wants-real")
+    finally:
+        await manager.close()
