@@ -7,7 +7,6 @@ rejected/. A real run over the offline stage services and the real S3 server."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import re
 from pathlib import Path
@@ -16,34 +15,12 @@ import pytest
 import yaml
 from PIL import Image
 
-from mis.v1 import coordinator_pb2
-from services.coordinator.callers import GrpcCallers
-from services.coordinator.export import export_run
-from services.coordinator.review.state import REJECT, load_review, save_review
-from services.coordinator.runs import RunManager
-from tests.coordinator.conftest import small_config
+from tests.coordinator.published import publish_reviewed_run
 
 
 @pytest.fixture
 async def published(stages, store, tmp_path):
-    """A finished 12-seed run (it makes a near-duplicate) with one train sample
-    rejected by a reviewer, exported to a folder."""
-    manager = RunManager(store, GrpcCallers(stages.stage_addresses()))
-    try:
-        run = await manager.create(small_config(limit=12), "pub")
-        async for snapshot in manager.watch(run.id, interval=0.05):
-            run = snapshot
-    finally:
-        await manager.close()
-    assert run.state == coordinator_pb2.RUN_STATE_SUCCEEDED, run.message
-    result = store.get_json(f"runs/{run.id}/result.json")
-    rejected_id = next(s["id"] for s in result["samples"] if s["split"] == "train")
-    review = load_review(store, run.id)
-    review.decide(rejected_id, REJECT, "meaningless pair", "2026-12-01T00:00:00Z")
-    save_review(store, run.id, review)
-    folder = tmp_path / "dataset"
-    manifest = await asyncio.to_thread(export_run, store, run, "v1", str(folder))
-    return folder, manifest, run, rejected_id, result
+    return await publish_reviewed_run(stages, store, tmp_path / "dataset")
 
 
 def lines(path: Path) -> list[dict]:
@@ -58,7 +35,7 @@ def front_matter(readme: str) -> tuple[dict, str]:
 
 async def test_load_dataset_on_the_folder_gives_the_splits_with_images(published):
     datasets = pytest.importorskip("datasets")
-    folder, manifest, _, rejected_id, _ = published
+    folder, manifest, rejected_id = published.folder, published.manifest, published.rejected_id
     loaded = datasets.load_dataset(str(folder), cache_dir=str(folder.parent / "hf-cache"))
     assert set(loaded) == set(manifest.per_split) == {"train", "easy", "hard"}
     index = {row["id"]: row for row in lines(folder / "samples.jsonl")}
@@ -88,7 +65,7 @@ async def test_load_dataset_on_the_folder_gives_the_splits_with_images(published
 
 
 async def test_card_has_hub_front_matter_run_config_and_cost_per_stage_and_model(published):
-    folder, manifest, run, _, _ = published
+    folder, manifest, run = published.folder, published.manifest, published.run
     meta, body = front_matter((folder / "README.md").read_text())
     assert meta["license"] == "cc-by-nc-4.0"
     assert meta["task_categories"] == ["visual-question-answering", "image-text-to-text"]
@@ -115,7 +92,7 @@ async def test_card_has_hub_front_matter_run_config_and_cost_per_stage_and_model
 
 
 async def test_llamafactory_dataset_info_maps_to_the_train_file(published):
-    folder, manifest, _, _, _ = published
+    folder, manifest = published.folder, published.manifest
     train = folder / "train"
     [(name, entry)] = json.loads((train / "dataset_info.json").read_text()).items()
     assert name == "mis_train" and entry["formatting"] == "sharegpt"
@@ -131,7 +108,7 @@ async def test_llamafactory_dataset_info_maps_to_the_train_file(published):
 
 
 async def test_internvl_meta_names_an_annotation_whose_images_exist(published):
-    folder, manifest, _, _, _ = published
+    folder, manifest = published.folder, published.manifest
     meta_path = folder / "train" / "internvl_meta.json"
     [(name, entry)] = json.loads(meta_path.read_text()).items()
     assert set(entry) == {"root", "annotation", "data_augment", "repeat_time", "length"}
@@ -150,7 +127,7 @@ async def test_internvl_meta_names_an_annotation_whose_images_exist(published):
 
 
 async def test_swift_jsonl_has_messages_and_images(published):
-    folder, manifest, _, _, _ = published
+    folder, manifest = published.folder, published.manifest
     rows = lines(folder / "train" / "swift_train.jsonl")
     assert len(rows) == manifest.per_split["train"]
     for row in rows:
@@ -162,7 +139,7 @@ async def test_swift_jsonl_has_messages_and_images(published):
 
 
 async def test_left_out_samples_stay_browsable_with_why_and_their_images(published):
-    folder, _, _, rejected_id, result = published
+    folder, rejected_id, result = published.folder, published.rejected_id, published.result
     aside = {row["id"]: row for row in lines(folder / "rejected" / "rejected.jsonl")}
     kept = {row["id"] for row in lines(folder / "samples.jsonl")}
     assert not kept & set(aside)
