@@ -119,10 +119,10 @@ function attrs(kind, row) {
 }
 function sampleCard(row) {
   const verdict = (row.provenance && row.provenance.review && row.provenance.review.decision === 'accept') ||
-                  accepted.has(row.id);
+                  accepted.has(row.id) ? 'accepted' : '';
   return el('article', attrs('sample', row), pair(row),
     el('div', {class: 'tags'}, tag(row.split, 'split-' + row.split), tag(row.category), tag(row.sub_category),
-       verdict ? tag('review: accepted', 'verdict-accepted') : null),
+       verdict ? tag('review: ' + verdict, 'verdict-' + verdict) : null),
     el('div', {class: 'instruction'}, row.instruction),
     el('div', {class: 'muted'}, row.id),
     text('harmful query', row.harmful_query), text('filter reason', row.filter_reason),
