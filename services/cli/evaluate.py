@@ -10,6 +10,12 @@
     mis eval run --benchmark siuo --data SIUO/data --model-url ... --model mirage-8b \\
         --out runs/mirage-8b/siuo --judge-url https://api.openai.com/v1 --judge-model gpt-4o
     mis eval table runs/internvl-8b runs/mirage-8b runs/gpt-4o --out table.html
+    mis eval general --endpoint http://vllm:8000/v1 --model mirage-8b --out runs/mirage-8b \\
+        --tasks mmstar,mmmu_val,muirbench,qbench2_dev,mmt_mi_val
+
+`general` runs lmms-eval (make setup-lmms) against the endpoint and writes
+general.json into --out; `compare` then shows its change per task beside the
+safety numbers (docs/benchmarks.md).
 
 `--benchmark` (siuo, mssbench, figstep, mm-safetybench, jailbreakv-28k,
 vlguard; default mis) reads that benchmark's public release from --data and
@@ -59,6 +65,11 @@ def register(commands: argparse._SubParsersAction) -> None:
     compare.add_argument("--out", type=Path, required=True, help="HTML file to write")
     compare.set_defaults(handler=compare_command)
 
+    general = actions.add_parser("general", help="general capability: lmms-eval tasks against "
+                                                 "the endpoint, into general.json")
+    add_general_arguments(general)
+    general.set_defaults(handler=general_command)
+
     table = actions.add_parser("table", help="one row per model: MIS, the other safety "
                                              "benchmarks and the general average")
     table.add_argument("folders", type=Path, nargs="+",
@@ -68,6 +79,30 @@ def register(commands: argparse._SubParsersAction) -> None:
     table.add_argument("--out", type=Path, required=True, help="HTML file to write")
     table.add_argument("--markdown", type=Path, help="also write the table as Markdown")
     table.set_defaults(handler=table_command)
+
+
+def add_general_arguments(general: argparse.ArgumentParser) -> None:
+    general.add_argument("--endpoint", required=True,
+                         help="the candidate's OpenAI-compatible base URL, e.g. http://vllm:8000/v1")
+    general.add_argument("--model", required=True, help="the candidate's served model name")
+    general.add_argument("--tasks", action="append", required=True,
+                         help="lmms-eval task names, comma-separated or repeated (the paper's: "
+                              "mmstar,mmmu_val,muirbench,qbench2_dev,mmt_mi_val)")
+    general.add_argument("--out", type=Path, required=True,
+                         help="the model's run folder: general.json, lmms-eval's output and log")
+    general.add_argument("--include-path", type=Path, action="append", dest="include_paths",
+                         default=[], help="folder of local lmms-eval task YAMLs (repeatable)")
+    general.add_argument("--metric", action="append", dest="metrics", default=[],
+                         help="TASK=METRIC: the metric to report for a task outside the paper's "
+                              "five (default: the task's first)")
+    general.add_argument("--limit", type=int, default=0, help="only the first N samples per task")
+    general.add_argument("--api-key-file", type=Path, help="file with the endpoint's API key "
+                                                           "(else MIS_EVAL_API_KEY)")
+    general.add_argument("--concurrency", type=int, default=8, help="requests in flight")
+    general.add_argument("--timeout", type=float, default=300.0, help="seconds per request")
+    general.add_argument("--lmms-python", type=Path,
+                         help="Python of the environment lmms-eval is installed in "
+                              "(default: the project's .venv-lmms)")
 
 
 def add_run_arguments(run: argparse.ArgumentParser) -> None:
@@ -433,6 +468,35 @@ def compare_command(args: argparse.Namespace) -> int:
     for warning in page.warnings:
         print(f"warning: {warning}")
     print(f"comparison: {args.out}")
+    return 0
+
+
+def general_command(args: argparse.Namespace) -> int:
+    from services.evaluation.general import (GeneralError, GeneralPlan, GeneralRunFailed,
+                                             parse_metrics, parse_tasks, run_general)
+    from services.evaluation.preflight import PreflightError
+
+    try:
+        api_key = (read_secret(args.api_key_file, "--api-key-file") if args.api_key_file
+                   else os.environ.get("MIS_EVAL_API_KEY", ""))
+        plan = GeneralPlan(args.endpoint, args.model, parse_tasks(args.tasks), args.out,
+                           include_paths=args.include_paths, metrics=parse_metrics(args.metrics),
+                           limit=args.limit, api_key=api_key, concurrency=args.concurrency,
+                           timeout_seconds=args.timeout, python=args.lmms_python)
+        summary = run_general(plan, announce=lambda line: print(line, file=sys.stderr))
+    except GeneralRunFailed as exc:
+        print(f"mis eval general: {exc}", file=sys.stderr)
+        return 1
+    except (GeneralError, PreflightError) as exc:
+        print(f"mis eval general: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("\nmis eval general: interrupted; nothing was written", file=sys.stderr)
+        return 130
+    for name, task in summary["tasks"].items():
+        print(f"{name:>16}: {task['score']:6.2f}  ({task['metric']}, n={task['samples']})")
+    print(f"{'average':>16}: {summary['average']:6.2f}  (lmms-eval {summary['lmms_eval_version']})")
+    print(f"general: {args.out / 'general.json'}")
     return 0
 
 
