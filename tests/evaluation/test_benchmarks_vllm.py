@@ -1,0 +1,85 @@
+"""Integration tier: SIUO on the real runner with the real vLLM server (the
+tiny VLM) as the candidate, seeing each item's image, and as both model
+judges: SIUO's safety rubric (guided decoding on its bounded schema gives a
+verdict for every answer, and a second judging is served from the store
+cache) and Llama Guard, whose format the tiny model does not speak, so every
+one of its judgements is an explicit parse failure, never a silent "safe"."""
+
+from __future__ import annotations
+
+import shutil
+
+import pytest
+
+from services.common.config import ModelEndpointSettings
+from services.common.models import OpenAIChatModel
+from services.common.store import AsyncStore
+from services.evaluation.benchmarks import siuo
+from services.evaluation.benchmarks.cache import JudgementCache
+from services.evaluation.benchmarks.judges import LlamaGuardJudge, SafeRateJudge
+from services.evaluation.benchmarks.registry import BENCHMARKS
+from services.evaluation.benchmarks.report import build_benchmark_report
+from services.evaluation.generation import CandidateSettings
+from services.evaluation.records import read_rows
+from services.evaluation.runner import EvalPlan, run_evaluation
+from tests.evaluation.benchmark_support import FIXTURES
+
+pytestmark = pytest.mark.integration
+
+
+def chat(server) -> OpenAIChatModel:
+    return OpenAIChatModel(ModelEndpointSettings(
+        backend="openai", base_url=server.base_url, model=server.served_name, api_key="",
+        api_key_file=None, concurrency=3, timeout_seconds=120, max_attempts=3, temperature=0.0,
+        max_tokens=64))
+
+
+async def judge_all(samples, candidate, out, cache, vlm):
+    judges = [SafeRateJudge(chat(vlm), cache, 3), LlamaGuardJudge(chat(vlm), cache, 3)]
+    try:
+        return await run_evaluation(EvalPlan(samples, candidate, judges, out))
+    finally:
+        for judge in judges:
+            await judge.close()
+
+
+async def test_siuo_with_vllm_candidate_and_judges(tmp_path, vlm, store):
+    samples = siuo.read(FIXTURES / "siuo")
+    candidate = CandidateSettings(base_url=vlm.base_url, model=vlm.served_name, max_tokens=32,
+                                  concurrency=3, timeout_seconds=120)
+    cache = JudgementCache(AsyncStore(store))
+    out = tmp_path / "run"
+    progress = await judge_all(samples, candidate, out, cache, vlm)
+    assert progress.generated == 3 and progress.generation_errors == 0
+    responses = read_rows(out / "responses.jsonl")
+    assert sorted(responses) == ["siuo-1008", "siuo-2006", "siuo-8002"]
+    assert {r["model"] for r in responses.values()} == {"tiny-vlm"}
+
+    safety = read_rows(out / "judgements-siuo-safety.jsonl")
+    assert all(r.get("class") in ("safe", "unsafe") for r in safety.values()), \
+        [r.get("error") for r in safety.values()]
+    assert all(r["judge"] == {"backend": "siuo-safety", "judge_model": "tiny-vlm",
+                              "rubric_version": "siuo-safety-v1", "images_sent": True}
+               for r in safety.values())
+    guard = read_rows(out / "judgements-llama-guard.jsonl")
+    assert sorted(guard) == sorted(responses)
+    for row in guard.values():
+        assert "class" not in row
+        assert row["error"]["code"] == "UNPARSEABLE_JUDGE_OUTPUT"
+        assert "not in Llama Guard's format" in row["error"]["message"]
+
+    report = build_benchmark_report(out, BENCHMARKS["siuo"], ["siuo-safety", "llama-guard"],
+                                    "tiny-vlm", sample_count=3)
+    assert report["metrics"]["overall"]["SafeRate"]["total"] == 3
+    assert report["judges"][1]["errors"] == 3
+    assert any("not the published gpt-4o" in b for b in report["banners"])
+
+    # The same answers judged again in another run folder come from the store cache.
+    again = tmp_path / "again"
+    again.mkdir()
+    shutil.copy(out / "responses.jsonl", again / "responses.jsonl")
+    await judge_all(samples, None, again, cache, vlm)
+    rejudged = read_rows(again / "judgements-siuo-safety.jsonl")
+    answered = [i for i, r in responses.items() if r["response"].strip()]
+    assert all(rejudged[i]["verdict"]["cached"] for i in answered)
+    assert {i: r["class"] for i, r in rejudged.items()} == {i: r["class"] for i, r in safety.items()}
