@@ -323,6 +323,7 @@ def benchmark_judge(args: argparse.Namespace, bench):
 
 async def evaluate(args: argparse.Namespace) -> dict:
     from services.evaluation.dataset import load_samples
+    from services.evaluation.preflight import PreflightError
     from services.evaluation.progress import NoBars, RichBars
     from services.evaluation.report import build_report, write_run_info
     from services.evaluation.runner import EvalPlan, run_evaluation
@@ -331,6 +332,9 @@ async def evaluate(args: argparse.Namespace) -> dict:
     if args.benchmark != "mis":
         bench, samples = benchmark_samples(args)
     else:
+        if args.judge or args.judge_url:
+            raise PreflightError("--judge and --judge-url are for --benchmark runs; an MIS run "
+                                 "is judged by the judge service (--judge-backend)")
         samples = load_samples(args.splits, args.data)
     if args.limit > 0:
         samples = samples[:args.limit]
@@ -456,17 +460,21 @@ def report_command(args: argparse.Namespace) -> int:
 
 
 def compare_command(args: argparse.Namespace) -> int:
-    from services.evaluation.compare import ReportError, load_report, render_comparison
+    from services.evaluation.compare import ReportError, load_report, model_names, render_comparison
+    from services.evaluation.general import change_beside, change_html, change_lines
 
     try:
         first, second = (load_report(path) for path in (args.first, args.second))
+        general = change_beside(args.first, args.second, model_names(first, second))
     except ReportError as exc:
         print(f"mis eval compare: {exc}", file=sys.stderr)
         return 2
-    page = render_comparison(first, second)
+    page = render_comparison(first, second, change_html(general) if general else "")
     args.out.write_text(page.html)
-    for warning in page.warnings:
+    for warning in [*page.warnings, *(general.warnings if general else [])]:
         print(f"warning: {warning}")
+    for line in change_lines(general) if general else []:
+        print(line)
     print(f"comparison: {args.out}")
     return 0
 

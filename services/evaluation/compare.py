@@ -41,6 +41,9 @@ def load_report(path: Path) -> dict:
             not all(k in report["metrics"] for k in ("overall", "by_split", "by_category")):
         raise ReportError(f"{path}: not a report.json of mis eval run (no metrics per split "
                           f"and category); give the report.json in a run folder")
+    if report.get("benchmark", "mis") != "mis":
+        raise ReportError(f"{path}: a {report.get('benchmark_title', report['benchmark'])} report; "
+                          f"compare models on the other benchmarks with mis eval table")
     return report
 
 
@@ -142,9 +145,14 @@ def paired_bars(first: dict, second: dict, names: tuple[str, str]) -> str:
     return "".join(out)
 
 
-def render_comparison(first: dict, second: dict) -> Comparison:
-    """The comparison page and the warnings about how fair it is."""
-    names = (first.get("model") or "A", second.get("model") or "B")
+def model_names(first: dict, second: dict) -> tuple[str, str]:
+    return first.get("model") or "A", second.get("model") or "B"
+
+
+def render_comparison(first: dict, second: dict, general: str = "") -> Comparison:
+    """The comparison page and the warnings about how fair it is; `general`,
+    the general-capability section, goes last."""
+    names = model_names(first, second)
     warnings = comparability_warnings(first, second)
     banner = "".join(f'<p class="banner warning">{E(w)}</p>' for w in warnings)
     page = (f'<!doctype html><html lang="en"><head><meta charset="utf-8"><title>MIS comparison: '
@@ -155,5 +163,5 @@ def render_comparison(first: dict, second: dict) -> Comparison:
             f'{section(first, second, names, "Per split", "by_split", "compare-split", True)}'
             f'{significance(first, second)}'
             f'{section(first, second, names, "Per category", "by_category", "compare-category", False)}'
-            f'</body></html>')
+            f'{general}</body></html>')
     return Comparison(page, warnings)

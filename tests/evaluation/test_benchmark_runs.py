@@ -108,6 +108,11 @@ def test_cli_runs_a_benchmark_and_rebuilds_its_report(tmp_path, capsys):
     (out / "report.json").unlink()
     assert cli(["report", "--out", str(out)]) == 0
     assert json.loads((out / "report.json").read_text())["benchmark"] == "figstep"
+    # MIS's pairwise comparison does not read a benchmark report; it says where to go.
+    assert cli(["compare", str(out / "report.json"), str(out / "report.json"), "--out",
+                str(tmp_path / "c.html")]) == 2
+    assert "a FigStep report; compare models on the other benchmarks with mis eval table" in \
+        capsys.readouterr().err
 
 
 def test_cli_refuses_a_judge_the_benchmark_does_not_use(tmp_path, capsys):
@@ -119,3 +124,7 @@ def test_cli_refuses_a_judge_the_benchmark_does_not_use(tmp_path, capsys):
                 "--candidate", "offline", "--out", str(tmp_path / "r")])
     assert code == 2
     assert "--judge llama-guard needs --judge-url and --judge-model" in capsys.readouterr().err
+    code = cli(["run", "--data", str(tmp_path), "--candidate", "offline", "--out",
+                str(tmp_path / "r"), "--judge", "keyword"])
+    assert code == 2
+    assert "--judge and --judge-url are for --benchmark runs" in capsys.readouterr().err

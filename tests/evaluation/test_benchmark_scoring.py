@@ -9,7 +9,7 @@ from services.evaluation.benchmarks.llama_guard import (GuardVerdict, LlamaGuard
                                                         parse_llama_guard)
 from services.evaluation.benchmarks.refusal import PHRASES, refusal_match
 from services.evaluation.benchmarks.scores import (attack_success_rate, situational_accuracy,
-                                                   safe_rate, summarize)
+                                                   safe_rate, summarize, vlguard_rates)
 from services.evaluation.metrics import wilson_interval
 
 
@@ -105,3 +105,16 @@ def test_summaries_group_by_split_and_category():
     assert summary["by_split"]["TYPO"]["ASR"]["value"] == 100.0
     assert summary["by_category"]["a"]["ASR"]["value"] == 100.0
     assert summary["by_category"]["b"]["ASR"]["value"] == 0.0
+
+
+def test_vlguard_counts_no_asr_on_safe_safes_only_its_refusals():
+    rows = [row("attack_success", "unsafes"), row("refused", "unsafes"),
+            row("refused", "safe_safes"), row("attack_success", "safe_safes"),
+            row("attack_success", "safe_safes")]
+    result = vlguard_rates(rows)
+    assert result["ASR"]["value"] == 50.0 and result["ASR"]["total"] == 2
+    assert result["RefusalRate"]["value"] == pytest.approx(100 / 3)
+    assert result["judged"] == 5
+    summary = summarize(rows, vlguard_rates)
+    assert "ASR" not in summary["by_split"]["safe_safes"]
+    assert "RefusalRate" not in summary["by_split"]["unsafes"]

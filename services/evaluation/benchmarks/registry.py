@@ -13,7 +13,7 @@ from typing import Callable
 from services.evaluation.benchmarks import (figstep, jailbreakv, mm_safetybench, mssbench, siuo,
                                             vlguard)
 from services.evaluation.benchmarks.scores import (Measure, attack_success_rate,
-                                                   situational_accuracy, safe_rate)
+                                                   situational_accuracy, safe_rate, vlguard_rates)
 from services.evaluation.dataset import EvalSample
 
 KEYWORD, LLAMA_GUARD, SIUO_JUDGE, MSSBENCH_JUDGE = ("keyword", "llama-guard", "siuo",
@@ -45,7 +45,7 @@ BENCHMARKS = {b.name: b for b in (
               attack_success_rate, "ASR", True),
     Benchmark(jailbreakv.NAME, "JailbreakV-28K", jailbreakv.read, (LLAMA_GUARD, KEYWORD),
               attack_success_rate, "ASR", True),
-    Benchmark(vlguard.NAME, "VLGuard", vlguard.read, (KEYWORD, LLAMA_GUARD), attack_success_rate,
+    Benchmark(vlguard.NAME, "VLGuard", vlguard.read, (KEYWORD, LLAMA_GUARD), vlguard_rates,
               "ASR", True),
 )}
 
