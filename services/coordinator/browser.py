@@ -87,8 +87,8 @@ function provenance(row) {
   const box = el('details', {class: 'provenance'}, el('summary', {}, 'provenance'));
   box.append(el('div', {}, 'seed: ' + (p.seed_id || row.seed_id || '')));
   if (p.models && p.models.length) {
-    box.append(table(['stage', 'backend', 'model', 'prompt version'],
-                     p.models.map(m => [m.stage, m.backend, m.model, m.prompt_version])));
+    box.append(table(['stage', 'backend', 'model', 'prompt version', 'parameters'],
+                     p.models.map(m => [m.stage, m.backend, m.model, m.prompt_version, m.parameters || ''])));
   }
   if (p.rounds && p.rounds.length) {
     box.append(el('div', {}, 'text-to-image rounds'));

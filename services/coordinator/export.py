@@ -8,6 +8,7 @@ and an imported dataset look the same to the trainer and the evaluation.
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 import tempfile
@@ -81,6 +82,11 @@ def _made_by(record: common_pb2.Provenance) -> tuple[str, str, str, str]:
     return (name, record.backend, record.model, record.prompt_version)
 
 
+def _sent(record: common_pb2.Provenance) -> str:
+    """The parameters a call was made with (sampling settings, seeds), as sorted JSON."""
+    return json.dumps(json_format.MessageToDict(record.parameters), sort_keys=True) if record.parameters.fields else ""
+
+
 _UNSET = {"split": "", "instruction": "", "category": "", "sub_category": "", "image1": None, "image2": None}
 
 
@@ -95,7 +101,7 @@ def _record(walked: WalkedSample, images, review: dict) -> DatasetRecord:
         fields.update(stage.export(sample, images))
         fields.update(stage.export_result(walked.results[stage.key]))
     return DatasetRecord(**{**_UNSET, **fields}, made_by=[_made_by(p) for p in sample.provenance],
-                         review=review.get(sample.id, {}))
+                         parameters=[_sent(p) for p in sample.provenance], review=review.get(sample.id, {}))
 
 
 def _set_aside(walk: RunWalk, result: dict, review, records: list[DatasetRecord], images) -> list[SetAside]:
@@ -160,8 +166,10 @@ def publish(store: Store, written: WrittenDataset, name: str, version: str) -> N
     try:
         for path in written.files:
             key = prefix + path.relative_to(written.root).as_posix()
-            content_type = {"json": "application/json", "md": "text/markdown",
-                            "png": "image/png"}.get(path.suffix.lstrip("."), "application/octet-stream")
+            content_type = {"json": "application/json", "md": "text/markdown", "png": "image/png",
+                            "jsonl": "application/x-ndjson", "html": "text/html",
+                            "parquet": "application/vnd.apache.parquet"}.get(path.suffix.lstrip("."),
+                                                                               "application/octet-stream")
             store.put_bytes(key, path.read_bytes(), content_type)
             uploaded.append(key)
     except BaseException:

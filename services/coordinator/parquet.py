@@ -25,7 +25,7 @@ TEXT_COLUMNS = ("id", "split", "instruction", "harmful_query", "category", "sub_
 IMAGE_COLUMNS = ("image1", "image2")
 
 _IMAGE = pa.struct([("bytes", pa.binary()), ("path", pa.string())])
-_MODEL = pa.struct([(name, pa.string()) for name in ("stage", "backend", "model", "prompt_version")])
+_MODEL = pa.struct([(name, pa.string()) for name in ("stage", "backend", "model", "prompt_version", "parameters")])
 # One text-to-image round, as the render stage exports it (stages/render.py).
 _ROUND = pa.struct([
     ("round", pa.int64()), ("prompt1", pa.string()), ("prompt2", pa.string()),

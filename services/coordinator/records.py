@@ -28,6 +28,8 @@ class DatasetRecord:
     prompt2: str = ""
     # (stage, backend, model, prompt_version) of every model call behind it.
     made_by: list[tuple[str, str, str, str]] = field(default_factory=list)
+    # The same calls with the parameters sent (sampling settings, seeds) as sorted JSON.
+    parameters: list[str] = field(default_factory=list)
     # The text-to-image rounds (both prompts, seeds, the VLM's verdict), as render exports them.
     rounds: list[dict] = field(default_factory=list)
     # The reviewer's latest decision and note, when a reviewer gave one.
@@ -37,9 +39,10 @@ class DatasetRecord:
 
     def provenance(self) -> dict:
         """How the record was made, one JSON-able value (the index, Parquet and the browser)."""
+        sent = self.parameters or [""] * len(self.made_by)
         return {"seed_id": self.seed_id,
-                "models": [{"stage": s, "backend": b, "model": m, "prompt_version": p}
-                           for s, b, m, p in dict.fromkeys(self.made_by)],
+                "models": [{"stage": s, "backend": b, "model": m, "prompt_version": p, "parameters": a}
+                           for (s, b, m, p), a in dict.fromkeys(zip(self.made_by, sent))],
                 "rounds": self.rounds, "photos": self.photos,
                 "review": {"decision": self.review.get("decision", ""), "note": self.review.get("note", "")}}
 

@@ -59,6 +59,10 @@ async def test_load_dataset_on_the_folder_gives_the_splits_with_images(published
     assert all(m["prompt_version"] for m in provenance["models"] if m["model"] != "placeholder-v1")
     first, *later = provenance["rounds"]
     assert first["round"] == 0 and first["prompt1"] and first["prompt2"] and first["seed1"]
+    # Each call's parameters as sent: the sampling settings, and each drawing's seeds.
+    sent = [json.loads(m["parameters"]) for m in provenance["models"] if m["parameters"]]
+    assert any("temperature" in p for p in sent)
+    assert {(r["seed1"], r["seed2"]) for r in provenance["rounds"]} <= {(p.get("seed1"), p.get("seed2")) for p in sent}
     # The pair's final prompts are the last round's.
     assert (provenance["rounds"][-1]["prompt1"], provenance["rounds"][-1]["prompt2"]) == \
         (train["prompt1"], train["prompt2"])
