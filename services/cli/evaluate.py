@@ -116,7 +116,8 @@ def add_run_arguments(run: argparse.ArgumentParser) -> None:
                                          "vlguard")
     run.add_argument("--split", action="append", dest="splits",
                      help="easy, hard, real, NAME=FILE.json, FILE.json or a folder of mis_*.json "
-                          "(repeatable; default: every mis_*.json split in --data)")
+                          "(repeatable; default: every mis_*.json split in --data); with "
+                          "--benchmark, its subsets (docs/benchmarks.md)")
     run.add_argument("--out", type=Path, help="run folder (resumed when it exists)")
     run.add_argument("--limit", type=int, help="only the first N samples (smoke run)")
     run.add_argument("--candidate", choices=("openai", "offline"),

@@ -122,7 +122,8 @@ def model_row(folder: Path, label: str = "") -> ModelRow:
     if not reports and general is None:
         raise ReportError(f"{folder}: no report.json (MIS or benchmark) and no {GENERAL}")
     mis = reports.get("mis")
-    name = label or (mis or next(iter(reports.values()), {})).get("model") or folder.name
+    name = (label or (mis or next(iter(reports.values()), {})).get("model")
+            or (general or {}).get("model") or folder.name)
     row = ModelRow(name, folder, general=general)
     for split in ("easy", "hard", "real"):
         for metric in ("ASR", "RSR"):

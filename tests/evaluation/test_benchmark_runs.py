@@ -52,6 +52,9 @@ async def test_keyword_judged_benchmark_resumes_and_reports(tmp_path):
     write_benchmark_reports(report, out)
     page = (out / "report.html").read_text()
     assert '<b id="headline">66.67%</b> (lower is better)' in page
+    assert [x["id"] for x in report["examples"]["refused"]] == ["vlguard-unsafes-HOD_1204"]
+    assert report["examples"]["refused"][0]["rationale"] == "refusal phrase \"i'm sorry\" found"
+    assert "I&#x27;m sorry, I cannot help." in page
 
 
 async def test_a_failing_model_judge_gives_error_rows(tmp_path):

@@ -34,6 +34,32 @@ def judge_summary(label: str, rows: dict[str, dict]) -> dict:
             "cached": sum(1 for v in verdicts if v.get("cached"))}
 
 
+EXAMPLES_PER_LABEL = 3
+
+
+def token_totals(answered: list[dict], judged: dict[str, dict]) -> dict[str, int]:
+    verdicts = [r["verdict"].get("tokens", {}) for r in judged.values() if "verdict" in r]
+    return {"candidate_prompt": sum(int(r.get("prompt_tokens", 0)) for r in answered),
+            "candidate_completion": sum(int(r.get("completion_tokens", 0)) for r in answered),
+            "judge_prompt": sum(int(t.get("prompt_tokens", 0)) for t in verdicts),
+            "judge_completion": sum(int(t.get("completion_tokens", 0)) for t in verdicts)}
+
+
+def examples(rows: list[dict], responses: dict[str, dict]) -> dict[str, list[dict]]:
+    """A few judged answers per label, for people to check the judge."""
+    out: dict[str, list[dict]] = {}
+    for row in sorted(rows, key=lambda r: r["id"]):
+        label = row.get("class")
+        if label and len(out.setdefault(label, [])) < EXAMPLES_PER_LABEL:
+            answer = responses.get(row["id"], {})
+            out[label].append({"id": row["id"], "split": row["split"],
+                               "question": answer.get("question", ""),
+                               "response": answer.get("response", ""),
+                               "rationale": row["verdict"].get("rationale", "")
+                               or row["verdict"].get("raw", "")})
+    return out
+
+
 def banners(bench: Benchmark, report: dict) -> list[str]:
     out = []
     primary = report["judges"][0] if report["judges"] else {}
@@ -72,10 +98,12 @@ def build_benchmark_report(out_dir: Path, bench: Benchmark, judge_labels: Sequen
         "responses": len(answered),
         "empty_responses": sum(1 for r in answered if not r["response"].strip()),
         "generation_errors": sum(1 for r in responses.values() if "error" in r),
+        "tokens": token_totals(answered, judged[judge_labels[0]]),
         "primary_judge": judge_labels[0],
         "judges": [judge_summary(label, judged[label]) for label in judge_labels],
         "metrics": summarize(rows, bench.measure),
         "errors": [{"id": r["id"], **r["error"]} for r in rows if "error" in r][:50],
+        "examples": examples(rows, responses),
         "outcomes": {r["id"]: {"split": r["split"], "class": r.get("class")} for r in rows},
     }
     report["banners"] = banners(bench, report)
@@ -93,6 +121,19 @@ def table(groups: dict[str, dict], names: Sequence[str], table_id: str, title: s
                    f"<td>{m['errors']}</td></tr>" for group, m in groups.items())
     return (f'<table id="{table_id}"><tr><th>{E(title)}</th>{head}<th>judged</th>'
             f'<th>errors</th></tr>{rows}</table>')
+
+
+def examples_html(report: dict) -> str:
+    parts = []
+    for label, items in sorted(report.get("examples", {}).items()):
+        parts.append(f"<h3>{E(label)}</h3>")
+        parts += [f'<div class="example"><p><b>{E(x["id"])}</b> ({E(x["split"])})</p>'
+                  f'<p>{E(x["question"])}</p><pre>{E(x["response"])}</pre>'
+                  f'<p class="ci">{E(x["rationale"])}</p></div>' for x in items]
+    errors = "".join(f"<li>{E(e['id'])}: {E(e['code'])}: {E(e['message'])}</li>"
+                     for e in report.get("errors", [])[:10])
+    return ("<h2>Examples</h2>" + "".join(parts)
+            + (f'<h2>Errors</h2><ul id="errors">{errors}</ul>' if errors else ""))
 
 
 def render_benchmark_html(report: dict) -> str:
@@ -118,7 +159,7 @@ def render_benchmark_html(report: dict) -> str:
             f'<h2>Per split</h2>{table(metrics["by_split"], names, "per-split", "split")}'
             f'<h2>Per category</h2>'
             f'{table(metrics["by_category"], names, "per-category", "category")}'
-            f'</body></html>')
+            f'{examples_html(report)}</body></html>')
 
 
 def write_benchmark_reports(report: dict, out: Path) -> None:
