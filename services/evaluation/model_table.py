@@ -137,6 +137,33 @@ def model_row(folder: Path, label: str = "") -> ModelRow:
     return row
 
 
+def beside_mis(folder: Path) -> dict:
+    """What the MIS report shows of the model's other runs: each benchmark's
+    headline number (with its interval) from the sub-folders, and the general
+    average. A broken file there is named, never fatal to the MIS report."""
+    try:
+        reports = reports_in(folder)
+        general = load_general(folder / GENERAL)
+    except ReportError as exc:
+        return {"problem": str(exc)}
+    out: dict[str, Any] = {"benchmarks": {}}
+    for name, report in reports.items():
+        bench = BENCHMARKS.get(name)
+        if bench is None:
+            continue
+        overall = report["metrics"].get("overall", {})
+        out["benchmarks"][name] = {"title": bench.title, "metric": bench.headline,
+                                   "lower_is_better": bench.lower_is_better,
+                                   **{k: overall.get(bench.headline, {}).get(k)
+                                      for k in ("value", "low", "high")},
+                                   "judged": overall.get("judged"), "errors": overall.get("errors")}
+    if general is not None:
+        out["general"] = {"average": general["average"],
+                          "lmms_eval_version": general.get("lmms_eval_version", ""),
+                          "tasks": {t: v["score"] for t, v in general["tasks"].items()}}
+    return out
+
+
 def shown_columns(rows: list[ModelRow]) -> list[Column]:
     return [c for c in COLUMNS
             if c.always or any(r.cells.get(c.key) is not None for r in rows)]

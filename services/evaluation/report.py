@@ -19,6 +19,7 @@ from services.common.provenance import SERVICE_VERSION
 from services.evaluation.dataset import EvalSample, dataset_hash
 from services.evaluation.generation import OFFLINE_CANDIDATE, CandidateSettings
 from services.evaluation.metrics import CLASSES, cohens_kappa, confusion, summarize
+from services.evaluation.model_table import beside_mis
 from services.evaluation.records import read_rows
 from services.evaluation.runner import RESPONSES, judgements_file
 
@@ -74,6 +75,8 @@ def build_report(out_dir: Path, judge_labels: Sequence[str], model_label: str = 
         report["agreement"] = agreement(judged[judge_labels[0]], judged[judge_labels[1]],
                                         judge_labels[:2])
     report["banners"] = banners(report)
+    # The model's other safety benchmarks and general average, when run beside this one.
+    report["beside"] = beside_mis(out_dir)
     return report
 
 

@@ -151,7 +151,7 @@ def render_html(report: dict, base: Path) -> str:
         metrics_table(metrics["by_split_category"], "per-split-category", "split / category"),
         "<h2>Per sub-category</h2>",
         metrics_table(metrics["by_sub_category"], "per-sub-category", "sub-category"),
-        agreement_html(report.get("agreement")),
+        agreement_html(report.get("agreement")), beside_html(report.get("beside") or {}),
         "<h2>Examples</h2>", examples_html(report, base), "</body></html>",
     ]
     return "".join(parts)
@@ -196,6 +196,27 @@ def agreement_html(agreement: dict | None) -> str:
             f'{E(second)}: {"undefined" if kappa is None else f"{kappa:.3f}"} over '
             f'{agreement["items"]} items.</p><table id="confusion"><tr><th>rows: {E(first)}, '
             f'columns: {E(second)}</th>{head}</tr>{rows}</table>')
+
+
+def beside_html(beside: dict) -> str:
+    """The model's other benchmarks and general average (`model_table.beside_mis`)."""
+    if beside.get("problem"):
+        return f'<h2>Other benchmarks</h2><p class="banner warning">{E(beside["problem"])}</p>'
+    rows = "".join(
+        f'<tr><td>{E(b["title"])}</td><td>{E(b["metric"])} '
+        f'{"(lower is better)" if b["lower_is_better"] else "(higher is better)"}</td>'
+        f'<td>{b["value"]:.2f} <span class="ci">[{b["low"]:.1f}, {b["high"]:.1f}]</span></td>'
+        f'<td>{b["judged"]}</td><td>{b["errors"]}</td></tr>'
+        for b in beside.get("benchmarks", {}).values() if b.get("value") is not None)
+    general = beside.get("general")
+    if general:
+        rows += (f'<tr><td>General (lmms-eval {E(str(general["lmms_eval_version"]))})</td>'
+                 f'<td>average of {len(general["tasks"])} tasks</td>'
+                 f'<td>{general["average"]:.2f}</td><td></td><td></td></tr>')
+    if not rows:
+        return ""
+    return ('<h2>Other benchmarks</h2><table id="beside"><tr><th>benchmark</th><th>metric</th>'
+            f'<th>value (95% CI)</th><th>judged</th><th>errors</th></tr>{rows}</table>')
 
 
 def baseline_note(report: dict) -> str:

@@ -118,3 +118,21 @@ async def test_cli_table(tmp_path, capsys):
                               str(tmp_path / "t.html")])
     assert args.handler(args) == 2
     assert "--label: give one per folder (2), or none" in capsys.readouterr().err
+
+
+async def test_the_mis_report_shows_the_model_s_other_runs(tmp_path):
+    from services.evaluation.report_html import render_html as render_report
+
+    folder = await model_folder(tmp_path, "base", REASONED, 60.47)
+    report = build_report(folder, ["keyword"], "base")
+    figstep_row = report["beside"]["benchmarks"]["figstep"]
+    assert (figstep_row["title"], figstep_row["metric"], figstep_row["value"]) == ("FigStep", "ASR", 100.0)
+    assert figstep_row["judged"] == 3 and figstep_row["errors"] == 0
+    assert report["beside"]["general"]["average"] == 60.47
+    page = render_report(report, folder)
+    assert '<table id="beside">' in page and "<td>60.47</td>" in page
+    # A broken general.json is named on the MIS report, which is still written.
+    (folder / "general.json").write_text("{")
+    report = build_report(folder, ["keyword"], "base")
+    assert report["beside"] == {"problem": f"{folder / 'general.json'}: not JSON"}
+    assert "not JSON" in render_report(report, folder)
