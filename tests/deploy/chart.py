@@ -42,8 +42,15 @@ VARIANTS: dict[str, tuple[Path, ...]] = {
 
 # The services and pipeline stages, from their one declaration (the registry
 # and the coordinator's stage declarations); the chart's own list is its values.
-SERVICES = tuple(_registry.SERVICES)
-STAGES = tuple(stage.service for stage in _stages.PIPELINE)
+# A service whose values entry is `enabled: false` is opt-in: the default
+# render leaves it out and the all-optional variant switches it on.
+_ENTRIES = yaml.safe_load((CHART / "values.yaml").read_text())["services"]
+OPT_IN = tuple(name for name in _registry.SERVICES if _ENTRIES.get(name, {}).get("enabled") is False)
+SERVICES = tuple(name for name in _registry.SERVICES if name not in OPT_IN)
+STAGES = tuple(stage.service for stage in _stages.PIPELINE if stage.service not in OPT_IN)
+# --set options a variant adds to its values files.
+VARIANT_SETS: dict[str, tuple[str, ...]] = {
+    "all-optional": tuple(f"services.{name}.enabled=true" for name in OPT_IN)}
 
 
 def helm(*args: str, check: bool = True) -> subprocess.CompletedProcess:
@@ -117,4 +124,4 @@ def render(values_files: tuple[Path, ...] = (), sets: tuple[str, ...] = (), rele
 
 
 def render_variant(name: str) -> Rendered:
-    return render(VARIANTS[name])
+    return render(VARIANTS[name], VARIANT_SETS.get(name, ()))

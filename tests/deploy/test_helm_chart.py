@@ -13,7 +13,7 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from .chart import (CHART, KUBE_VERSION, NAMESPACE, REPO, SERVICES, STAGES, VARIANTS, env_of,
+from .chart import (CHART, KUBE_VERSION, NAMESPACE, OPT_IN, REPO, SERVICES, STAGES, VARIANTS, env_of,
                     helm, parse_manifests, pod_specs, render, render_variant, requires_helm, template_args)
 
 pytestmark = requires_helm
@@ -86,6 +86,23 @@ def test_every_service_has_a_deployment_headless_service_and_pdb():
             assert key in labels, f"{name}: label {key} missing"
 
 
+def test_opt_in_services_render_from_the_shared_templates_when_switched_on():
+    """An opt-in service (enabled: false in values) is left out by default and,
+    switched on, gets what every service gets, its coordinator address included."""
+    assert OPT_IN, "no opt-in service in values"
+    defaults, switched_on = render_variant("defaults"), render_variant("all-optional")
+    coordinator = env_of(switched_on.workload_for("coordinator")["spec"]["template"]["spec"]["containers"][0])
+    for name in OPT_IN:
+        assert f"mis-{name}" not in defaults.names("Deployment")
+        container = switched_on.workload_for(name)["spec"]["template"]["spec"]["containers"][0]
+        assert container["args"] == ["serve", name]
+        assert switched_on.get("Service", f"mis-{name}")["spec"]["clusterIP"] == "None"
+        assert f"mis-{name}" in switched_on.names("PodDisruptionBudget")
+        assert f"mis-{name}" in switched_on.names("NetworkPolicy")
+        variable = f"MIS_{name.upper().replace('-', '_')}_ADDRESS"
+        assert coordinator[variable]["value"].startswith(f"dns:///mis-{name}.")
+
+
 def test_a_service_added_in_values_renders_from_the_shared_templates(tmp_path):
     """The chart's service list is its values: a new stage is one values entry."""
     services = yaml.safe_load((CHART / "values.yaml").read_text())["services"]
@@ -118,7 +135,7 @@ def test_services_run_the_entrypoint_the_cli_knows():
     """`mis serve NAME` must accept every name the chart starts."""
     from services.registry import SERVICES as CLI_SERVICES
 
-    assert set(SERVICES) == set(CLI_SERVICES)
+    assert set(SERVICES) | set(OPT_IN) == set(CLI_SERVICES)
     rendered = render_variant("defaults")
     images = {name: rendered.workload_for(name)["spec"]["template"]["spec"]["containers"][0]["image"]
               for name in SERVICES}
@@ -507,8 +524,12 @@ def test_schema_is_strict_json_schema():
     schema = json.loads((CHART / "values.schema.json").read_text())
     assert schema["additionalProperties"] is False
     assert set(schema["properties"]) == set(yaml.safe_load((CHART / "values.yaml").read_text()))
-    for name in SERVICES:
-        assert schema["properties"]["services"]["properties"][name]["additionalProperties"] is False
+    services = schema["properties"]["services"]
+    own = [name for name in (*SERVICES, *OPT_IN) if name in services["properties"]]
+    assert all(services["properties"][name]["additionalProperties"] is False for name in own)
+    # A service without a block of its own (a new stage) is held to the common shape, complete.
+    assert services["additionalProperties"]["allOf"] == [{"$ref": "#/definitions/serviceCommon"}]
+    assert {"enabled", "image", "replicas", "resources"} <= set(services["additionalProperties"]["required"])
 
 
 # --- names ----------------------------------------------------------------------------
@@ -535,7 +556,7 @@ def test_service_monitors_select_metrics_ports():
     rendered = render_variant("all-optional")
     monitors = rendered.of_kind("ServiceMonitor")
     assert {m["metadata"]["labels"]["app.kubernetes.io/component"] for m in monitors} == {
-        *SERVICES, "vllm-qwen-llm", "vllm-internvl"}
+        *SERVICES, *OPT_IN, "vllm-qwen-llm", "vllm-internvl"}
     for monitor in monitors:
         assert monitor["apiVersion"] == "monitoring.coreos.com/v1"
         assert monitor["metadata"]["labels"]["release"] == "kube-prometheus-stack"
