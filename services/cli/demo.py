@@ -79,6 +79,9 @@ def demo(args: argparse.Namespace) -> int:
         print(f"  folder:  {out}")
         print(f"  store:   {manifest.uri}")
         print(f"  card:    {out / 'README.md'}")
+        if manifest.per_split.get("real"):
+            print(f"  real:    {out / 'mis_real.json'} and real_image/ ({manifest.per_split['real']} "
+                  "samples whose photos the retriever found per object)")
         print(f"  browser: {browser}")
         return evaluate_demo(out, Path(args.eval_out).resolve(), stack.processes["judge"].address)
     except grpc.RpcError as exc:
