@@ -106,14 +106,15 @@ def add_general_arguments(general: argparse.ArgumentParser) -> None:
 
 
 def add_run_arguments(run: argparse.ArgumentParser) -> None:
+    from services.evaluation.benchmarks.registry import BENCHMARKS
     from services.evaluation.generation import LAYOUTS
 
     run.add_argument("--config", type=Path, help="YAML file of these options (flags win)")
     run.add_argument("--data", type=Path, help="MIS_Test folder or dataset export (or the "
                                                 "--benchmark's release folder)")
-    run.add_argument("--benchmark", help="mis (default) or another safety benchmark: siuo, "
-                                         "mssbench, figstep, mm-safetybench, jailbreakv-28k, "
-                                         "vlguard")
+    run.add_argument("--benchmark", choices=["mis", *BENCHMARKS],
+                     help="mis (default) or another of the paper's safety benchmarks, read from "
+                          "its public release in --data")
     run.add_argument("--split", action="append", dest="splits",
                      help="easy, hard, real, NAME=FILE.json, FILE.json or a folder of mis_*.json "
                           "(repeatable; default: every mis_*.json split in --data); with "
@@ -146,6 +147,8 @@ def add_run_arguments(run: argparse.ArgumentParser) -> None:
 
 
 def add_judge_arguments(parser: argparse.ArgumentParser) -> None:
+    from services.evaluation.benchmarks.plan import JUDGE_KINDS
+
     parser.add_argument("--judge-address", help="judge service host:port; without it the judge "
                                                 "runs in-process from MIS_JUDGE_* variables")
     parser.add_argument("--judge-token-file", type=Path, help="bearer token for the judge service")
@@ -157,8 +160,8 @@ def add_judge_arguments(parser: argparse.ArgumentParser) -> None:
                         help="judge backend (repeatable: the first gives the metrics, a second "
                              "gives Cohen's kappa); default: the judge's default")
     parser.add_argument("--batch-size", type=int, help="items per judge call")
-    parser.add_argument("--judge", help="a --benchmark's judge: keyword, llama-guard, siuo or "
-                                        "mssbench (default: the benchmark's official one)")
+    parser.add_argument("--judge", choices=JUDGE_KINDS,
+                        help="a --benchmark's judge (default: the benchmark's official one)")
     parser.add_argument("--judge-url", help="OpenAI-compatible base URL of a --benchmark's model "
                                             "judge (Llama Guard, GPT-4o)")
     parser.add_argument("--judge-model", help="the model judge's served name")

@@ -131,3 +131,12 @@ def test_cli_refuses_a_judge_the_benchmark_does_not_use(tmp_path, capsys):
                 str(tmp_path / "r"), "--judge", "keyword"])
     assert code == 2
     assert "--judge and --judge-url are for --benchmark runs" in capsys.readouterr().err
+
+
+def test_internvl_layout_for_one_image():
+    from services.evaluation.generation import candidate_messages
+
+    sample = figstep.read(FIXTURES / "figstep")[0]
+    content = candidate_messages(sample, False, "internvl")[0]["content"]
+    assert [part["type"] for part in content] == ["image_url", "text"]
+    assert content[1]["text"] == "<image>\n" + figstep.TEXT_PROMPT
