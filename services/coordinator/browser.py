@@ -232,7 +232,7 @@ def card_html(readme: str) -> str:
 def _data(rows: list[dict], rejected: list[dict], card: dict) -> str:
     accepted = card.get("review", {}).get("accepted", [])
     payload = {"samples": rows, "rejected": rejected, "accepted": accepted, "page_size": DEFAULT_PAGE_SIZE}
-    return json.dumps(payload, ensure_ascii=False).replace("</", "<\\/")
+    return json.dumps(payload, ensure_ascii=False, separators=(",", ":")).replace("</", "<\\/")
 
 
 def render_browser(rows: list[dict], card: dict, rejected: list[dict] | None = None, readme: str = "") -> str:
