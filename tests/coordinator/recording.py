@@ -17,9 +17,8 @@ def item_ids(stage: str, request) -> list[str]:
         return [q.id for q in request.queries]
     if stage == "render":
         return [i.id for i in request.instructions]
-    if stage in ("filter", "annotate"):
-        return [i.id for i in request.items]
-    return []
+    # Every other stage (filter, annotate, retrieve, ...) sends `items` with ids.
+    return [i.id for i in getattr(request, "items", ())]
 
 
 class Recording(GrpcCallers):

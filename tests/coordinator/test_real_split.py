@@ -11,6 +11,7 @@ import asyncio
 import dataclasses
 import hashlib
 import json
+import logging
 
 import pytest
 
@@ -22,6 +23,8 @@ from services.coordinator.export import export_run
 from services.coordinator.runs import RunManager
 from services.coordinator.stages.retrieve import RETRIEVE
 from tests.coordinator.conftest import small_config
+from tests.coordinator.recording import Recording
+from tests.coordinator.test_pipeline import WorkerThreads, finished
 
 REAL = 3
 
@@ -105,3 +108,72 @@ async def test_a_run_without_a_real_target_needs_no_retriever(stages, store):
             await manager.create(small_config(limit=3, targets={"real": 1}), "wants-real")
     finally:
         await manager.close()
+
+
+class RetrievalStored(logging.Handler):
+    """Sets `event` when the pipeline logs a durable retrieve output."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.event = asyncio.Event()
+        self.loop = asyncio.get_running_loop()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if record.getMessage() == "stage_done" and getattr(record, "stage", "") == RETRIEVE.key:
+            self.loop.call_soon_threadsafe(self.event.set)
+
+
+def real_outcome(store, run_id: str) -> tuple[list, dict]:
+    """What a run made of its real split: kept samples and each fork's photos."""
+    result = store.get_json(layout.result_record(run_id))
+    photos = {}
+    for entry in result["samples"]:
+        if entry["split"] == "real":
+            stored = store.get_json(layout.stage_output(run_id, entry["id"], RETRIEVE.key))["result"]
+            photos[entry["id"]] = (stored["photo1"]["photo"]["item_id"], stored["photo2"]["photo"]["item_id"])
+    return [(e["id"], e["split"]) for e in result["samples"]], photos
+
+
+async def test_resume_in_the_middle_of_the_retrieve_stage_repeats_no_finished_retrieval(
+        stages, store, reference_store):
+    config = small_config(limit=12, targets={"real": REAL})
+    reference = RunManager(reference_store, GrpcCallers(stages.stage_addresses()))
+    baseline = await reference.create(config, "real-interrupted")
+    assert (await finished(reference, baseline.id)).state == coordinator_pb2.RUN_STATE_SUCCEEDED
+
+    threads = WorkerThreads()
+    first = Recording(stages.stage_addresses())
+    # The first retrieve call goes through; every later one is held, so the
+    # stage is mid-way when the coordinator stops.
+    first.faults[RETRIEVE.key] = lambda ids: (first.gates.setdefault(RETRIEVE.key, asyncio.Event())
+                                              if first.sent[RETRIEVE.key] else None)
+    stored_retrieval = RetrievalStored()
+    pipeline_log = logging.getLogger("mis.coordinator.pipeline")
+    level = pipeline_log.level
+    pipeline_log.setLevel(logging.INFO)
+    pipeline_log.addHandler(stored_retrieval)
+    manager = RunManager(store, first)
+    await manager.start()
+    run = await manager.create(config, "real-interrupted")
+    try:
+        await asyncio.wait_for(stored_retrieval.event.wait(), 60)
+    finally:
+        pipeline_log.removeHandler(stored_retrieval)
+        pipeline_log.setLevel(level)
+    # Stop the coordinator's work, as a crash would (the held calls never return).
+    await manager.close()
+    await threads.settle()
+    stored = set(store.list_keys(layout.run_prefix(run.id)))
+    retrieved_before = {key for key in stored if key.endswith(f"/{RETRIEVE.key}.json")}
+    assert retrieved_before, "no retrieval had finished before the interruption"
+
+    second = Recording(stages.stage_addresses())
+    resumed = RunManager(store, second)
+    await resumed.start()
+    assert (await finished(resumed, run.id)).state == coordinator_pb2.RUN_STATE_SUCCEEDED
+    again = {layout.stage_output(run.id, item, RETRIEVE.key) for item in second.sent[RETRIEVE.key]}
+    assert again, "every retrieval had finished before the interruption"
+    assert not again & retrieved_before, "a finished retrieval was asked for again"
+    assert real_outcome(store, run.id) == real_outcome(reference_store, baseline.id)
+    await resumed.close()
+    await reference.close()
