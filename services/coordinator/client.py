@@ -15,6 +15,10 @@ from services.common.tls import channel_credentials
 from services.coordinator.stages import BY_STAGE, PIPELINE
 
 DEFAULT_ADDRESS = "127.0.0.1:50051"
+# A watch is one long stream per window, re-opened when the window closes: every
+# call has a deadline, so a coordinator that vanished without closing the
+# connection is noticed within a window instead of never.
+WATCH_WINDOW_SECONDS = 300.0
 
 
 def default_address() -> str:
@@ -75,6 +79,7 @@ class _Bearer(grpc.UnaryUnaryClientInterceptor, grpc.UnaryStreamClientIntercepto
 
 class CoordinatorClient:
     def __init__(self, address: str, timeout_seconds: float = 600.0, *,
+                 watch_window_seconds: float = WATCH_WINDOW_SECONDS,
                  token_file: Path | None = None, ca_file: Path | None = None,
                  cert_file: Path | None = None, key_file: Path | None = None) -> None:
         """`token_file` and `ca_file` default to MIS_COORDINATOR_TOKEN_FILE and
@@ -82,6 +87,7 @@ class CoordinatorClient:
         certificate and key (MIS_COORDINATOR_CERT_FILE, _KEY_FILE) mutual TLS."""
         self.address = address
         self.timeout = timeout_seconds
+        self.watch_window = watch_window_seconds
         token_file = token_file or default_token_file()
         ca_file = ca_file or default_ca_file()
         env_cert, env_key = default_client_pair()
@@ -120,8 +126,18 @@ class CoordinatorClient:
         return self.stub.RetryFailed(pb.RetryFailedRequest(run_id=run_id), timeout=self.timeout).requeued
 
     def watch(self, run_id: str) -> Iterator[pb.Run]:
-        for reply in self.stub.WatchRun(pb.WatchRunRequest(run_id=run_id)):
-            yield reply.run
+        """Snapshots until the run ends (the coordinator closes the stream then). Each
+        stream lives at most one watch window; when its deadline passes, the watch goes
+        on with a new one, and any other error is raised."""
+        while True:
+            try:
+                for reply in self.stub.WatchRun(pb.WatchRunRequest(run_id=run_id),
+                                                timeout=self.watch_window):
+                    yield reply.run
+                return
+            except grpc.RpcError as error:
+                if error.code() != grpc.StatusCode.DEADLINE_EXCEEDED:
+                    raise
 
     def export(self, run_id: str, version: str = "", local_dir: str = "") -> pb.DatasetManifest:
         return self.stub.ExportDataset(pb.ExportDatasetRequest(
