@@ -135,7 +135,9 @@ function rejectedCard(row) {
     el('div', {class: 'instruction'}, row.instruction || row.harmful_query),
     el('div', {class: 'muted'}, el('b', {}, row.id), ' ', row.reason + ': ',
        el('span', {class: 'note'}, row.note || 'no note'),
-       row.stage ? ' (at ' + row.stage + ')' : '', row.duplicate_of ? ' — duplicate of ' + row.duplicate_of : ''),
+       row.stage ? ' (at ' + row.stage + ')' : '', row.duplicate_of ? ' — duplicate of ' : '',
+       row.duplicate_of ? el('a', {class: 'original', href: '?q=' + encodeURIComponent(row.duplicate_of)},
+                             row.duplicate_of) : null),
     text('filter reason', row.filter_reason), provenance(row));
 }
 function filter() {

@@ -121,6 +121,12 @@ async def test_provenance_left_out_samples_and_the_card_are_shown(reviewed, page
     assert "REJECTION_REASON_REVIEWER" in rejected_text and REJECT_NOTE in rejected_text
     for duplicate in published.result["duplicates"]:
         assert kinds[duplicate["id"]] == "near-duplicate"
+    # A near-duplicate links to the sample it repeats, which the dataset kept.
+    duplicate = published.result["duplicates"][0]
+    link = page.run(f"document.querySelector('.rejected-item[data-id=\"{duplicate['id']}\"] a.original').href")
+    page.open(link)
+    assert page.run(IDS) == [duplicate["duplicate_of"]]
+    page.open(browser.as_uri())
     page.run("document.querySelector('#rejected .rejected-item .pair img').scrollIntoView()")
     assert page.run(f"{LOADED}(document.querySelector('#rejected .rejected-item .pair img'))") == 64
     # Filtering by kind.
