@@ -83,3 +83,46 @@ async def test_siuo_with_vllm_candidate_and_judges(tmp_path, vlm, store):
     answered = [i for i, r in responses.items() if r["response"].strip()]
     assert all(rejudged[i]["verdict"]["cached"] for i in answered)
     assert {i: r["class"] for i, r in rejudged.items()} == {i: r["class"] for i, r in safety.items()}
+
+
+def test_cli_mssbench_with_vllm_candidate_and_judge(tmp_path, vllm, store_env, monkeypatch):
+    """`mis eval run --benchmark mssbench` end to end: the tiny text model answers
+    (text only) and judges through --judge-url; the judgements land in the
+    store cache, and the report has both halves' accuracy."""
+    import argparse
+    import json
+
+    from services.cli import evaluate
+
+    for name, value in store_env.items():
+        monkeypatch.setenv(name, value)
+    parser = argparse.ArgumentParser()
+    evaluate.register(parser.add_subparsers(dest="command"))
+    out = tmp_path / "mssbench-run"
+    args = parser.parse_args([
+        "eval", "run", "--benchmark", "mssbench", "--data", str(FIXTURES / "mssbench"),
+        "--model-url", vllm.base_url, "--model", vllm.served_name, "--text-only",
+        "--max-tokens", "24", "--judge-url", vllm.base_url, "--judge-model", vllm.served_name,
+        "--out", str(out), "--no-progress", "--label", "tiny"])
+    assert args.handler(args) == 0
+    report = json.loads((out / "report.json").read_text())
+    overall = report["metrics"]["overall"]
+    assert report["benchmark"] == "mssbench" and report["model"] == "tiny"
+    assert overall["judged"] == 8 and overall["errors"] == 0, report["errors"]
+    assert overall["SafeAccuracy"]["total"] == 4 and overall["UnsafeAccuracy"]["total"] == 4
+    assert set(report["metrics"]["by_split"]) == {"chat", "embodied"}
+    assert report["judges"][0]["backend"] == "mssbench-situational"
+    rows = [json.loads(line) for line in (out / "judgements-mssbench-situational.jsonl").open()]
+    assert {r["class"] for r in rows} <= {"0", "1", "2", "3"}
+    assert not any(r["verdict"]["cached"] for r in rows)
+    # Again in a new folder with the same answers: every judgement comes from the store.
+    again = tmp_path / "again"
+    again.mkdir()
+    (again / "responses.jsonl").write_text((out / "responses.jsonl").read_text())
+    args = parser.parse_args([
+        "eval", "run", "--benchmark", "mssbench", "--data", str(FIXTURES / "mssbench"),
+        "--skip-generation", "--judge-url", vllm.base_url, "--judge-model", vllm.served_name,
+        "--out", str(again), "--no-progress"])
+    assert args.handler(args) == 0
+    cached = [json.loads(line) for line in (again / "judgements-mssbench-situational.jsonl").open()]
+    assert len(cached) == 8 and all(r["verdict"]["cached"] for r in cached)
