@@ -54,6 +54,10 @@ class MIRageRecipe:
         self.step = 0
         self.saved_step = -1
         self.last_loss: float | None = None
+        # Real (non-padding) tokens of all ranks trained on so far, and the last step's rate:
+        # what `mis train watch` shows, since steps/s hides the batch and sequence sizes.
+        self.tokens_seen = 0
+        self.tokens_per_second: float | None = None
         self.preempted = False  # set by SIGTERM; the run checkpoints and stops after this step
         self.sharded = False  # FSDP applied (it then owns the bf16 casts, not autocast)
 
@@ -262,6 +266,7 @@ class MIRageRecipe:
         self.scheduler.load_state_dict(rest["scheduler"])
         checkpoint.restore_rng(rest["rng"])
         self.step = rest["step"]
+        self.tokens_seen = int(rest.get("tokens_seen", 0))
         if self.rank0:
             log.info("resumed from %s at step %d", found, self.step)
 
@@ -330,7 +335,7 @@ class MIRageRecipe:
         cfg = self.config
         stop_at = self.step + cfg.stop_after_steps if cfg.stop_after_steps else self.total_steps
         self.model.train()
-        self.progress.report(self.step, None, self.step / self.steps_per_epoch, "running")
+        self._report_progress(self.step / self.steps_per_epoch, "running")
         while self.step < min(stop_at, self.total_steps):
             epoch, first = divmod(self.step, self.steps_per_epoch)
             started = time.perf_counter()
@@ -366,8 +371,14 @@ class MIRageRecipe:
         self.last_loss = float(totals[0] / tokens.clamp(min=1.0))
         if hasattr(grad_norm, "full_tensor"):  # a DTensor under FSDP
             grad_norm = grad_norm.full_tensor()
+        seconds = time.perf_counter() - started
+        self.tokens_seen += int(totals[1])
+        self.tokens_per_second = float(totals[1]) / seconds if seconds > 0 else None
         self.metrics.step(self.step, self.last_loss, lr, float(grad_norm), float(totals[1]), float(totals[2]),
-                          time.perf_counter() - started)
+                          seconds)
+
+    def _report_progress(self, epoch: float, state: str) -> None:
+        self.progress.report(self.step, self.last_loss, epoch, state, self.tokens_seen, self.tokens_per_second)
 
     def _report(self, epoch: int) -> None:
         cfg = self.config
@@ -376,7 +387,7 @@ class MIRageRecipe:
             log.info("step %d/%d epoch %.2f loss %.4f lr %.3g", self.step, self.total_steps, fraction,
                      self.last_loss, self.scheduler.get_last_lr()[0])
         if self.step % cfg.progress_every == 0:
-            self.progress.report(self.step, self.last_loss, fraction, "running")
+            self._report_progress(fraction, "running")
         if cfg.eval_dataset and ((cfg.eval_every and self.step % cfg.eval_every == 0)
                                  or self.step == self.total_steps):
             self.evaluate()
@@ -431,7 +442,7 @@ class MIRageRecipe:
         self._export_model(local / "model", final=False)  # collective: gathers the model on rank 0
         if self.rank0:
             torch.save({"scheduler": self.scheduler.state_dict(), "rng": checkpoint.rng_state(), "step": self.step,
-                        "total_steps": self.total_steps, "config": self.config.as_dict()},
+                        "tokens_seen": self.tokens_seen, "total_steps": self.total_steps, "config": self.config.as_dict()},
                        local / checkpoint.STATE_FILE)
         self._barrier()  # every shard is up before the marker
         if self.rank0:
@@ -491,8 +502,7 @@ class MIRageRecipe:
             if self.rank0:
                 log.info("stopped at step %d of %d (stop_after_steps or SIGTERM); resume to continue",
                          self.step, self.total_steps)
-            self.progress.report(self.step, self.last_loss,
-                                 self.step / self.steps_per_epoch, "stopped")
+            self._report_progress(self.step / self.steps_per_epoch, "stopped")
             if self.rank0:
                 self._publish_metrics()
             return
@@ -503,7 +513,7 @@ class MIRageRecipe:
         if self.rank0:
             self.store.publish_dir(local, join(self.config.output, "model"))
             log.info("final model written to %s", join(self.config.output, "model"))
-        self.progress.report(self.step, self.last_loss, float(self.config.epochs), "succeeded")
+        self._report_progress(float(self.config.epochs), "succeeded")
         if self.rank0:
             self.metrics.close()
             self._publish_metrics()
@@ -511,8 +521,7 @@ class MIRageRecipe:
 
     def fail(self, error: BaseException) -> None:
         if getattr(self, "progress", None) is not None:
-            self.progress.report(self.step, self.last_loss,
-                                 self.step / max(1, getattr(self, "steps_per_epoch", 1)), "failed")
+            self._report_progress(self.step / max(1, getattr(self, "steps_per_epoch", 1)), "failed")
         log.error("training failed: %s", error)
 
     def cleanup(self) -> None:

@@ -446,7 +446,7 @@ class TrainingSpec(_message.Message):
     def __init__(self, preset: _Optional[str] = ..., dataset_uri: _Optional[str] = ..., overrides: _Optional[_Mapping[str, str]] = ..., nodes: _Optional[int] = ..., gpus_per_node: _Optional[int] = ..., image: _Optional[str] = ..., node_selector: _Optional[_Mapping[str, str]] = ..., tolerations: _Optional[_Iterable[_Union[Toleration, _Mapping]]] = ..., output_uri: _Optional[str] = ..., extra: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ...) -> None: ...
 
 class Training(_message.Message):
-    __slots__ = ("name", "spec", "state", "step", "loss", "reason", "created_at", "total_steps")
+    __slots__ = ("name", "spec", "state", "step", "loss", "reason", "created_at", "total_steps", "tokens", "tokens_per_second")
     NAME_FIELD_NUMBER: _ClassVar[int]
     SPEC_FIELD_NUMBER: _ClassVar[int]
     STATE_FIELD_NUMBER: _ClassVar[int]
@@ -455,6 +455,8 @@ class Training(_message.Message):
     REASON_FIELD_NUMBER: _ClassVar[int]
     CREATED_AT_FIELD_NUMBER: _ClassVar[int]
     TOTAL_STEPS_FIELD_NUMBER: _ClassVar[int]
+    TOKENS_FIELD_NUMBER: _ClassVar[int]
+    TOKENS_PER_SECOND_FIELD_NUMBER: _ClassVar[int]
     name: str
     spec: TrainingSpec
     state: TrainingState
@@ -463,7 +465,9 @@ class Training(_message.Message):
     reason: str
     created_at: _timestamp_pb2.Timestamp
     total_steps: int
-    def __init__(self, name: _Optional[str] = ..., spec: _Optional[_Union[TrainingSpec, _Mapping]] = ..., state: _Optional[_Union[TrainingState, str]] = ..., step: _Optional[int] = ..., loss: _Optional[float] = ..., reason: _Optional[str] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., total_steps: _Optional[int] = ...) -> None: ...
+    tokens: int
+    tokens_per_second: float
+    def __init__(self, name: _Optional[str] = ..., spec: _Optional[_Union[TrainingSpec, _Mapping]] = ..., state: _Optional[_Union[TrainingState, str]] = ..., step: _Optional[int] = ..., loss: _Optional[float] = ..., reason: _Optional[str] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., total_steps: _Optional[int] = ..., tokens: _Optional[int] = ..., tokens_per_second: _Optional[float] = ...) -> None: ...
 
 class LaunchTrainingRequest(_message.Message):
     __slots__ = ("request_id", "spec")

@@ -28,7 +28,8 @@ def state_name(state: int) -> str:
 
 
 def progress_line(training: pb.Training, steps_per_second: float | None, width: int = 24) -> str:
-    """`name state [####....] step/total loss L steps/s R ETA h:mm:ss (reason)`."""
+    """`name state [####....] step/total loss L T tokens/s R steps/s ETA h:mm:ss (reason)`;
+    tokens/s is the trainer's own figure, steps/s and the ETA are measured from the polls."""
     parts = [training.name, state_name(training.state)]
     if training.total_steps:
         filled = min(width, int(width * training.step / training.total_steps))
@@ -37,6 +38,8 @@ def progress_line(training: pb.Training, steps_per_second: float | None, width: 
         parts.append(f"step {training.step}")
     if training.loss:
         parts.append(f"loss {training.loss:.4f}")
+    if training.tokens_per_second and training.state == pb.TRAINING_STATE_RUNNING:
+        parts.append(f"{training.tokens_per_second:,.0f} tokens/s")
     if steps_per_second:
         parts.append(f"{steps_per_second:.2f} steps/s")
         if training.total_steps and training.state == pb.TRAINING_STATE_RUNNING:

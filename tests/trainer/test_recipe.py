@@ -65,6 +65,10 @@ def test_interrupted_and_resumed_run_matches_uninterrupted(tiny_llava, mis_split
                                                                                        "step-0000004"]
     second = run(config("resumed"))
     assert second.step == straight.step == 6
+    # Every sample's real tokens, once per epoch; the count survives the resume.
+    tokens = [json.loads((tmp_path / name / "progress.json").read_text())["tokens"]
+              for name in ("straight", "resumed")]
+    assert tokens == [2 * sum(straight.lengths)] * 2
 
     a = load_file(tmp_path / "straight" / "model" / "model.safetensors")
     b = load_file(tmp_path / "resumed" / "model" / "model.safetensors")

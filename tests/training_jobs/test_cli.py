@@ -162,14 +162,16 @@ async def test_watch_shows_steps_loss_and_eta_until_the_run_ends(cluster, coordi
         with patch.dict(os.environ, store_env):
             Store().write_json(f"{output}/progress.json", {"step": 100, "total_steps": 400, "loss": 1.5})
             await asyncio.wait_for(_printed(lines, "100/400"), 30)
-            Store().write_json(f"{output}/progress.json", {"step": 200, "total_steps": 400, "loss": 1.25})
+            Store().write_json(f"{output}/progress.json", {"step": 200, "total_steps": 400, "loss": 1.25,
+                                                           "tokens": 819200, "tokens_per_second": 12345.6})
             await asyncio.wait_for(_printed(lines, "200/400"), 30)
         cluster.set_status(name, active=0, ready=0, succeeded=1, conditions=[{"type": "Complete", "status": "True"}])
         final = await asyncio.wait_for(watching, 30)
     assert final.state == pb.TRAINING_STATE_SUCCEEDED
     printed = lines.getvalue().splitlines()
     running = next(line for line in printed if "200/400" in line and "running" in line)
-    assert "loss 1.2500" in running and "steps/s" in running and "ETA " in running
+    assert "loss 1.2500" in running and "12,346 tokens/s" in running and "steps/s" in running
+    assert "ETA " in running
     assert printed[-1].startswith(f"{name}  succeeded  [############............] 200/400  loss 1.2500")
 
 
@@ -177,6 +179,9 @@ def test_the_progress_line_and_its_eta():
     training = pb.Training(name="mirage-x", state=pb.TRAINING_STATE_RUNNING, step=300, total_steps=1200, loss=0.5)
     assert progress_line(training, 2.0, width=8) == (
         "mirage-x  running  [##......] 300/1200  loss 0.5000  2.00 steps/s  ETA 0:07:30")
+    training.tokens_per_second = 4096.0
+    assert progress_line(training, 2.0, width=8) == (
+        "mirage-x  running  [##......] 300/1200  loss 0.5000  4,096 tokens/s  2.00 steps/s  ETA 0:07:30")
     pace = Pace()
     assert pace.observe(0.0, 100) is None
     assert pace.observe(10.0, 150) == 5.0

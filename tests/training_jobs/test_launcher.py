@@ -97,10 +97,12 @@ async def test_status_follows_the_job_and_the_trainers_progress(cluster, launche
     with patch.dict(os.environ, store_env):
         Store().write_json(f"{output}/progress.json", {
             "step": 120, "total_steps": 700, "loss": 0.734, "epoch": 0.5, "state": "running",
+            "tokens": 983040, "tokens_per_second": 8192.5,
             "updated_at": "2026-11-22T10:00:00+00:00"})
     running = await call(launcher.get, training.name)
     assert (running.state, running.step, running.loss) == (State.TRAINING_STATE_RUNNING, 120, pytest.approx(0.734))
     assert running.total_steps == 700
+    assert (running.tokens, running.tokens_per_second) == (983040, pytest.approx(8192.5))
 
     cluster.set_status(training.name, active=0, ready=0, succeeded=1,
                        conditions=[{"type": "Complete", "status": "True"}])

@@ -250,6 +250,8 @@ class TrainingLauncher:
                 training.total_steps = int(progress.get("total_steps") or 0)
                 if progress.get("loss") is not None:
                     training.loss = float(progress["loss"])
+                training.tokens = int(progress.get("tokens") or 0)
+                training.tokens_per_second = float(progress.get("tokens_per_second") or 0.0)
         return training
 
     def _progress(self, output: str) -> dict[str, Any] | None:
