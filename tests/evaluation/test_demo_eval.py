@@ -27,11 +27,11 @@ def test_the_demo_ends_by_evaluating_the_offline_candidate(tmp_path):
     per_split = json.loads((tmp_path / "dataset" / "card.json").read_text())["per_split"]
     tests = load_samples(None, tmp_path / "dataset")
     # Every test sample the export wrote, and none of the train split.
-    assert len(tests) == per_split["easy"] + per_split["hard"] > 0
+    assert len(tests) == per_split["easy"] + per_split["hard"] + per_split["real"] > 0
     report = json.loads((tmp_path / "eval" / "report.json").read_text())
     assert report["model"] == "offline-candidate (dry run)"
     assert report["samples"] == len(tests) and report["metrics"]["overall"]["judged"] == len(tests)
     assert report["dataset"]["hash"] and report["judges"][0]["backend"] == "offline"
     assert any(line.startswith("Offline dry run") for line in report["banners"])
     assert {k: v["judged"] for k, v in report["metrics"]["by_split"].items()} == \
-        {"easy": per_split["easy"], "hard": per_split["hard"]}
+        {"easy": per_split["easy"], "hard": per_split["hard"], "real": per_split["real"]}
