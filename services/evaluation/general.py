@@ -46,15 +46,17 @@ TASK_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.\-]*")
 # What lmms-eval's OpenAI model answers in place of a response it could not get.
 FAILED_REQUEST = "[LMMS_EVAL_REQUEST_FAILED"
 
-# Run in lmms-eval's interpreter: its version and which task names it knows.
+# Run in lmms-eval's interpreter: its version, and the kind of each name
+# ("task", "python_task", "group", "tag"; null when it does not know it).
 TASK_CHECK = """
 import importlib.metadata, json, sys
 from lmms_eval.tasks import TaskManager
 names, include = json.loads(sys.argv[1]), json.loads(sys.argv[2])
-known = set(TaskManager(verbosity="ERROR", include_path=include or None).all_tasks)
+index = TaskManager(verbosity="ERROR", include_path=include or None).task_index
 print(json.dumps({"version": importlib.metadata.version("lmms-eval"),
-                  "unknown": [n for n in names if n not in known]}))
+                  "kinds": {n: index[n]["type"] if n in index else None for n in names}}))
 """
+SINGLE_TASK = ("task", "python_task")
 
 
 class GeneralError(ValueError):
@@ -163,10 +165,16 @@ def check_tasks(python: Path, plan: GeneralPlan) -> str:
         raise GeneralError(f"lmms-eval ({python}) could not list its tasks:\n"
                            f"{tail(done.stderr, 15)}")
     answer = json.loads(done.stdout.strip().splitlines()[-1])
-    if answer["unknown"]:
+    unknown = [name for name, kind in answer["kinds"].items() if kind is None]
+    if unknown:
         hint = "" if plan.include_paths else "; a local task needs --include-path FOLDER"
         raise GeneralError(f"--tasks: unknown to lmms-eval {answer['version']}: "
-                           f"{', '.join(answer['unknown'])}{hint}")
+                           f"{', '.join(unknown)}{hint}")
+    # One score per task: a group or a tag would stand for several.
+    several = [f"{name} (a {kind})" for name, kind in answer["kinds"].items() if kind not in SINGLE_TASK]
+    if several:
+        raise GeneralError(f"--tasks: {', '.join(several)}: name its tasks one by one, e.g. "
+                           f"mmt_mi_val rather than the group mmt_mi")
     return answer["version"]
 
 
@@ -201,6 +209,10 @@ def run_general(plan: GeneralPlan, announce: Callable[[str], None] = lambda line
     """Run lmms-eval on the plan's tasks against its endpoint; write and return general.json.
 
     `announce` hears one line once the checks passed and lmms-eval starts."""
+    stray = [task for task in plan.metrics if task not in plan.tasks]
+    if stray:
+        raise GeneralError(f"--metric {stray[0]}={plan.metrics[stray[0]]}: {stray[0]} is not "
+                           f"among --tasks")
     python = lmms_python(plan.python)
     served = served_models(plan.endpoint, plan.api_key)
     if plan.model not in served:
@@ -219,8 +231,8 @@ def run_general(plan: GeneralPlan, announce: Callable[[str], None] = lambda line
         errors = [line for line in plan.log_path.read_text(errors="replace").splitlines()
                   if "ERROR" in line or "Error" in line]
         raise GeneralRunFailed(f"lmms-eval {'exited with ' + str(code) if code else 'wrote no results'}"
-                           f"; its log is {plan.log_path}"
-                           + (f"; last error: {errors[-1].strip()[:500]}" if errors else ""))
+                               f"; its log is {plan.log_path}"
+                               + (f"; last error: {errors[-1].strip()[:500]}" if errors else ""))
     summary = collect(fresh[-1], plan, version)
     write_json(summary, plan.out / "general.json")
     return summary
@@ -240,8 +252,9 @@ def collect(results_path: Path, plan: GeneralPlan, version: str) -> dict:
         failed = [answer for answer in samples if FAILED_REQUEST in answer]
         if failed:
             raise GeneralRunFailed(f"task {task}: {len(failed)} of {len(samples)} requests to "
-                               f"{plan.endpoint} failed, so its score would count them as wrong "
-                               f"answers; first: {failed[0][:300]}")
+                                   f"{plan.endpoint} failed, so its score would count them as "
+                                   f"wrong answers (lmms-eval's output is kept in {plan.lmms_out}); "
+                                   f"first: {failed[0][:300]}")
         tasks[task] = {"metric": metric, "score": round(100 * value, 4), "samples": len(samples)}
     average = sum(t["score"] for t in tasks.values()) / len(tasks)
     return {"tasks": tasks, "average": round(average, 4), "lmms_eval_version": version,

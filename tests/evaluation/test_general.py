@@ -27,6 +27,7 @@ def closed_port() -> int:
     (["--tasks", "mmstar,../tasks/x.yaml"], "--tasks '../tasks/x.yaml': not an lmms-eval task name"),
     (["--tasks", " , "], "--tasks: give at least one task, e.g. mmstar,mmmu_val"),
     (["--metric", "mmstar"], "--metric 'mmstar': expected TASK=METRIC"),
+    (["--metric", "mmmu_val=mmmu_acc"], "--metric mmmu_val=mmmu_acc: mmmu_val is not among --tasks"),
     (["--lmms-python", "{tmp}/nowhere/python"], "--lmms-python {tmp}/nowhere/python: no such file"),
 ])
 def test_bad_input_is_one_line_naming_the_option(tmp_path, capsys, extra, message):

@@ -91,6 +91,8 @@ def test_unknown_task_and_model_are_named_before_anything_runs(tmp_path, vlm, lm
     assert main([*base, "--model", vlm.served_name, "--tasks", "mis_colours,mmstar,no_such_task"]) == 2
     err = capsys.readouterr().err
     assert "--tasks: unknown to lmms-eval 0.7.3: no_such_task" in err and "Traceback" not in err
+    assert main([*base, "--model", vlm.served_name, "--tasks", "mmt_mi_val,mmt_mi"]) == 2
+    assert "--tasks: mmt_mi (a group): name its tasks one by one" in capsys.readouterr().err
     assert main([*base, "--model", "mirage-8b", "--tasks", "mis_colours"]) == 2
     err = capsys.readouterr().err
     assert f"--model 'mirage-8b': not served at {vlm.base_url} (it serves: tiny-vlm)" in err
