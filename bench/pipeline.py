@@ -89,7 +89,7 @@ class DirectClient:
         """Every stage's requests all at once, one request per item, as a
         direct concurrent client would send them."""
         items = [Seed(seed, index) for index, seed in enumerate(seeds)]
-        for stage in PIPELINE:
+        for stage in (s for s in PIPELINE if not s.branches_from):  # the main line; no branch runs here
             moved = await asyncio.gather(*(self.step(stage, item) for item in items))
             items = [sample for samples in moved for sample in samples]
 
