@@ -22,7 +22,7 @@ from kubernetes import client
 JOBS = "batch/v1/jobs"
 SERVICES = "v1/services"
 PODS = "v1/pods"
-WORKLOADS = "kueue.x-k8s.io/v1beta1/workloads"
+WORKLOADS = "kueue.x-k8s.io/v1beta1/workloads"  # the Kueue the emulator serves unless told
 NAMESPACE = "mis"
 _PATH = re.compile(r"^/(?:api/(?P<core>v1)|apis/(?P<group>[^/]+)/(?P<version>[^/]+))"
                    r"(?:/namespaces/(?P<namespace>[^/]+))?/(?P<resource>[^/]+)"
@@ -82,15 +82,18 @@ class ApiServer(KubernetesEmulator):
 class Cluster:
     """The emulator with our resources declared; a test plays the controllers through it."""
 
-    def __init__(self, kmock) -> None:
+    def __init__(self, kmock, kueue_version: str | None = "v1beta1") -> None:
         self.kmock = kmock
+        self.workloads_path = f"kueue.x-k8s.io/{kueue_version}/workloads" if kueue_version else None
         self.logs: dict[str, bytes] = {}
         kmock.resources[JOBS] = {"kind": "Job", "namespaced": True,
                                  "verbs": ["create", "get", "list", "patch", "delete"]}
         kmock.resources[SERVICES] = {"kind": "Service", "namespaced": True, "verbs": ["create", "get", "list"]}
         kmock.resources[PODS] = {"kind": "Pod", "namespaced": True, "verbs": ["get", "list"],
                                  "subresources": ["log"]}
-        kmock.resources[WORKLOADS] = {"kind": "Workload", "namespaced": True, "verbs": ["get", "list", "patch"]}
+        if self.workloads_path:
+            kmock.resources[self.workloads_path] = {"kind": "Workload", "namespaced": True,
+                                                    "verbs": ["get", "list", "patch"]}
         kmock["get", resource("", "v1", "pods"), subresource("log")] << self._serve_log
         # The client asks discovery for `/apis/` (a real server serves both spellings).
         kmock["get /apis/"] << kmock._serve_apis
@@ -157,8 +160,8 @@ class Cluster:
         """The Workload Kueue creates for a queued object of `kind` (Job, JobSet, TrainJob)."""
         uid = self.kmock.objects[kind_path, NAMESPACE, job]["metadata"]["uid"]
         name = f"{kind.lower()}-{job}-3f2a1"
-        self.kmock.objects[WORKLOADS, NAMESPACE, name] = {
-            "apiVersion": "kueue.x-k8s.io/v1beta1", "kind": "Workload",
+        self.kmock.objects[self.workloads_path, NAMESPACE, name] = {
+            "apiVersion": self.workloads_path.rsplit("/", 1)[0], "kind": "Workload",
             "metadata": {"name": name, "namespace": NAMESPACE, "labels": {"kueue.x-k8s.io/job-uid": uid},
                          "ownerReferences": [{"apiVersion": "v1", "kind": kind, "name": job,
                                               "uid": uid, "controller": True, "blockOwnerDeletion": True}]},
@@ -166,7 +169,7 @@ class Cluster:
         return name
 
     def workload(self, name: str):
-        return self.kmock.objects[WORKLOADS, NAMESPACE, name]
+        return self.kmock.objects[self.workloads_path, NAMESPACE, name]
 
 
 def later(hours: float) -> datetime.datetime:

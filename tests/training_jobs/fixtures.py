@@ -16,7 +16,8 @@ def kmock_options(kmock_options):
 
 
 @pytest.fixture
-def cluster(kmock):
-    cluster = Cluster(kmock)
+def cluster(kmock, request):
+    # Parametrize indirectly with the Kueue Workload version the cluster serves (None: no Kueue).
+    cluster = Cluster(kmock, getattr(request, "param", "v1beta1"))
     yield cluster
     assert_granted(cluster.api_requests())

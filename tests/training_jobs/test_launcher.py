@@ -202,6 +202,25 @@ async def test_under_kueue_cancel_deactivates_the_jobs_workload(cluster, queued)
     assert cluster.workload(untouched)["spec"]["active"] is True
 
 
+@pytest.mark.parametrize("cluster", ["v1beta2"], indirect=True)
+async def test_a_newer_kueue_is_spoken_in_the_version_the_cluster_serves(cluster, queued):
+    training = await call(queued.launch, "req-k2", make_spec())
+    workload = cluster.admit_workload(training.name)
+    assert cluster.workloads_path == "kueue.x-k8s.io/v1beta2/workloads"
+    assert (await call(queued.cancel, training.name)).state == State.TRAINING_STATE_CANCELLED
+    assert cluster.workload(workload)["spec"]["active"] is False
+    assert cluster.job(training.name)["spec"]["suspend"] is True
+
+
+@pytest.mark.parametrize("cluster", [None], indirect=True)
+async def test_a_queue_on_a_cluster_without_kueue_cancels_by_suspending(cluster, queued):
+    training = await call(queued.launch, "req-k3", make_spec())
+    cluster.set_status(training.name, active=1, ready=1)
+    assert (await call(queued.cancel, training.name)).state == State.TRAINING_STATE_CANCELLED
+    assert cluster.job(training.name)["spec"]["suspend"] is True
+    assert (await call(queued.reconcile)).deactivated == 0
+
+
 async def test_logs_of_rank_zero_or_a_chosen_rank(cluster, launcher):
     training = await call(launcher.launch, "req-logs", make_spec(nodes=2))
     with pytest.raises(NoPodError, match="rank 0"):
