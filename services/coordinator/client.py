@@ -159,12 +159,21 @@ def stage_totals(run: pb.Run) -> dict[int, int]:
     progress = run.progress
     counts = {s.stage: s for s in progress.stages}
     none = pb.StageProgress()
-    totals = {PIPELINE[0].stage: progress.seeds_total, PIPELINE[1].stage: progress.samples_total}
-    remaining = progress.samples_total
-    for before, stage in zip(PIPELINE[1:], PIPELINE[2:]):
+    # A branch sees the forks taken so far; they are samples the main line never sees.
+    branches = [stage for stage in PIPELINE if stage.branches_from]
+    totals = {}
+    for branch in branches:
+        seen = counts.get(branch.stage, none)
+        totals[branch.stage] = seen.done + seen.rejected + seen.failed + seen.in_flight
+    branch_splits = {split for branch in branches for split in branch.finishes}
+    main = [stage for stage in PIPELINE if not stage.branches_from]
+    remaining = progress.samples_total - sum(totals.values())
+    totals.update({main[0].stage: progress.seeds_total, main[1].stage: remaining})
+    for before, stage in zip(main[1:], main[2:]):
         seen = counts.get(before.stage, none)
         if before.finishes:
-            finished = sum(progress.per_split.get(split, 0) for split in before.finishes)
+            finished = sum(progress.per_split.get(split, 0) for split in before.finishes
+                           if split not in branch_splits)
             remaining = max(seen.done - finished, 0)
         else:
             remaining -= seen.rejected + seen.failed
