@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Awaitable, Callable, Iterable
@@ -107,16 +106,17 @@ class ManifestWriter:
     """Buffers outcome entries and writes them as numbered segments."""
 
     def __init__(self, run_id: str, write: Callable[[str, Any], Awaitable[None]], first_segment: int,
-                 flush_items: int = FLUSH_ITEMS, flush_seconds: float = FLUSH_SECONDS) -> None:
+                 flush_items: int | None = None, flush_seconds: float | None = None) -> None:
         self.run_id = run_id
         self.write = write
         self.next_segment = first_segment
-        self.flush_items = flush_items
-        self.flush_seconds = flush_seconds
+        self.flush_items = flush_items or FLUSH_ITEMS
+        self.flush_seconds = flush_seconds or FLUSH_SECONDS
         self.pending: list[list] = []
         self.full = asyncio.Event()
         self.lock = asyncio.Lock()
         self.written = 0
+        self.stopping = False
 
     def note(self, entry: list) -> None:
         self.pending.append(entry)
@@ -135,21 +135,26 @@ class ManifestWriter:
             self.written += len(entries)
 
     async def run(self) -> None:
-        """Flush whenever the buffer fills or `flush_seconds` pass; runs until cancelled."""
-        while True:
-            deadline = time.monotonic() + self.flush_seconds
+        """Flush whenever the buffer fills or `flush_seconds` pass, until
+        `stop` (then once more, so nothing noted is left behind)."""
+        while not self.stopping:
             try:
-                await asyncio.wait_for(self.full.wait(), timeout=max(0.0, deadline - time.monotonic()))
-            except asyncio.TimeoutError:
+                async with asyncio.timeout(self.flush_seconds):
+                    await self.full.wait()
+            except TimeoutError:
                 pass
             await self.flush()
+        await self.flush()
+
+    def stop(self) -> None:
+        self.stopping = True
+        self.full.set()
 
 
 async def load_manifest(reader: ConcurrentReader, run_id: str, existing: set[str]) -> Restored:
     """Every segment the listing found, read concurrently; a segment that
     cannot be read is skipped (its outcomes are replayed from the outputs)."""
-    prefix = layout.manifest_prefix(run_id)
-    keys = sorted(key for key in existing if key.startswith(prefix))
+    keys = sorted(segment_keys(run_id, existing))
     restored = Restored(segments=len(keys))
     values = await asyncio.gather(*(reader.get(key) for key in keys), return_exceptions=True)
     for key, value in zip(keys, values):
@@ -162,8 +167,16 @@ async def load_manifest(reader: ConcurrentReader, run_id: str, existing: set[str
     return restored
 
 
-def next_segment(run_id: str, existing: set[str]) -> int:
+def segment_keys(run_id: str, existing: set[str]) -> dict[str, int]:
+    """The manifest segments among a run's keys, with their numbers."""
     prefix = layout.manifest_prefix(run_id)
-    numbers = [int(key[len(prefix):].removesuffix(".json")) for key in existing
-               if key.startswith(prefix) and key[len(prefix):].removesuffix(".json").isdigit()]
-    return max(numbers, default=-1) + 1
+    found = {}
+    for key in existing:
+        name = key[len(prefix):].removesuffix(".json") if key.startswith(prefix) else ""
+        if name.isdigit() and key.endswith(".json"):
+            found[key] = int(name)
+    return found
+
+
+def next_segment(run_id: str, existing: set[str]) -> int:
+    return max(segment_keys(run_id, existing).values(), default=-1) + 1

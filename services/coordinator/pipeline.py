@@ -119,7 +119,7 @@ class PipelineRun:
                 workers = [group.create_task(self._worker(stage), name=f"{stage.key}-{n}")
                            for stage in PIPELINE
                            for n in range(self.stage_configs[stage.key].concurrency)]
-                workers.append(group.create_task(self.manifest.run(), name="manifest"))
+                group.create_task(self.manifest.run(), name="manifest")
                 await self._feed(existing)
                 log.info("run restored", extra={
                     "run_id": self.run_id, "seconds": round(time.perf_counter() - started, 3),
@@ -131,7 +131,7 @@ class PipelineRun:
                 await self.idle.wait()
                 for worker in workers:
                     worker.cancel()
-            await self.manifest.flush()
+                self.manifest.stop()  # its last segment is written before the group ends
             return await self._finish()
         finally:
             self.reader.close()

@@ -6,6 +6,11 @@ is finished, the stage outputs say how far each sample got. At start the
 manager reads every run record and resumes each one not finished, so a
 coordinator killed at any moment and started again carries on where the
 store says it was.
+
+The run table holds only the runs this process drives: a run that ends
+leaves it (its record and final progress are in the store), and reads of a
+finished run (`find`, `list`, `watch`) come from the store, so the table does
+not grow with every run the coordinator has ever made.
 """
 
 from __future__ import annotations
@@ -75,40 +80,44 @@ class RunManager:
         self.async_store = AsyncStore(store)
         self.callers = callers
         self.resume = resume
+        # The runs this process drives, by id; finished runs are read from the store.
         self.runs: dict[str, RunHandle] = {}
 
     # -- lifecycle -------------------------------------------------------------------------
 
     async def start(self) -> None:
-        """Load every run record; resume the unfinished ones."""
-        records = await asyncio.to_thread(self._load_records)
-        for record, progress in records:
-            handle = RunHandle(record)
-            if progress is not None:
-                handle.tracker = _tracker_from(progress)
-            self.runs[record.id] = handle
-            if record.state in ACTIVE and self.resume:
+        """Read every run record; resume the unfinished ones."""
+        if not self.resume:
+            return
+        for record in await self._records():
+            if record.state in ACTIVE and record.id not in self.runs:
                 log.info("resuming run", extra={"run_id": record.id})
+                handle = RunHandle(record)
+                self.runs[record.id] = handle
                 self._launch(handle)
 
-    def _load_records(self) -> list[tuple[coordinator_pb2.Run, coordinator_pb2.RunProgress | None]]:
-        found = []
-        for prefix in self.store.list_keys(layout.RUNS, recursive=False):
-            run_id = prefix[len(layout.RUNS):].strip("/")
+    async def _records(self) -> list[coordinator_pb2.Run]:
+        """Every run record in the store, read concurrently."""
+        prefixes = await asyncio.to_thread(lambda: list(self.store.list_keys(layout.RUNS, recursive=False)))
+        ids = [prefix[len(layout.RUNS):].strip("/") for prefix in prefixes]
+        loaded = await asyncio.gather(*(self._load(run_id, progress=False) for run_id in ids if run_id))
+        return [handle.run for handle in loaded if handle is not None]
+
+    async def _load(self, run_id: str, progress: bool = True) -> RunHandle | None:
+        """A run as the store has it (None when it has no record); the final
+        progress of a run that ended."""
+        try:
+            handle = RunHandle(_run_from_json(await self.async_store.get_json(layout.run_record(run_id))))
+        except ObjectNotFound:
+            return None
+        if progress and handle.run.state not in ACTIVE:
             try:
-                record = _run_from_json(self.store.get_json(layout.run_record(run_id)))
+                handle.tracker = _tracker_from(json_format.ParseDict(
+                    await self.async_store.get_json(layout.progress_record(run_id)),
+                    coordinator_pb2.RunProgress(), ignore_unknown_fields=True))
             except ObjectNotFound:
-                continue
-            progress = None
-            if record.state not in ACTIVE:
-                try:
-                    progress = json_format.ParseDict(
-                        self.store.get_json(layout.progress_record(run_id)),
-                        coordinator_pb2.RunProgress())
-                except ObjectNotFound:
-                    pass
-            found.append((record, progress))
-        return found
+                pass
+        return handle
 
     async def close(self) -> None:
         """Stop driving runs without changing their state: they resume at the next start."""
@@ -126,10 +135,9 @@ class RunManager:
                                                 "at most 63, starting with a letter or digit")
             if run_id in self.runs:
                 return self.snapshot(self.runs[run_id])
-            if await self.async_store.exists(layout.run_record(run_id)):
-                record = _run_from_json(await self.async_store.get_json(layout.run_record(run_id)))
-                self.runs[run_id] = RunHandle(record)
-                return self.snapshot(self.runs[run_id])
+            stored = await self._load(run_id)
+            if stored is not None:
+                return self.snapshot(stored)
         try:
             validate_run_config(config)
         except RunConfigError as exc:
@@ -151,28 +159,38 @@ class RunManager:
         return self.snapshot(handle)
 
     def get(self, run_id: str) -> RunHandle:
+        """A run this process drives (no store read)."""
         handle = self.runs.get(run_id)
         if handle is None:
             raise NotFound(f"run {run_id!r} not found")
         return handle
 
-    def list(self) -> list[coordinator_pb2.Run]:
-        handles = sorted(self.runs.values(), key=lambda h: (h.run.created_at.ToNanoseconds(), h.run.id))
+    async def find(self, run_id: str) -> RunHandle:
+        """Any run: the live one this process drives, or the store's record."""
+        handle = self.runs.get(run_id) or await self._load(run_id)
+        if handle is None:
+            raise NotFound(f"run {run_id!r} not found")
+        return handle
+
+    async def list(self) -> list[coordinator_pb2.Run]:
+        stored = [self.runs.get(record.id) or RunHandle(record) for record in await self._records()]
+        handles = sorted(stored, key=lambda h: (h.run.created_at.ToNanoseconds(), h.run.id))
         return [self.snapshot(h) for h in handles]
 
     async def cancel(self, run_id: str) -> coordinator_pb2.Run:
-        handle = self.get(run_id)
+        handle = await self.find(run_id)
         if handle.run.state in ACTIVE:
             handle.cancel_requested = True
             if handle.task is not None and not handle.task.done():
                 handle.task.cancel()
                 await asyncio.gather(handle.task, return_exceptions=True)
             await self._set_state(handle, State.RUN_STATE_CANCELLED, "cancelled by request")
+            self._forget(handle)
         return self.snapshot(handle)
 
     async def retry_failed(self, run_id: str) -> int:
         """Put a finished run's failed samples back into the pipeline."""
-        handle = self.get(run_id)
+        handle = await self.find(run_id)
         if handle.run.state in ACTIVE:
             raise FailedPrecondition(f"run {run_id} is still running; retry its failures when it ends")
         keys = await self.async_store.list_keys(layout.failures_prefix(run_id))
@@ -182,13 +200,14 @@ class RunManager:
             await asyncio.to_thread(self.store.delete, key)
         handle.cancel_requested = False
         handle.tracker.reset()
+        self.runs[run_id] = handle
         await self._set_state(handle, State.RUN_STATE_RUNNING, f"retrying {len(keys)} failed items")
         self._launch(handle)
         return len(keys)
 
     async def watch(self, run_id: str, interval: float = 0.25) -> AsyncIterator[coordinator_pb2.Run]:
         """Snapshots on every change (at most one per `interval`) until the run ends."""
-        handle = self.get(run_id)
+        handle = await self.find(run_id)
         while True:
             change = handle.tracker.next_change()
             snapshot = self.snapshot(handle)
@@ -238,11 +257,19 @@ class RunManager:
         except Exception as exc:
             log.exception("run failed", extra={"run_id": run_id})
             cause = _first_cause(exc)
+            await self._persist_progress(handle)
             await self._set_state(handle, State.RUN_STATE_FAILED,
                                   f"{type(cause).__name__}: {cause} (mis runs retry-failed {run_id} resumes it)")
         finally:
             if close is not None:
                 await close()
+            if handle.run.state not in ACTIVE:
+                self._forget(handle)
+
+    def _forget(self, handle: RunHandle) -> None:
+        """A run that ended leaves the table; its record and progress are in the store."""
+        if self.runs.get(handle.run.id) is handle:
+            del self.runs[handle.run.id]
 
     async def _set_state(self, handle: RunHandle, state: int, message: str) -> None:
         handle.run.state = state

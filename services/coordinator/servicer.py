@@ -35,11 +35,11 @@ class CoordinatorServicer(coordinator_pb2_grpc.CoordinatorServiceServicer):
     @grpc_errors
     async def GetRun(self, request: pb.GetRunRequest, context) -> pb.GetRunResponse:
         require(request.run_id, "run_id", "required")
-        return pb.GetRunResponse(run=self.runs.snapshot(self.runs.get(request.run_id)))
+        return pb.GetRunResponse(run=self.runs.snapshot(await self.runs.find(request.run_id)))
 
     @grpc_errors
     async def ListRuns(self, request: pb.ListRunsRequest, context) -> pb.ListRunsResponse:
-        return pb.ListRunsResponse(runs=self.runs.list())
+        return pb.ListRunsResponse(runs=await self.runs.list())
 
     @grpc_errors
     async def CancelRun(self, request: pb.CancelRunRequest, context) -> pb.CancelRunResponse:
@@ -60,7 +60,7 @@ class CoordinatorServicer(coordinator_pb2_grpc.CoordinatorServiceServicer):
     @grpc_errors
     async def ExportDataset(self, request: pb.ExportDatasetRequest, context) -> pb.ExportDatasetResponse:
         require(request.run_id, "run_id", "required")
-        run = self.runs.snapshot(self.runs.get(request.run_id))
+        run = self.runs.snapshot(await self.runs.find(request.run_id))
         manifest = await asyncio.to_thread(export_run, self.store, run, request.version,
                                            request.local_dir, self.roots)
         return pb.ExportDatasetResponse(manifest=manifest)
@@ -74,7 +74,7 @@ class CoordinatorServicer(coordinator_pb2_grpc.CoordinatorServiceServicer):
     @grpc_errors
     async def ExportReviewSheet(self, request: pb.ExportReviewSheetRequest, context) -> pb.ExportReviewSheetResponse:
         require(request.run_id, "run_id", "required")
-        run = self.runs.snapshot(self.runs.get(request.run_id))
+        run = self.runs.snapshot(await self.runs.find(request.run_id))
         return await build_review_sheet(self.store, run, request.format, request.link_ttl_seconds)
 
     @grpc_errors
@@ -82,7 +82,7 @@ class CoordinatorServicer(coordinator_pb2_grpc.CoordinatorServiceServicer):
                                     context) -> pb.ImportReviewDecisionsResponse:
         require(request.run_id, "run_id", "required")
         require(request.sheet, "sheet", "required, the filled-in review sheet")
-        run = self.runs.snapshot(self.runs.get(request.run_id))
+        run = self.runs.snapshot(await self.runs.find(request.run_id))
         return await self.reviews.apply(run, request)
 
     @grpc_errors
