@@ -10,7 +10,7 @@ import grpc
 import pytest
 
 from mis.v1 import (coordinator_pb2, cot_annotator_pb2, detoxifier_pb2, extractor_pb2, filter_pb2,
-                    judge_pb2, t2i_refiner_pb2)
+                    judge_pb2, retriever_pb2, t2i_refiner_pb2)
 from tests.hostile.fuzz import CLEAN_CODES, Generator, call_raw, rpcs_of, serving
 from tests.hostile.valid import serialized
 
@@ -19,6 +19,7 @@ SERVICES = {
     "detoxifier": (detoxifier_pb2, "DetoxifierService"),
     "t2i-refiner": (t2i_refiner_pb2, "T2IRefinerService"),
     "filter": (filter_pb2, "FilterService"),
+    "retriever": (retriever_pb2, "RetrieverService"),
     "cot-annotator": (cot_annotator_pb2, "CotAnnotatorService"),
     "judge": (judge_pb2, "JudgeService"),
     "coordinator": (coordinator_pb2, "CoordinatorService"),

@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from mis.v1 import (common_pb2, cot_annotator_pb2, detoxifier_pb2, extractor_pb2, filter_pb2,
-                    judge_pb2, t2i_refiner_pb2)
+                    judge_pb2, retriever_pb2, t2i_refiner_pb2)
 from services.common.store import Store
 from tests.hostile.fuzz import small_png
 
@@ -53,6 +53,13 @@ def valid_requests(service: str, store: Store) -> dict[str, bytes]:
                 "/mis.v1.FilterService/ParseReviewDecisions": filter_pb2.ParseReviewDecisionsRequest(
                     sheet=b'{"item_id": "i-1", "decision": "accept"}\n',
                     format=filter_pb2.SHEET_FORMAT_JSONL)}
+    if service == "retriever":  # the offline embedder's bundled corpus, built on the first search
+        return {"/mis.v1.RetrieverService/Retrieve":
+                    retriever_pb2.RetrieveRequest(object_phrase="kitchen knife", top_k=3),
+                "/mis.v1.RetrieverService/RetrievePair": retriever_pb2.RetrievePairRequest(
+                    object1="kitchen knife", object2="crowded market", instruction=INSTRUCTION.instruction),
+                "/mis.v1.RetrieverService/RetrieveBatch": retriever_pb2.RetrieveBatchRequest(
+                    items=[retriever_pb2.RetrieveItem(id="r-1", instruction=INSTRUCTION)])}
     if service == "cot-annotator":
         item = cot_annotator_pb2.AnnotateItem(id="t-1", images=pair(store), instruction=INSTRUCTION,
                                               harmful_query=QUERY.query)
