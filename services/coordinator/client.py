@@ -12,7 +12,7 @@ import grpc
 
 from mis.v1 import common_pb2, coordinator_pb2 as pb, coordinator_pb2_grpc
 from services.common.tls import channel_credentials
-from services.coordinator.stages import BY_STAGE, PIPELINE
+from services.coordinator.stages import BRANCH_SPLITS, BY_STAGE, PIPELINE
 
 DEFAULT_ADDRESS = "127.0.0.1:50051"
 # A watch is one long stream per window, re-opened when the window closes: every
@@ -165,7 +165,6 @@ def stage_totals(run: pb.Run) -> dict[int, int]:
     for branch in branches:
         seen = counts.get(branch.stage, none)
         totals[branch.stage] = seen.done + seen.rejected + seen.failed + seen.in_flight
-    branch_splits = {split for branch in branches for split in branch.finishes}
     main = [stage for stage in PIPELINE if not stage.branches_from]
     remaining = progress.samples_total - sum(totals.values())
     totals.update({main[0].stage: progress.seeds_total, main[1].stage: remaining})
@@ -173,7 +172,7 @@ def stage_totals(run: pb.Run) -> dict[int, int]:
         seen = counts.get(before.stage, none)
         if before.finishes:
             finished = sum(progress.per_split.get(split, 0) for split in before.finishes
-                           if split not in branch_splits)
+                           if split not in BRANCH_SPLITS)
             remaining = max(seen.done - finished, 0)
         else:
             remaining -= seen.rejected + seen.failed

@@ -49,8 +49,8 @@ from services.coordinator.metrics import CoordinatorMetrics
 from services.coordinator.progress import ProgressTracker
 from services.coordinator.runconfig import stage_config
 from services.coordinator.sample import DONE, FAILED, REJECTED, SPLIT_NAMES, Sample, Seed
-from services.coordinator.stages import (BY_KEY, PIPELINE, PipelineStage, RunContext, StageCallError,
-                                         TransientStageError, following, forks)
+from services.coordinator.stages import (BRANCH_SPLITS, BY_KEY, PIPELINE, PipelineStage, RunContext,
+                                         StageCallError, TransientStageError, following, forks)
 from services.filter.near_duplicates import NearDuplicateIndex
 
 log = logging.getLogger("mis.coordinator.pipeline")
@@ -149,7 +149,8 @@ class PipelineRun:
         self._check_idle()
 
     def targets_reached(self) -> bool:
-        wanted = {SPLIT_NAMES[split]: count for split, count in split_limits(self.config.targets).items()}
+        wanted = {SPLIT_NAMES[split]: count for split, count in split_limits(self.config.targets).items()
+                  if SPLIT_NAMES[split] not in BRANCH_SPLITS}
         if not any(wanted.values()):
             return False
         return all(self.tracker.per_split.get(name, 0) >= count

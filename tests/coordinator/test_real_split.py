@@ -15,11 +15,13 @@ import logging
 
 import pytest
 
-from mis.v1 import coordinator_pb2
+from mis.v1 import common_pb2, coordinator_pb2
 from services.common.errors import InvalidArgument
 from services.coordinator import layout
 from services.coordinator.callers import GrpcCallers
 from services.coordinator.export import export_run
+from services.coordinator.pipeline import PipelineRun, RunInputs
+from services.coordinator.progress import ProgressTracker
 from services.coordinator.runs import RunManager
 from services.coordinator.stages.retrieve import RETRIEVE
 from tests.coordinator.conftest import small_config
@@ -95,6 +97,19 @@ async def test_the_real_split_exports_as_mis_real_with_photo_provenance(real_run
             assert 0 < photo["score"] <= 1 and photo["rank"] >= 1 and photo["shows_object"]
         assert sample["prompt1"] == photos[0]["caption"]
         assert {"retrieve", "filter"} <= {m["stage"] for m in sample["provenance"]["models"]}
+
+
+@pytest.mark.parametrize(("targets", "per_split", "reached"), [
+    ({"real": 2}, {"real": 5}, False),              # forks are not seeds: a real target never stops them
+    ({"easy": 1, "real": 2}, {"easy": 1}, True),    # the other targets still do
+    ({"easy": 2, "real": 2}, {"easy": 1, "real": 9}, False),
+])
+async def test_a_real_target_caps_the_split_but_never_stops_the_seeds(targets, per_split, reached):
+    config = small_config(limit=1, targets=targets)
+    tracker = ProgressTracker()
+    tracker.per_split.update(per_split)
+    run = PipelineRun("r", config, RunInputs([], common_pb2.Taxonomy()), {}, None, tracker)
+    assert run.targets_reached() is reached
 
 
 async def test_a_run_without_a_real_target_needs_no_retriever(stages, store):

@@ -29,6 +29,10 @@ BY_KEY: dict[str, PipelineStage] = {stage.key: stage for stage in PIPELINE}
 BY_STAGE: dict[int, PipelineStage] = {stage.stage: stage for stage in PIPELINE}
 
 
+# Splits a branch finishes (real): their target caps the forks kept, never the seeds started.
+BRANCH_SPLITS: frozenset[str] = frozenset(split for stage in PIPELINE if stage.branches_from
+                                          for split in stage.finishes)
+
 BRANCHES: dict[str, tuple[PipelineStage, ...]] = {
     stage.key: tuple(other for other in PIPELINE if other.branches_from == stage.key)
     for stage in PIPELINE}
@@ -53,5 +57,5 @@ def forks(stage: PipelineStage, sample: object, config) -> list:
             if branch.used(config) and branch.takes(sample)]
 
 
-__all__ = ["PIPELINE", "BY_KEY", "BY_STAGE", "BRANCHES", "following", "forks", "PipelineStage", "RunContext",
+__all__ = ["PIPELINE", "BY_KEY", "BY_STAGE", "BRANCHES", "BRANCH_SPLITS", "following", "forks", "PipelineStage", "RunContext",
            "StageApi", "StageCallError", "TransientStageError"]
