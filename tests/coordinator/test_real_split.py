@@ -13,12 +13,14 @@ import hashlib
 import json
 import logging
 
+import pyarrow.parquet as pq
 import pytest
 
 from mis.v1 import common_pb2, coordinator_pb2
 from services.common.errors import InvalidArgument
 from services.coordinator import layout
 from services.coordinator.callers import GrpcCallers
+from services.coordinator.card import parquet_path
 from services.coordinator.export import export_run
 from services.coordinator.pipeline import PipelineRun, RunInputs
 from services.coordinator.progress import ProgressTracker
@@ -97,6 +99,11 @@ async def test_the_real_split_exports_as_mis_real_with_photo_provenance(real_run
             assert 0 < photo["score"] <= 1 and photo["rank"] >= 1 and photo["shows_object"]
         assert sample["prompt1"] == photos[0]["caption"]
         assert {"retrieve", "filter"} <= {m["stage"] for m in sample["provenance"]["models"]}
+    # The Parquet split carries the same photos in its nested provenance.
+    table = pq.read_table(folder / parquet_path("real")).to_pylist()
+    assert [row["id"] for row in table] == [sample["id"] for sample in real]
+    assert [[p["item_id"] for p in row["provenance"]["photos"]] for row in table] == [
+        [p["item_id"] for p in sample["provenance"]["photos"]] for sample in real]
 
 
 @pytest.mark.parametrize(("targets", "per_split", "reached"), [
