@@ -18,6 +18,7 @@ from services.coordinator.sample import SPLIT_NAMES, Sample
 from services.filter.fingerprints import Thresholds
 
 DEFAULT_THRESHOLDS = Thresholds()
+QUERY_BITS = 20  # queries per seed stay far below a million
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,6 +37,11 @@ class DoneRecord:
     def order(self) -> tuple[int, int, str]:
         """Seed order; a fork right after the sample it was copied from."""
         return (self.seed_index, self.query_index, self.branch)
+
+    @property
+    def index_order(self) -> int:
+        """Seed order as one integer, for the near-duplicate index (forks are not in it)."""
+        return (self.seed_index << QUERY_BITS) | self.query_index
 
 
 def done_record(sample: Sample) -> DoneRecord:

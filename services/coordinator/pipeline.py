@@ -474,7 +474,7 @@ class PipelineRun:
         started = time.perf_counter()
         self.done.append(record)
         if not record.origin:
-            self.near_duplicates.add(record.order, record.id, fingerprint)
+            self.near_duplicates.add(record.index_order, record.id, fingerprint)
         self.dedup_seconds += time.perf_counter() - started
 
     def _note_outcome(self, item: Seed | Sample, moved: list[Sample]) -> None:

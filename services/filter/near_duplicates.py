@@ -18,7 +18,13 @@ lowest member near it by text and by image. That is all the rule needs: an
 item is a duplicate of the group's text best when that is earlier than it,
 otherwise of the image best when that is earlier. A new group queries the
 indexes once; an existing group queries them again only when its lowest
-member changes, so 30,000 copies of one fingerprint cost one query.
+member changes, so 30,000 copies of one fingerprint cost one query. Of the
+candidates, only two kinds need an exact check: groups whose best is later
+than the newcomer (it may become their best) and, lowest first until one
+matches, groups lower than the newcomer's own best. Items arriving roughly in
+seed order leave the first kind nearly empty and stop the second at its
+first match, so a dense cluster costs little more than a sparse one. Orders
+are integers (seed position), compared in numpy over all candidates at once.
 
 Candidates come from two indexes and are then checked exactly, so the only
 approximation is a candidate the first index never proposes:
@@ -31,29 +37,28 @@ approximation is a candidate the first index never proposes:
   and every near pair, same order or swapped, has a stored first hash near
   one of the query's two hashes.
 
-`should_stop` is checked between items and inside long candidate loops, so a
-caller whose client has gone (or whose deadline passed) stops the work.
+`should_stop` is checked before each item and each query of the indexes, so
+a caller whose client has gone (or whose deadline passed) stops the work.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
-from typing import Callable, Hashable, Iterable
+from typing import Callable
 
 import numpy as np
 from datasketch import MinHash
 
 from mis.v1 import filter_pb2
-from services.filter.fingerprints import Thresholds, similarity, tokens_of
+from services.filter.fingerprints import Thresholds, tokens_of
 
 NUM_PERM = 128
 MINHASH_SEED = 1
 MINHASH_SCHEME = "affine32"
 # Largest chance that a pair exactly at the text threshold is never proposed.
 MAX_MISS = 1e-6
-# How many candidates are checked between two looks at `should_stop`.
-STOP_CHECK_EVERY = 512
+NONE = np.iinfo(np.int64).max  # no best yet
 
 TEXT_REASON = "instruction near-duplicate (token-set similarity {score:.2f})"
 IMAGE_REASON = "image pair near-duplicate (perceptual hash)"
@@ -94,23 +99,19 @@ def chunk_masks(distance: int) -> list[tuple[int, int]]:
 class Best:
     """The lowest-order item found near a group, and what to say about it."""
 
-    order: Hashable
+    order: int
     item_id: str
     score: float = 1.0
 
 
 @dataclass(slots=True)
 class Group:
-    tokens: frozenset[str]
+    tokens: tuple[int, ...]  # the instruction's token set, as sorted vocabulary ids
     hashes: tuple[int, int] | None
-    members: list[tuple[Hashable, str]] = field(default_factory=list)
+    members: list[tuple[int, str]] = field(default_factory=list)
     low: Best | None = None
     text_best: Best | None = None
     image_best: Best | None = None
-
-
-def _lower(current: Best | None, candidate: Best) -> Best:
-    return candidate if current is None or candidate.order < current.order else current
 
 
 class NearDuplicateIndex:
@@ -127,6 +128,17 @@ class NearDuplicateIndex:
         self.image_buckets: dict[int, int | list[int]] = {}
         self.first_hash = np.zeros(64, dtype=np.uint64)
         self.second_hash = np.zeros(64, dtype=np.uint64)
+        # Per group: the order of its lowest member and of its text and image bests.
+        self.low_order = np.full(64, NONE, dtype=np.int64)
+        self.text_order = np.full(64, NONE, dtype=np.int64)
+        self.image_order = np.full(64, NONE, dtype=np.int64)
+        # Every group's token ids end to end, so similarities are computed in numpy.
+        self.vocabulary: dict[str, int] = {}
+        self.token_ids = np.zeros(1024, dtype=np.int32)
+        self.token_start = np.zeros(64, dtype=np.int64)
+        self.token_count = np.zeros(64, dtype=np.int64)
+        self.tokens_used = 0
+        self.marked = np.zeros(1024, dtype=bool)  # scratch: the tokens of the group being compared
         self.items = 0
 
     def __len__(self) -> int:
@@ -134,66 +146,129 @@ class NearDuplicateIndex:
 
     # -- adding ----------------------------------------------------------------------------
 
-    def add(self, order: Hashable, item_id: str, fingerprint: filter_pb2.Fingerprint) -> None:
-        """Index one item; `order` is its place in seed order (unique, comparable)."""
+    def add(self, order: int, item_id: str, fingerprint: filter_pb2.Fingerprint) -> None:
+        """Index one item; `order` is its place in seed order (a unique integer)."""
         if self.should_stop():
             raise Stopped("near-duplicate search stopped")
-        tokens = frozenset(tokens_of(fingerprint.instruction_text))
+        tokens = tuple(sorted({self.vocabulary.setdefault(token, len(self.vocabulary))
+                               for token in tokens_of(fingerprint.instruction_text)}))
         hashes = ((int(fingerprint.image1_phash, 16), int(fingerprint.image2_phash, 16))
                   if fingerprint.image1_phash and fingerprint.image2_phash else None)
         key = (tokens, hashes)
         member = Best(order, item_id)
         self.items += 1
         index = self.by_fingerprint.get(key)
+        text_keys = None
         if index is None:
-            index = self._new_group(tokens, hashes)
+            text_keys = self._text_keys(tokens)
+            index = self._new_group(tokens, hashes, text_keys)
             self.by_fingerprint[key] = index
         group = self.groups[index]
         group.members.append((order, item_id))
         if group.low is not None and group.low.order < order:
             return
         group.low = member
-        group.text_best = _lower(group.text_best, member)
+        self.low_order[index] = order
+        self._set_text_best(index, member)
         if hashes is not None:
-            group.image_best = _lower(group.image_best, member)
-        self._spread(index, member)
+            self._set_image_best(index, member)
+        self._spread(index, member, text_keys)
 
-    def _new_group(self, tokens: frozenset[str], hashes: tuple[int, int] | None) -> int:
+    def _new_group(self, tokens: tuple[int, ...], hashes: tuple[int, int] | None,
+                   text_keys: list[int]) -> int:
         index = len(self.groups)
         self.groups.append(Group(tokens, hashes))
-        for key in self._text_keys(tokens):
+        if index >= len(self.low_order):
+            grown = 2 * len(self.low_order)
+            self.first_hash = np.resize(self.first_hash, grown)
+            self.second_hash = np.resize(self.second_hash, grown)
+            for name in ("low_order", "text_order", "image_order"):
+                array = getattr(self, name)
+                setattr(self, name, np.concatenate([array, np.full(grown - len(array), NONE, dtype=np.int64)]))
+            self.token_start = np.resize(self.token_start, grown)
+            self.token_count = np.resize(self.token_count, grown)
+        while self.tokens_used + len(tokens) > len(self.token_ids):
+            self.token_ids = np.resize(self.token_ids, 2 * len(self.token_ids))
+        self.token_ids[self.tokens_used:self.tokens_used + len(tokens)] = tokens
+        self.token_start[index], self.token_count[index] = self.tokens_used, len(tokens)
+        self.tokens_used += len(tokens)
+        for key in text_keys:
             _put(self.text_buckets, key, index)
         if hashes is not None:
-            if index >= len(self.first_hash):
-                self.first_hash = np.resize(self.first_hash, 2 * len(self.first_hash))
-                self.second_hash = np.resize(self.second_hash, 2 * len(self.second_hash))
             self.first_hash[index], self.second_hash[index] = hashes
             for key in self._image_keys(hashes[0]):
                 _put(self.image_buckets, key, index)
         return index
 
-    def _spread(self, index: int, member: Best) -> None:
-        """`member` is now the lowest of group `index`: tell its neighbours,
-        and take their lowest members as candidates for its own bests."""
+    def _set_text_best(self, index: int, best: Best) -> None:
         group = self.groups[index]
-        for other, score in self._text_neighbours(index):
-            neighbour = self.groups[other]
-            neighbour.text_best = _lower(neighbour.text_best, Best(member.order, member.item_id, score))
-            group.text_best = _lower(group.text_best, Best(neighbour.low.order, neighbour.low.item_id, score))
-        for other in self._image_neighbours(index):
-            neighbour = self.groups[other]
-            neighbour.image_best = _lower(neighbour.image_best, member)
-            group.image_best = _lower(group.image_best, neighbour.low)
+        if group.text_best is None or best.order < group.text_best.order:
+            group.text_best = best
+            self.text_order[index] = best.order
+
+    def _set_image_best(self, index: int, best: Best) -> None:
+        group = self.groups[index]
+        if group.image_best is None or best.order < group.image_best.order:
+            group.image_best = best
+            self.image_order[index] = best.order
+
+    def _spread(self, index: int, member: Best, text_keys: list[int] | None) -> None:
+        """`member` is now the lowest of group `index`: it may be the best of
+        neighbours whose best is later, and the lowest neighbour earlier than
+        the group's own best becomes that best."""
+        if self.should_stop():
+            raise Stopped("near-duplicate search stopped")
+        candidates = self._text_candidates(index, text_keys)
+        wanted = candidates[(self.text_order[candidates] > member.order)
+                            | (self.low_order[candidates] < self.text_order[index])]
+        if wanted.size:
+            scores = self._similarities(index, wanted)
+            near = scores >= self.thresholds.min_text_similarity
+            later = near & (self.text_order[wanted] > member.order)
+            for other, score in zip(wanted[later].tolist(), scores[later].tolist()):
+                self._set_text_best(other, Best(member.order, member.item_id, score))
+            earlier = np.flatnonzero(near & (self.low_order[wanted] < self.text_order[index]))
+            if earlier.size:
+                pick = earlier[np.argmin(self.low_order[wanted[earlier]])]
+                self._set_text_best(index, replace(self.groups[wanted[pick]].low, score=float(scores[pick])))
+        near = self._image_neighbours(index)
+        if near.size:
+            for other in near[self.image_order[near] > member.order].tolist():
+                self._set_image_best(other, member)
+            lowest = near[np.argmin(self.low_order[near])]
+            if self.low_order[lowest] < self.image_order[index]:
+                self._set_image_best(index, self.groups[lowest].low)
+
+    def _similarities(self, index: int, others: np.ndarray) -> np.ndarray:
+        """Jaccard similarity of group `index`'s token set with each of `others`'
+        (1.0 for two empty sets), as `similarity` computes it, all at once."""
+        mine = self.token_ids[self.token_start[index]:self.token_start[index] + self.token_count[index]]
+        counts = self.token_count[others]
+        total = int(counts.sum())
+        if total:
+            ends = np.cumsum(counts)
+            positions = np.repeat(self.token_start[others] - (ends - counts), counts) + np.arange(total)
+            if len(self.marked) < len(self.vocabulary):
+                self.marked = np.zeros(2 * len(self.vocabulary), dtype=bool)
+            self.marked[mine] = True
+            hits = self.marked[self.token_ids[positions]]
+            self.marked[mine] = False
+            shared = np.bincount(np.repeat(np.arange(len(others)), counts), weights=hits,
+                                 minlength=len(others)).astype(np.int64)
+        else:
+            shared = np.zeros(len(others), dtype=np.int64)
+        union = len(mine) + counts - shared
+        return np.where(union == 0, 1.0, shared / np.maximum(union, 1))
 
     # -- candidates ------------------------------------------------------------------------
 
-    def _signature(self, tokens: frozenset[str]) -> np.ndarray:
+    def _signature(self, tokens: tuple[int, ...]) -> np.ndarray:
         sketch = MinHash(num_perm=NUM_PERM, seed=MINHASH_SEED, scheme=MINHASH_SCHEME,
                          permutations=_permutations())
-        sketch.update_batch([token.encode() for token in sorted(tokens)])
+        sketch.update_batch([token.to_bytes(4, "little") for token in tokens])
         return sketch.hashvalues
 
-    def _text_keys(self, tokens: frozenset[str]) -> list[int]:
+    def _text_keys(self, tokens: tuple[int, ...]) -> list[int]:
         if self.bands is None:
             return [0]  # one bucket: every group is a candidate
         bands, rows = self.bands
@@ -204,27 +279,22 @@ class NearDuplicateIndex:
         return [(position << 64) | ((value >> shift) & mask)
                 for position, (shift, mask) in enumerate(self.chunks)]
 
-    def _text_neighbours(self, index: int) -> Iterable[tuple[int, float]]:
-        group = self.groups[index]
-        threshold = self.thresholds.min_text_similarity
-        candidates = _gather(self.text_buckets, self._text_keys(group.tokens))
+    def _text_candidates(self, index: int, text_keys: list[int] | None) -> np.ndarray:
+        keys = text_keys if text_keys is not None else self._text_keys(self.groups[index].tokens)
+        candidates = _gather(self.text_buckets, keys)
         candidates.discard(index)
-        for checked, other in enumerate(candidates):
-            if checked % STOP_CHECK_EVERY == STOP_CHECK_EVERY - 1 and self.should_stop():
-                raise Stopped("near-duplicate search stopped")
-            score = similarity(group.tokens, self.groups[other].tokens)
-            if score >= threshold:
-                yield other, score
+        return np.fromiter(candidates, dtype=np.int64, count=len(candidates))
 
-    def _image_neighbours(self, index: int) -> list[int]:
+    def _image_neighbours(self, index: int) -> np.ndarray:
+        """The groups whose image pair is near this group's, all checked at once."""
         hashes = self.groups[index].hashes
         if hashes is None:
-            return []
+            return np.zeros(0, dtype=np.int64)
         first, second = hashes
         candidates = _gather(self.image_buckets, self._image_keys(first) + self._image_keys(second))
         candidates.discard(index)
         if not candidates:
-            return []
+            return np.zeros(0, dtype=np.int64)
         if self.should_stop():
             raise Stopped("near-duplicate search stopped")
         found = np.fromiter(candidates, dtype=np.int64, count=len(candidates))
@@ -233,7 +303,7 @@ class NearDuplicateIndex:
         mine1, mine2 = np.uint64(first), np.uint64(second)
         same = (np.bitwise_count(stored1 ^ mine1) <= limit) & (np.bitwise_count(stored2 ^ mine2) <= limit)
         swapped = (np.bitwise_count(stored1 ^ mine2) <= limit) & (np.bitwise_count(stored2 ^ mine1) <= limit)
-        return [int(g) for g in found[same | swapped]]
+        return found[same | swapped]
 
     # -- the answer ------------------------------------------------------------------------
 
@@ -251,7 +321,7 @@ class NearDuplicateIndex:
                     continue
                 matches.append((order, item_id, best, reason))
         matches.sort(key=lambda match: match[0])
-        root: dict[Hashable, str] = {}
+        root: dict[int, str] = {}
         found = []
         for order, item_id, best, reason in matches:
             first = root.get(best.order, best.item_id)
