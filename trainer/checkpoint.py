@@ -2,10 +2,12 @@
 
 A checkpoint folder `checkpoints/step-<N>/` under the run's output holds:
 - `model/`: the model in its own Hugging Face format (a LoRA run: the adapter), which
-  vLLM can serve for an evaluation of the intermediate model;
+  vLLM can serve for an evaluation of the intermediate model (see `checkpoint_model`);
 - `state/`: the trained parameters in full precision and the optimizer, as a
   torch.distributed.checkpoint: each rank writes (and uploads) its own shard, nothing is
-  gathered, and a run resumes from it on any world size (DCP reshards on load);
+  gathered, and a run resumes from it on any world size (DCP reshards on load). With
+  `async_checkpoints` the shards are staged to host memory and written in the background
+  while training goes on;
 - `trainer_state.pt`: the scheduler, the data position (the global step, from which epoch
   and batch follow) and the RNG state, from rank 0;
 - `COMPLETE`, written last, so a checkpoint cut short by preemption is never resumed from.
@@ -17,6 +19,7 @@ from __future__ import annotations
 
 import random
 import re
+from concurrent.futures import Future
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +48,22 @@ def full_model_state(model: torch.nn.Module) -> dict[str, torch.Tensor]:
     return get_model_state_dict(model, options=options)
 
 
+def full_trainable_state(model: torch.nn.Module, trainable: set[str]) -> dict[str, torch.Tensor]:
+    """Only the trained parameters, as full CPU tensors on rank 0 (empty elsewhere). A LoRA
+    adapter is a few MB: it is gathered parameter by parameter, never with the base model."""
+    rank0 = not dist.is_initialized() or dist.get_rank() == 0
+    state = {}
+    for name, param in model.named_parameters():
+        if name not in trainable:
+            continue
+        tensor = param.detach()
+        if hasattr(tensor, "full_tensor"):  # a DTensor shard: every rank joins, in the same order
+            tensor = tensor.full_tensor()
+        if rank0:
+            state[name] = tensor.cpu().clone()
+    return state
+
+
 def _sharded_state(model: torch.nn.Module, optimizer: torch.optim.Optimizer,
                    trainable: set[str]) -> dict[str, Any]:
     """This rank's view of the trained parameters and the optimizer (DTensor shards under FSDP)."""
@@ -55,12 +74,25 @@ def _sharded_state(model: torch.nn.Module, optimizer: torch.optim.Optimizer,
 
 
 def save_sharded(model: torch.nn.Module, optimizer: torch.optim.Optimizer, trainable: set[str],
-                 folder: Path) -> list[Path]:
-    """Writes this rank's shard under `folder`; returns the files this rank wrote (to upload).
+                 folder: Path, group: dist.ProcessGroup | None = None, asynchronous: bool = False) -> Future:
+    """Writes this rank's shard under `folder`; the future is done once it is on disk.
 
-    DCP's file writer names a rank's files `__<rank>_<n>.distcp`; rank 0 adds `.metadata`."""
-    dcp.save(_sharded_state(model, optimizer, trainable), checkpoint_id=str(folder),
-             no_dist=not dist.is_initialized())
+    Asynchronously, the state is first staged to host memory (so training may change the
+    parameters at once) and written by a background thread, whose collectives go over
+    `group`, a CPU (gloo) group of their own beside the training's."""
+    state = _sharded_state(model, optimizer, trainable)
+    no_dist = not dist.is_initialized()
+    if asynchronous:
+        return dcp.async_save(state, checkpoint_id=str(folder), process_group=group, no_dist=no_dist)
+    dcp.save(state, checkpoint_id=str(folder), process_group=group, no_dist=no_dist)
+    written: Future = Future()
+    written.set_result(None)
+    return written
+
+
+def shard_files(folder: Path) -> list[Path]:
+    """The files this rank wrote under `folder` (to upload): DCP's file writer names a rank's
+    files `__<rank>_<n>.distcp`, and rank 0 adds `.metadata`."""
     rank = dist.get_rank() if dist.is_initialized() else 0
     mine = sorted(folder.glob(f"__{rank}_*.distcp"))
     return mine + ([folder / ".metadata"] if rank == 0 else [])

@@ -73,6 +73,14 @@ class TrainConfig:
     seed: int = 42
     checkpoint_every: int = 500
     keep_checkpoints: int = 2
+    # Shards are staged to host memory, then written and uploaded by a background thread
+    # while training goes on; the COMPLETE marker follows once every rank's shard is up.
+    async_checkpoints: bool = True
+    # Whether each checkpoint also holds the model in its own (servable) format. `auto`: yes,
+    # except for a sharded (FSDP) full fine-tune, where it would gather the whole model on
+    # rank 0 at every checkpoint; a LoRA run's adapter is always written (only it is
+    # gathered). The final model is always written.
+    checkpoint_model: Literal["auto", "always", "never"] = "auto"
     progress_every: int = 10
     log_every: int = 10
     # The GPU's dense bf16 peak in TFLOP/s (989 for an H100/H200 SXM); 0 leaves MFU out of the metrics.

@@ -29,6 +29,7 @@ import signal
 import sys
 import tempfile
 import time
+from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import timedelta
 from pathlib import Path
 
@@ -60,6 +61,10 @@ class MIRageRecipe:
         self.tokens_per_second: float | None = None
         self.preempted = False  # set by SIGTERM; the run checkpoints and stops after this step
         self.sharded = False  # FSDP applied (it then owns the bf16 casts, not autocast)
+        # One checkpoint at a time is written and uploaded in the background (async_checkpoints).
+        self.checkpoint_io = ThreadPoolExecutor(max_workers=1, thread_name_prefix="checkpoint")
+        self.pending_checkpoint: Future | None = None
+        self.checkpoint_group = None
 
     # ------------------------------------------------------------------ setup
     def setup(self) -> None:
@@ -141,6 +146,9 @@ class MIRageRecipe:
         if self.distributed:
             dist.init_process_group("nccl" if self.device.type == "cuda" else "gloo",
                                     timeout=timedelta(minutes=self.config.collective_timeout_minutes))
+            # Checkpoint writes coordinate on a CPU group of their own, so a background save
+            # never interleaves its collectives with the training's.
+            self.checkpoint_group = dist.new_group(backend="gloo")
         self.rank = dist.get_rank() if self.distributed else 0
         self.local_rank = local_rank
         self.rank0 = self.rank == 0
@@ -428,7 +436,10 @@ class MIRageRecipe:
     # ------------------------------------------------------------------ checkpoint
     def save_checkpoint(self) -> None:
         """Each rank writes and uploads its shard of the training state; rank 0 adds the model
-        in its own format, the scheduler, position and RNG, and the COMPLETE marker last."""
+        in its own format (see `checkpoint_model`), the scheduler, position and RNG, and the
+        COMPLETE marker last. With `async_checkpoints` the writing and uploading go on in the
+        background while training continues; the next checkpoint or the end waits for it."""
+        self.wait_for_checkpoint()
         self.saved_step = self.step
         name = checkpoint.step_dir_name(self.step)
         local = self.work / "checkpoints" / name
@@ -437,34 +448,61 @@ class MIRageRecipe:
             shutil.rmtree(local, ignore_errors=True)
         self._barrier()
         shards = local / checkpoint.SHARDS_DIR
-        for path in checkpoint.save_sharded(self.raw_model, self.optimizer, self.trainable, shards):
-            self.store.publish_file(path, join(remote, checkpoint.SHARDS_DIR, path.name))
-        self._export_model(local / "model", final=False)  # collective: gathers the model on rank 0
+        shards.mkdir(parents=True, exist_ok=True)
+        written = checkpoint.save_sharded(self.raw_model, self.optimizer, self.trainable, shards,
+                                          self.checkpoint_group, self.config.async_checkpoints)
+        if self._checkpoints_hold_model():
+            self._export_model(local / "model", final=False)  # collective
         if self.rank0:
             torch.save({"scheduler": self.scheduler.state_dict(), "rng": checkpoint.rng_state(), "step": self.step,
                         "tokens_seen": self.tokens_seen, "total_steps": self.total_steps, "config": self.config.as_dict()},
                        local / checkpoint.STATE_FILE)
-        self._barrier()  # every shard is up before the marker
+            self._publish_metrics()
+        self.pending_checkpoint = self.checkpoint_io.submit(self._complete_checkpoint, written, local, remote,
+                                                            name, self.step)
+        if not self.config.async_checkpoints:
+            self.wait_for_checkpoint()
+
+    def _complete_checkpoint(self, written: Future, local: Path, remote: str, name: str, step: int) -> None:
+        """In the background: once this rank's shard is on disk it is uploaded; once every
+        rank's is up, rank 0 publishes the rest with the marker last, then prunes."""
+        written.result()
+        for path in checkpoint.shard_files(local / checkpoint.SHARDS_DIR):
+            self.store.publish_file(path, join(remote, checkpoint.SHARDS_DIR, path.name))
+        if self.distributed:
+            dist.barrier(group=self.checkpoint_group)  # every shard is up before the marker
         if self.rank0:
-            (local / checkpoint.MARKER).write_text(str(self.step))
+            (local / checkpoint.MARKER).write_text(str(step))
             self.store.publish_dir(local, remote, last=checkpoint.MARKER, skip=checkpoint.SHARDS_DIR)
             checkpoint.prune_checkpoints(self.store, self.config.output, self.config.keep_checkpoints)
             self._prune_local_checkpoints()
-            self._publish_metrics()
             log.info("checkpoint %s written", name)
-        self._barrier()
+
+    def wait_for_checkpoint(self) -> None:
+        """Until the checkpoint in flight, if any, is complete; its failure is raised here."""
+        pending, self.pending_checkpoint = self.pending_checkpoint, None
+        if pending is not None:
+            pending.result()
+
+    def _checkpoints_hold_model(self) -> bool:
+        choice = self.config.checkpoint_model
+        if choice == "auto":
+            return self.config.finetune == "lora" or not self.sharded
+        return choice == "always"
 
     def _export_model(self, folder: Path, final: bool) -> None:
         """The model in its own format: bf16 for a bf16 run; a LoRA run's adapter or, at the end, merged."""
-        state = checkpoint.full_model_state(self.raw_model)
+        adapter_only = self.config.finetune == "lora" and not final
+        state = (checkpoint.full_trainable_state(self.raw_model, self.trainable) if adapter_only
+                 else checkpoint.full_model_state(self.raw_model))
         if not self.rank0:
             return
         folder.mkdir(parents=True, exist_ok=True)
         dtype = torch.bfloat16 if self.config.precision == "bf16" else torch.float32
         model = self.raw_model
         if self.config.finetune == "lora":
-            if not final:
-                model.save_pretrained(folder, state_dict=state)  # the adapter, from the gathered state
+            if adapter_only:
+                model.save_pretrained(folder, state_dict=state)  # the adapter, gathered alone
                 return
             model = self._merged_copy(state) if self.sharded else model.merge_and_unload()
             state = model.state_dict()
@@ -498,6 +536,7 @@ class MIRageRecipe:
 
     # ------------------------------------------------------------------ finish and cleanup
     def finish(self) -> None:
+        self.wait_for_checkpoint()
         if self.step < self.total_steps:
             if self.rank0:
                 log.info("stopped at step %d of %d (stop_after_steps or SIGTERM); resume to continue",
@@ -525,6 +564,9 @@ class MIRageRecipe:
         log.error("training failed: %s", error)
 
     def cleanup(self) -> None:
+        if self.pending_checkpoint is not None and not self.pending_checkpoint.done():
+            log.warning("a checkpoint was still being written when the run ended; it stays incomplete")
+        self.checkpoint_io.shutdown(wait=False, cancel_futures=True)
         if getattr(self, "metrics", None) is not None:
             self.metrics.close()
         if getattr(self, "_previous_sigterm", None) is not None:

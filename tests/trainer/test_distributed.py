@@ -79,6 +79,11 @@ def test_fsdp_resumed_run_matches_ddp(tiny_llava, mis_split, write_config, tmp_p
 
     progress = json.loads((fsdp / "progress.json").read_text())
     assert progress["state"] == "succeeded" and progress["step"] == progress["total_steps"] == 6
+    # A sharded full fine-tune's checkpoints gather nothing on rank 0 (checkpoint_model=auto):
+    # shards only, where the unsharded run's also hold the servable model.
+    assert not (fsdp / "checkpoints" / "step-0000006" / "model").exists()
+    assert (fsdp / "checkpoints" / "step-0000006" / "state" / ".metadata").is_file()
+    assert (tmp_path / "ddp" / "checkpoints" / "step-0000006" / "model" / "config.json").is_file()
     ddp_model = load_file(tmp_path / "ddp" / "model" / "model.safetensors")
     fsdp_model = load_file(fsdp / "model" / "model.safetensors")
     assert ddp_model.keys() == fsdp_model.keys()

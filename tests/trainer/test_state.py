@@ -1,5 +1,6 @@
-"""State handling: local checkpoint copies are pruned, and SIGTERM (a preempted pod) ends
-the run with a checkpoint and exit code 0, from which the next run resumes."""
+"""State handling: local checkpoint copies are pruned, SIGTERM (a preempted pod) ends
+the run with a checkpoint and exit code 0, from which the next run resumes, and a
+checkpoint is written in the background while training goes on."""
 
 from __future__ import annotations
 
@@ -9,10 +10,12 @@ import selectors
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
 from trainer.config import load_config
+from trainer.store import Store
 from trainer.train import run
 
 REPO = Path(__file__).resolve().parents[2]
@@ -70,3 +73,38 @@ def test_sigterm_checkpoints_and_exits_cleanly_then_resumes(tiny_llava, mis_spli
 
     resumed = run(load_config(str(path), ["stop_after_steps=1"]))
     assert resumed.step == stopped_at + 1
+
+
+class HeldCheckpointUpload(Store):
+    """A store whose upload of step 2's checkpoint is held until the trainer has reported a
+    later step: it returns only if training went on while the checkpoint was in flight."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.held = threading.Event()
+        self.release = threading.Event()
+        self.steps_while_held: list[int] = []
+
+    def publish_file(self, path: Path, uri: str) -> None:
+        if "/checkpoints/step-0000002/" in uri and not self.release.is_set():
+            self.held.set()
+            if not self.release.wait(60):
+                raise TimeoutError("training did not go on while the checkpoint was uploading")
+        super().publish_file(path, uri)
+
+    def write_json(self, uri: str, payload: dict) -> None:
+        if uri.endswith("progress.json") and self.held.is_set() and payload["step"] > 2:
+            self.steps_while_held.append(payload["step"])
+            self.release.set()
+        super().write_json(uri, payload)
+
+
+def test_training_goes_on_while_a_checkpoint_uploads(tiny_llava, mis_split, write_config, tmp_path):
+    store = HeldCheckpointUpload()
+    config = load_config(str(write_config(model=str(tiny_llava), dataset=str(mis_split), output=str(tmp_path / "out"),
+                                          epochs=2, checkpoint_every=2, progress_every=1, keep_checkpoints=3)))
+    recipe = run(config, store)
+    assert recipe.step == 6 and store.steps_while_held[0] == 3
+    # The held checkpoint still completed, marker and all.
+    for step in (2, 4, 6):
+        assert (tmp_path / "out" / "checkpoints" / f"step-{step:07d}" / "COMPLETE").read_text() == str(step)
