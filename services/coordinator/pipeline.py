@@ -94,6 +94,7 @@ class PipelineRun:
         self.restored = Restored()
         self.reader: ConcurrentReader | None = None
         self.manifest: ManifestWriter | None = None
+        self.started: float | None = None  # when execute began, until the restore is logged
         self.queues: dict[str, asyncio.Queue] = {}
         self.open_units = 0
         self.feeding_done = False
@@ -120,10 +121,9 @@ class PipelineRun:
                            for stage in PIPELINE
                            for n in range(self.stage_configs[stage.key].concurrency)]
                 group.create_task(self.manifest.run(), name="manifest")
+                self.started = started
                 await self._feed(existing)
-                log.info("run restored", extra={
-                    "run_id": self.run_id, "seconds": round(time.perf_counter() - started, 3),
-                    "keys": len(existing), "manifest_segments": self.restored.segments})
+                self._log_restored(existing)
                 existing.clear()
                 self.restored = Restored()
                 self.feeding_done = True
@@ -192,8 +192,19 @@ class PipelineRun:
                          extra={"run_id": self.run_id, "seed_index": index})
                 break
             else:
+                self._log_restored(existing)  # the stored part of the run is walked
                 self.open_units += 1
                 await self.queues[first.key].put(item)
+
+    def _log_restored(self, existing: set[str]) -> None:
+        """Once: how long listing, the manifest and replaying the stored outputs took."""
+        if self.started is None:
+            return
+        log.info("run restored", extra={
+            "run_id": self.run_id, "seconds": round(time.perf_counter() - self.started, 3),
+            "keys": len(existing), "manifest_segments": self.restored.segments,
+            "samples_restored": self.tracker.samples_total})
+        self.started = None
 
     async def _read_ahead(self, window: list[Seed], existing: set[str]) -> None:
         """Fetch concurrently the stored outputs that restoring `window` will
