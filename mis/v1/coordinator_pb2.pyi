@@ -178,7 +178,7 @@ class RunProgress(_message.Message):
     def __init__(self, stages: _Optional[_Iterable[_Union[StageProgress, _Mapping]]] = ..., per_split: _Optional[_Mapping[str, int]] = ..., failures: _Optional[_Iterable[_Union[SampleFailure, _Mapping]]] = ..., tokens: _Optional[_Union[_common_pb2.TokenUsage, _Mapping]] = ..., gpu_seconds: _Optional[float] = ..., samples_total: _Optional[int] = ..., samples_finished: _Optional[int] = ..., seeds_total: _Optional[int] = ..., near_duplicates: _Optional[int] = ...) -> None: ...
 
 class Run(_message.Message):
-    __slots__ = ("id", "config", "state", "progress", "created_at", "updated_at", "message")
+    __slots__ = ("id", "config", "state", "progress", "created_at", "updated_at", "message", "inputs_sha256")
     ID_FIELD_NUMBER: _ClassVar[int]
     CONFIG_FIELD_NUMBER: _ClassVar[int]
     STATE_FIELD_NUMBER: _ClassVar[int]
@@ -186,6 +186,7 @@ class Run(_message.Message):
     CREATED_AT_FIELD_NUMBER: _ClassVar[int]
     UPDATED_AT_FIELD_NUMBER: _ClassVar[int]
     MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    INPUTS_SHA256_FIELD_NUMBER: _ClassVar[int]
     id: str
     config: RunConfig
     state: RunState
@@ -193,7 +194,8 @@ class Run(_message.Message):
     created_at: _timestamp_pb2.Timestamp
     updated_at: _timestamp_pb2.Timestamp
     message: str
-    def __init__(self, id: _Optional[str] = ..., config: _Optional[_Union[RunConfig, _Mapping]] = ..., state: _Optional[_Union[RunState, str]] = ..., progress: _Optional[_Union[RunProgress, _Mapping]] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., updated_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., message: _Optional[str] = ...) -> None: ...
+    inputs_sha256: str
+    def __init__(self, id: _Optional[str] = ..., config: _Optional[_Union[RunConfig, _Mapping]] = ..., state: _Optional[_Union[RunState, str]] = ..., progress: _Optional[_Union[RunProgress, _Mapping]] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., updated_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., message: _Optional[str] = ..., inputs_sha256: _Optional[str] = ...) -> None: ...
 
 class CreateRunRequest(_message.Message):
     __slots__ = ("config", "run_id")

@@ -4,6 +4,7 @@ be local paths or s3:// URIs in the coordinator's store."""
 
 from __future__ import annotations
 
+import hashlib
 import tempfile
 from pathlib import Path
 
@@ -74,3 +75,27 @@ def load_inputs(config: coordinator_pb2.RunConfig, store: Store,
     if not seeds:
         raise InvalidArgument("seeds", "the seed sources hold no seeds")
     return RunInputs(seeds, taxonomy.to_proto())
+
+
+class InputsChanged(Exception):
+    """A run's seed files or taxonomy no longer hash to what the run was created with."""
+
+
+def inputs_digest(inputs: RunInputs) -> str:
+    """SHA-256 of the seeds (in order, images as their content-addressed refs) and the taxonomy."""
+    digest = hashlib.sha256()
+    for seed in inputs.seeds:
+        encoded = seed.SerializeToString(deterministic=True)
+        digest.update(len(encoded).to_bytes(8, "big") + encoded)
+    digest.update(b"taxonomy" + inputs.taxonomy.SerializeToString(deterministic=True))
+    return digest.hexdigest()
+
+
+def check_unchanged(recorded: str, inputs: RunInputs) -> None:
+    """Refuses to resume a run whose inputs changed; a run recorded without a digest passes."""
+    found = inputs_digest(inputs)
+    if recorded and found != recorded:
+        raise InputsChanged(
+            f"the run's seed files or taxonomy changed since it was created (sha256 {recorded[:12]}..., "
+            f"now {found[:12]}...); it is not resumed, so edited seeds are not mixed in: restore them, "
+            "or start a new run with the edited files")

@@ -28,7 +28,7 @@ from mis.v1 import coordinator_pb2
 from services.common.errors import FailedPrecondition, InvalidArgument, NotFound
 from services.common.store import AsyncStore, ObjectNotFound, Store
 from services.coordinator import layout
-from services.coordinator.inputs import load_inputs
+from services.coordinator.inputs import InputsChanged, check_unchanged, inputs_digest, load_inputs
 from services.coordinator.localpaths import LocalRoots
 from services.coordinator.metrics import CoordinatorMetrics
 from services.coordinator.pipeline import PipelineRun
@@ -151,7 +151,8 @@ class RunManager:
         now = _now()
         record = coordinator_pb2.Run(id=run_id, config=config, state=State.RUN_STATE_PENDING,
                                      created_at=now, updated_at=now,
-                                     message=f"{len(inputs.seeds)} seeds")
+                                     message=f"{len(inputs.seeds)} seeds",
+                                     inputs_sha256=inputs_digest(inputs))
         handle = RunHandle(record)
         self.runs[run_id] = handle
         await self._persist(handle)
@@ -238,6 +239,7 @@ class RunManager:
             handle.tracker.reset()
             await self._set_state(handle, State.RUN_STATE_RUNNING, "running")
             inputs = await asyncio.to_thread(load_inputs, handle.run.config, self.store, self.roots)
+            check_unchanged(handle.run.inputs_sha256, inputs)
             callers, close = await self.callers.open(handle.run.config)
             engine = PipelineRun(run_id, handle.run.config, inputs, callers, self.async_store,
                                  handle.tracker, metrics=self.metrics)
@@ -254,6 +256,9 @@ class RunManager:
             if handle.cancel_requested:
                 await self._persist_progress(handle)
             raise
+        except InputsChanged as exc:
+            log.error("run not resumed: %s", exc, extra={"run_id": run_id})
+            await self._set_state(handle, State.RUN_STATE_FAILED, str(exc))
         except Exception as exc:
             log.exception("run failed", extra={"run_id": run_id})
             cause = _first_cause(exc)
