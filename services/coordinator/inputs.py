@@ -47,6 +47,7 @@ def load_inputs(config: coordinator_pb2.RunConfig, store: Store,
                 roots: LocalRoots | None = None) -> RunInputs:
     """Read every seed source and the taxonomy; raise InvalidArgument naming the key."""
     roots = roots or LocalRoots.parse("")
+    from services.extractor.extraction import resolve_hint
     from services.extractor.seeds import SeedError, read_seeds
 
     seeds: list[common_pb2.Seed] = []
@@ -64,13 +65,15 @@ def load_inputs(config: coordinator_pb2.RunConfig, store: Store,
                 raise InvalidArgument(field, f"{source.uri}: no such file")
             try:
                 for seed in read_seeds(path, seed_format(source), source.limit):
+                    # Checked now, under the user's own seed id, before any model is called.
+                    resolve_hint(seed.category_hint, taxonomy, f"seed {seed.id!r}: category")
                     if seed.image.HasField("data"):
                         # Content addressed: putting the same image again is free.
                         ref = store.put_image(seed.image.data)
                         seed.image.Clear()
                         seed.image.ref.CopyFrom(ref)
                     seeds.append(seed)
-            except (SeedError, ValueError) as exc:
+            except (SeedError, ValueError) as exc:  # InvalidArgument too: a ValueError
                 raise InvalidArgument(field, str(exc)) from None
     if not seeds:
         raise InvalidArgument("seeds", "the seed sources hold no seeds")
