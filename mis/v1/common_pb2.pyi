@@ -269,3 +269,31 @@ class Sample(_message.Message):
     provenance: _containers.RepeatedCompositeFieldContainer[Provenance]
     filter_reason: str
     def __init__(self, id: _Optional[str] = ..., run_id: _Optional[str] = ..., seed_id: _Optional[str] = ..., category: _Optional[_Union[Category, _Mapping]] = ..., harmful_query: _Optional[str] = ..., instruction: _Optional[str] = ..., images: _Optional[_Union[ImagePair, _Mapping]] = ..., split: _Optional[_Union[Split, str]] = ..., cot: _Optional[_Union[SafetyCot, _Mapping]] = ..., provenance: _Optional[_Iterable[_Union[Provenance, _Mapping]]] = ..., filter_reason: _Optional[str] = ...) -> None: ...
+
+class RendererInfo(_message.Message):
+    __slots__ = ("name", "max_width", "max_height", "multiple_of")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    MAX_WIDTH_FIELD_NUMBER: _ClassVar[int]
+    MAX_HEIGHT_FIELD_NUMBER: _ClassVar[int]
+    MULTIPLE_OF_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    max_width: int
+    max_height: int
+    multiple_of: int
+    def __init__(self, name: _Optional[str] = ..., max_width: _Optional[int] = ..., max_height: _Optional[int] = ..., multiple_of: _Optional[int] = ...) -> None: ...
+
+class StageInfo(_message.Message):
+    __slots__ = ("service", "backends", "default_backend", "max_batch_items", "renderers", "default_renderer")
+    SERVICE_FIELD_NUMBER: _ClassVar[int]
+    BACKENDS_FIELD_NUMBER: _ClassVar[int]
+    DEFAULT_BACKEND_FIELD_NUMBER: _ClassVar[int]
+    MAX_BATCH_ITEMS_FIELD_NUMBER: _ClassVar[int]
+    RENDERERS_FIELD_NUMBER: _ClassVar[int]
+    DEFAULT_RENDERER_FIELD_NUMBER: _ClassVar[int]
+    service: str
+    backends: _containers.RepeatedScalarFieldContainer[str]
+    default_backend: str
+    max_batch_items: int
+    renderers: _containers.RepeatedCompositeFieldContainer[RendererInfo]
+    default_renderer: str
+    def __init__(self, service: _Optional[str] = ..., backends: _Optional[_Iterable[str]] = ..., default_backend: _Optional[str] = ..., max_batch_items: _Optional[int] = ..., renderers: _Optional[_Iterable[_Union[RendererInfo, _Mapping]]] = ..., default_renderer: _Optional[str] = ...) -> None: ...

@@ -72,3 +72,13 @@ class AnnotateResult(_message.Message):
     error: _common_pb2.ItemError
     provenance: _containers.RepeatedCompositeFieldContainer[_common_pb2.Provenance]
     def __init__(self, item_id: _Optional[str] = ..., cot: _Optional[_Union[_common_pb2.SafetyCot, _Mapping]] = ..., gate_failures: _Optional[_Iterable[str]] = ..., rejection: _Optional[_Union[_common_pb2.Rejection, _Mapping]] = ..., error: _Optional[_Union[_common_pb2.ItemError, _Mapping]] = ..., provenance: _Optional[_Iterable[_Union[_common_pb2.Provenance, _Mapping]]] = ...) -> None: ...
+
+class CotAnnotatorServiceGetInfoRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class CotAnnotatorServiceGetInfoResponse(_message.Message):
+    __slots__ = ("info",)
+    INFO_FIELD_NUMBER: _ClassVar[int]
+    info: _common_pb2.StageInfo
+    def __init__(self, info: _Optional[_Union[_common_pb2.StageInfo, _Mapping]] = ...) -> None: ...

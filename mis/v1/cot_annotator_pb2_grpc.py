@@ -44,6 +44,11 @@ class CotAnnotatorServiceStub:
                 request_serializer=mis_dot_v1_dot_cot__annotator__pb2.AnnotateBatchRequest.SerializeToString,
                 response_deserializer=mis_dot_v1_dot_cot__annotator__pb2.AnnotateBatchResponse.FromString,
                 _registered_method=True)
+        self.GetInfo = channel.unary_unary(
+                '/mis.v1.CotAnnotatorService/GetInfo',
+                request_serializer=mis_dot_v1_dot_cot__annotator__pb2.CotAnnotatorServiceGetInfoRequest.SerializeToString,
+                response_deserializer=mis_dot_v1_dot_cot__annotator__pb2.CotAnnotatorServiceGetInfoResponse.FromString,
+                _registered_method=True)
 
 
 class CotAnnotatorServiceServicer:
@@ -61,6 +66,14 @@ class CotAnnotatorServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetInfo(self, request, context):
+        """GetInfo says what this service serves (backends, limits), so a caller
+        can check a run against it before sending any work.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_CotAnnotatorServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -73,6 +86,11 @@ def add_CotAnnotatorServiceServicer_to_server(servicer, server):
                     servicer.AnnotateBatch,
                     request_deserializer=mis_dot_v1_dot_cot__annotator__pb2.AnnotateBatchRequest.FromString,
                     response_serializer=mis_dot_v1_dot_cot__annotator__pb2.AnnotateBatchResponse.SerializeToString,
+            ),
+            'GetInfo': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetInfo,
+                    request_deserializer=mis_dot_v1_dot_cot__annotator__pb2.CotAnnotatorServiceGetInfoRequest.FromString,
+                    response_serializer=mis_dot_v1_dot_cot__annotator__pb2.CotAnnotatorServiceGetInfoResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -129,6 +147,33 @@ class CotAnnotatorService:
             '/mis.v1.CotAnnotatorService/AnnotateBatch',
             mis_dot_v1_dot_cot__annotator__pb2.AnnotateBatchRequest.SerializeToString,
             mis_dot_v1_dot_cot__annotator__pb2.AnnotateBatchResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetInfo(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/mis.v1.CotAnnotatorService/GetInfo',
+            mis_dot_v1_dot_cot__annotator__pb2.CotAnnotatorServiceGetInfoRequest.SerializeToString,
+            mis_dot_v1_dot_cot__annotator__pb2.CotAnnotatorServiceGetInfoResponse.FromString,
             options,
             channel_credentials,
             insecure,

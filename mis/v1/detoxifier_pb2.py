@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from mis.v1 import common_pb2 as mis_dot_v1_dot_common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x17mis/v1/detoxifier.proto\x12\x06mis.v1\x1a\x13mis/v1/common.proto\"F\n\x0f\x44\x65toxifyOptions\x12\x0f\n\x07\x62\x61\x63kend\x18\x01 \x01(\t\x12\"\n\x08taxonomy\x18\x02 \x01(\x0b\x32\x10.mis.v1.Taxonomy\"`\n\x0f\x44\x65toxifyRequest\x12#\n\x05query\x18\x01 \x01(\x0b\x32\x14.mis.v1.HarmfulQuery\x12(\n\x07options\x18\x02 \x01(\x0b\x32\x17.mis.v1.DetoxifyOptions\":\n\x10\x44\x65toxifyResponse\x12&\n\x06result\x18\x01 \x01(\x0b\x32\x16.mis.v1.DetoxifyResult\"g\n\x14\x44\x65toxifyBatchRequest\x12%\n\x07queries\x18\x01 \x03(\x0b\x32\x14.mis.v1.HarmfulQuery\x12(\n\x07options\x18\x02 \x01(\x0b\x32\x17.mis.v1.DetoxifyOptions\"@\n\x15\x44\x65toxifyBatchResponse\x12\'\n\x07results\x18\x01 \x03(\x0b\x32\x16.mis.v1.DetoxifyResult\"\xc3\x01\n\x0e\x44\x65toxifyResult\x12\x10\n\x08query_id\x18\x01 \x01(\t\x12/\n\x0binstruction\x18\x02 \x01(\x0b\x32\x1a.mis.v1.NeutralInstruction\x12$\n\trejection\x18\x03 \x01(\x0b\x32\x11.mis.v1.Rejection\x12 \n\x05\x65rror\x18\x04 \x01(\x0b\x32\x11.mis.v1.ItemError\x12&\n\nprovenance\x18\x05 \x03(\x0b\x32\x12.mis.v1.Provenance2\xa0\x01\n\x11\x44\x65toxifierService\x12=\n\x08\x44\x65toxify\x12\x17.mis.v1.DetoxifyRequest\x1a\x18.mis.v1.DetoxifyResponse\x12L\n\rDetoxifyBatch\x12\x1c.mis.v1.DetoxifyBatchRequest\x1a\x1d.mis.v1.DetoxifyBatchResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x17mis/v1/detoxifier.proto\x12\x06mis.v1\x1a\x13mis/v1/common.proto\"F\n\x0f\x44\x65toxifyOptions\x12\x0f\n\x07\x62\x61\x63kend\x18\x01 \x01(\t\x12\"\n\x08taxonomy\x18\x02 \x01(\x0b\x32\x10.mis.v1.Taxonomy\"`\n\x0f\x44\x65toxifyRequest\x12#\n\x05query\x18\x01 \x01(\x0b\x32\x14.mis.v1.HarmfulQuery\x12(\n\x07options\x18\x02 \x01(\x0b\x32\x17.mis.v1.DetoxifyOptions\":\n\x10\x44\x65toxifyResponse\x12&\n\x06result\x18\x01 \x01(\x0b\x32\x16.mis.v1.DetoxifyResult\"g\n\x14\x44\x65toxifyBatchRequest\x12%\n\x07queries\x18\x01 \x03(\x0b\x32\x14.mis.v1.HarmfulQuery\x12(\n\x07options\x18\x02 \x01(\x0b\x32\x17.mis.v1.DetoxifyOptions\"@\n\x15\x44\x65toxifyBatchResponse\x12\'\n\x07results\x18\x01 \x03(\x0b\x32\x16.mis.v1.DetoxifyResult\"\xc3\x01\n\x0e\x44\x65toxifyResult\x12\x10\n\x08query_id\x18\x01 \x01(\t\x12/\n\x0binstruction\x18\x02 \x01(\x0b\x32\x1a.mis.v1.NeutralInstruction\x12$\n\trejection\x18\x03 \x01(\x0b\x32\x11.mis.v1.Rejection\x12 \n\x05\x65rror\x18\x04 \x01(\x0b\x32\x11.mis.v1.ItemError\x12&\n\nprovenance\x18\x05 \x03(\x0b\x32\x12.mis.v1.Provenance\"!\n\x1f\x44\x65toxifierServiceGetInfoRequest\"C\n DetoxifierServiceGetInfoResponse\x12\x1f\n\x04info\x18\x01 \x01(\x0b\x32\x11.mis.v1.StageInfo2\xfe\x01\n\x11\x44\x65toxifierService\x12=\n\x08\x44\x65toxify\x12\x17.mis.v1.DetoxifyRequest\x1a\x18.mis.v1.DetoxifyResponse\x12L\n\rDetoxifyBatch\x12\x1c.mis.v1.DetoxifyBatchRequest\x1a\x1d.mis.v1.DetoxifyBatchResponse\x12\\\n\x07GetInfo\x12\'.mis.v1.DetoxifierServiceGetInfoRequest\x1a(.mis.v1.DetoxifierServiceGetInfoResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -44,6 +44,10 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_DETOXIFYBATCHRESPONSE']._serialized_end=455
   _globals['_DETOXIFYRESULT']._serialized_start=458
   _globals['_DETOXIFYRESULT']._serialized_end=653
-  _globals['_DETOXIFIERSERVICE']._serialized_start=656
-  _globals['_DETOXIFIERSERVICE']._serialized_end=816
+  _globals['_DETOXIFIERSERVICEGETINFOREQUEST']._serialized_start=655
+  _globals['_DETOXIFIERSERVICEGETINFOREQUEST']._serialized_end=688
+  _globals['_DETOXIFIERSERVICEGETINFORESPONSE']._serialized_start=690
+  _globals['_DETOXIFIERSERVICEGETINFORESPONSE']._serialized_end=757
+  _globals['_DETOXIFIERSERVICE']._serialized_start=760
+  _globals['_DETOXIFIERSERVICE']._serialized_end=1014
 # @@protoc_insertion_point(module_scope)

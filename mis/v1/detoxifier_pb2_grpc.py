@@ -44,6 +44,11 @@ class DetoxifierServiceStub:
                 request_serializer=mis_dot_v1_dot_detoxifier__pb2.DetoxifyBatchRequest.SerializeToString,
                 response_deserializer=mis_dot_v1_dot_detoxifier__pb2.DetoxifyBatchResponse.FromString,
                 _registered_method=True)
+        self.GetInfo = channel.unary_unary(
+                '/mis.v1.DetoxifierService/GetInfo',
+                request_serializer=mis_dot_v1_dot_detoxifier__pb2.DetoxifierServiceGetInfoRequest.SerializeToString,
+                response_deserializer=mis_dot_v1_dot_detoxifier__pb2.DetoxifierServiceGetInfoResponse.FromString,
+                _registered_method=True)
 
 
 class DetoxifierServiceServicer:
@@ -61,6 +66,14 @@ class DetoxifierServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetInfo(self, request, context):
+        """GetInfo says what this service serves (backends, limits), so a caller
+        can check a run against it before sending any work.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_DetoxifierServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -73,6 +86,11 @@ def add_DetoxifierServiceServicer_to_server(servicer, server):
                     servicer.DetoxifyBatch,
                     request_deserializer=mis_dot_v1_dot_detoxifier__pb2.DetoxifyBatchRequest.FromString,
                     response_serializer=mis_dot_v1_dot_detoxifier__pb2.DetoxifyBatchResponse.SerializeToString,
+            ),
+            'GetInfo': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetInfo,
+                    request_deserializer=mis_dot_v1_dot_detoxifier__pb2.DetoxifierServiceGetInfoRequest.FromString,
+                    response_serializer=mis_dot_v1_dot_detoxifier__pb2.DetoxifierServiceGetInfoResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -129,6 +147,33 @@ class DetoxifierService:
             '/mis.v1.DetoxifierService/DetoxifyBatch',
             mis_dot_v1_dot_detoxifier__pb2.DetoxifyBatchRequest.SerializeToString,
             mis_dot_v1_dot_detoxifier__pb2.DetoxifyBatchResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetInfo(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/mis.v1.DetoxifierService/GetInfo',
+            mis_dot_v1_dot_detoxifier__pb2.DetoxifierServiceGetInfoRequest.SerializeToString,
+            mis_dot_v1_dot_detoxifier__pb2.DetoxifierServiceGetInfoResponse.FromString,
             options,
             channel_credentials,
             insecure,

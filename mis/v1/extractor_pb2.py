@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from mis.v1 import common_pb2 as mis_dot_v1_dot_common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x16mis/v1/extractor.proto\x12\x06mis.v1\x1a\x13mis/v1/common.proto\"_\n\x0e\x45xtractOptions\x12\x0f\n\x07\x62\x61\x63kend\x18\x01 \x01(\t\x12\"\n\x08taxonomy\x18\x02 \x01(\x0b\x32\x10.mis.v1.Taxonomy\x12\x18\n\x10queries_per_seed\x18\x03 \x01(\x05\"U\n\x0e\x45xtractRequest\x12\x1a\n\x04seed\x18\x01 \x01(\x0b\x32\x0c.mis.v1.Seed\x12\'\n\x07options\x18\x02 \x01(\x0b\x32\x16.mis.v1.ExtractOptions\"8\n\x0f\x45xtractResponse\x12%\n\x06result\x18\x01 \x01(\x0b\x32\x15.mis.v1.ExtractResult\"[\n\x13\x45xtractBatchRequest\x12\x1b\n\x05seeds\x18\x01 \x03(\x0b\x32\x0c.mis.v1.Seed\x12\'\n\x07options\x18\x02 \x01(\x0b\x32\x16.mis.v1.ExtractOptions\">\n\x14\x45xtractBatchResponse\x12&\n\x07results\x18\x01 \x03(\x0b\x32\x15.mis.v1.ExtractResult\"\xca\x01\n\rExtractResult\x12\x0f\n\x07seed_id\x18\x01 \x01(\t\x12%\n\x07queries\x18\x02 \x03(\x0b\x32\x14.mis.v1.HarmfulQuery\x12$\n\trejection\x18\x03 \x01(\x0b\x32\x11.mis.v1.Rejection\x12 \n\x05\x65rror\x18\x04 \x01(\x0b\x32\x11.mis.v1.ItemError\x12&\n\nprovenance\x18\x05 \x01(\x0b\x32\x12.mis.v1.Provenance\x12\x11\n\tdiscarded\x18\x06 \x03(\t2\x99\x01\n\x10\x45xtractorService\x12:\n\x07\x45xtract\x12\x16.mis.v1.ExtractRequest\x1a\x17.mis.v1.ExtractResponse\x12I\n\x0c\x45xtractBatch\x12\x1b.mis.v1.ExtractBatchRequest\x1a\x1c.mis.v1.ExtractBatchResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x16mis/v1/extractor.proto\x12\x06mis.v1\x1a\x13mis/v1/common.proto\"_\n\x0e\x45xtractOptions\x12\x0f\n\x07\x62\x61\x63kend\x18\x01 \x01(\t\x12\"\n\x08taxonomy\x18\x02 \x01(\x0b\x32\x10.mis.v1.Taxonomy\x12\x18\n\x10queries_per_seed\x18\x03 \x01(\x05\"U\n\x0e\x45xtractRequest\x12\x1a\n\x04seed\x18\x01 \x01(\x0b\x32\x0c.mis.v1.Seed\x12\'\n\x07options\x18\x02 \x01(\x0b\x32\x16.mis.v1.ExtractOptions\"8\n\x0f\x45xtractResponse\x12%\n\x06result\x18\x01 \x01(\x0b\x32\x15.mis.v1.ExtractResult\"[\n\x13\x45xtractBatchRequest\x12\x1b\n\x05seeds\x18\x01 \x03(\x0b\x32\x0c.mis.v1.Seed\x12\'\n\x07options\x18\x02 \x01(\x0b\x32\x16.mis.v1.ExtractOptions\">\n\x14\x45xtractBatchResponse\x12&\n\x07results\x18\x01 \x03(\x0b\x32\x15.mis.v1.ExtractResult\"\xca\x01\n\rExtractResult\x12\x0f\n\x07seed_id\x18\x01 \x01(\t\x12%\n\x07queries\x18\x02 \x03(\x0b\x32\x14.mis.v1.HarmfulQuery\x12$\n\trejection\x18\x03 \x01(\x0b\x32\x11.mis.v1.Rejection\x12 \n\x05\x65rror\x18\x04 \x01(\x0b\x32\x11.mis.v1.ItemError\x12&\n\nprovenance\x18\x05 \x01(\x0b\x32\x12.mis.v1.Provenance\x12\x11\n\tdiscarded\x18\x06 \x03(\t\" \n\x1e\x45xtractorServiceGetInfoRequest\"B\n\x1f\x45xtractorServiceGetInfoResponse\x12\x1f\n\x04info\x18\x01 \x01(\x0b\x32\x11.mis.v1.StageInfo2\xf5\x01\n\x10\x45xtractorService\x12:\n\x07\x45xtract\x12\x16.mis.v1.ExtractRequest\x1a\x17.mis.v1.ExtractResponse\x12I\n\x0c\x45xtractBatch\x12\x1b.mis.v1.ExtractBatchRequest\x1a\x1c.mis.v1.ExtractBatchResponse\x12Z\n\x07GetInfo\x12&.mis.v1.ExtractorServiceGetInfoRequest\x1a\'.mis.v1.ExtractorServiceGetInfoResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -44,6 +44,10 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_EXTRACTBATCHRESPONSE']._serialized_end=452
   _globals['_EXTRACTRESULT']._serialized_start=455
   _globals['_EXTRACTRESULT']._serialized_end=657
-  _globals['_EXTRACTORSERVICE']._serialized_start=660
-  _globals['_EXTRACTORSERVICE']._serialized_end=813
+  _globals['_EXTRACTORSERVICEGETINFOREQUEST']._serialized_start=659
+  _globals['_EXTRACTORSERVICEGETINFOREQUEST']._serialized_end=691
+  _globals['_EXTRACTORSERVICEGETINFORESPONSE']._serialized_start=693
+  _globals['_EXTRACTORSERVICEGETINFORESPONSE']._serialized_end=759
+  _globals['_EXTRACTORSERVICE']._serialized_start=762
+  _globals['_EXTRACTORSERVICE']._serialized_end=1007
 # @@protoc_insertion_point(module_scope)

@@ -60,3 +60,13 @@ class ExtractResult(_message.Message):
     provenance: _common_pb2.Provenance
     discarded: _containers.RepeatedScalarFieldContainer[str]
     def __init__(self, seed_id: _Optional[str] = ..., queries: _Optional[_Iterable[_Union[_common_pb2.HarmfulQuery, _Mapping]]] = ..., rejection: _Optional[_Union[_common_pb2.Rejection, _Mapping]] = ..., error: _Optional[_Union[_common_pb2.ItemError, _Mapping]] = ..., provenance: _Optional[_Union[_common_pb2.Provenance, _Mapping]] = ..., discarded: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class ExtractorServiceGetInfoRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class ExtractorServiceGetInfoResponse(_message.Message):
+    __slots__ = ("info",)
+    INFO_FIELD_NUMBER: _ClassVar[int]
+    info: _common_pb2.StageInfo
+    def __init__(self, info: _Optional[_Union[_common_pb2.StageInfo, _Mapping]] = ...) -> None: ...

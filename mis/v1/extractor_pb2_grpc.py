@@ -44,6 +44,11 @@ class ExtractorServiceStub:
                 request_serializer=mis_dot_v1_dot_extractor__pb2.ExtractBatchRequest.SerializeToString,
                 response_deserializer=mis_dot_v1_dot_extractor__pb2.ExtractBatchResponse.FromString,
                 _registered_method=True)
+        self.GetInfo = channel.unary_unary(
+                '/mis.v1.ExtractorService/GetInfo',
+                request_serializer=mis_dot_v1_dot_extractor__pb2.ExtractorServiceGetInfoRequest.SerializeToString,
+                response_deserializer=mis_dot_v1_dot_extractor__pb2.ExtractorServiceGetInfoResponse.FromString,
+                _registered_method=True)
 
 
 class ExtractorServiceServicer:
@@ -63,6 +68,14 @@ class ExtractorServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetInfo(self, request, context):
+        """GetInfo says what this service serves (backends, limits), so a caller
+        can check a run against it before sending any work.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_ExtractorServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -75,6 +88,11 @@ def add_ExtractorServiceServicer_to_server(servicer, server):
                     servicer.ExtractBatch,
                     request_deserializer=mis_dot_v1_dot_extractor__pb2.ExtractBatchRequest.FromString,
                     response_serializer=mis_dot_v1_dot_extractor__pb2.ExtractBatchResponse.SerializeToString,
+            ),
+            'GetInfo': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetInfo,
+                    request_deserializer=mis_dot_v1_dot_extractor__pb2.ExtractorServiceGetInfoRequest.FromString,
+                    response_serializer=mis_dot_v1_dot_extractor__pb2.ExtractorServiceGetInfoResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -131,6 +149,33 @@ class ExtractorService:
             '/mis.v1.ExtractorService/ExtractBatch',
             mis_dot_v1_dot_extractor__pb2.ExtractBatchRequest.SerializeToString,
             mis_dot_v1_dot_extractor__pb2.ExtractBatchResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetInfo(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/mis.v1.ExtractorService/GetInfo',
+            mis_dot_v1_dot_extractor__pb2.ExtractorServiceGetInfoRequest.SerializeToString,
+            mis_dot_v1_dot_extractor__pb2.ExtractorServiceGetInfoResponse.FromString,
             options,
             channel_credentials,
             insecure,

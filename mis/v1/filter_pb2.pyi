@@ -204,3 +204,13 @@ class ParseReviewDecisionsResponse(_message.Message):
     DECISIONS_FIELD_NUMBER: _ClassVar[int]
     decisions: _containers.RepeatedCompositeFieldContainer[ReviewerDecision]
     def __init__(self, decisions: _Optional[_Iterable[_Union[ReviewerDecision, _Mapping]]] = ...) -> None: ...
+
+class FilterServiceGetInfoRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class FilterServiceGetInfoResponse(_message.Message):
+    __slots__ = ("info",)
+    INFO_FIELD_NUMBER: _ClassVar[int]
+    info: _common_pb2.StageInfo
+    def __init__(self, info: _Optional[_Union[_common_pb2.StageInfo, _Mapping]] = ...) -> None: ...

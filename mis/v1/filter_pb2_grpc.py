@@ -59,6 +59,11 @@ class FilterServiceStub:
                 request_serializer=mis_dot_v1_dot_filter__pb2.ParseReviewDecisionsRequest.SerializeToString,
                 response_deserializer=mis_dot_v1_dot_filter__pb2.ParseReviewDecisionsResponse.FromString,
                 _registered_method=True)
+        self.GetInfo = channel.unary_unary(
+                '/mis.v1.FilterService/GetInfo',
+                request_serializer=mis_dot_v1_dot_filter__pb2.FilterServiceGetInfoRequest.SerializeToString,
+                response_deserializer=mis_dot_v1_dot_filter__pb2.FilterServiceGetInfoResponse.FromString,
+                _registered_method=True)
 
 
 class FilterServiceServicer:
@@ -99,6 +104,14 @@ class FilterServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetInfo(self, request, context):
+        """GetInfo says what this service serves (backends, limits), so a caller
+        can check a run against it before sending any work.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_FilterServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -126,6 +139,11 @@ def add_FilterServiceServicer_to_server(servicer, server):
                     servicer.ParseReviewDecisions,
                     request_deserializer=mis_dot_v1_dot_filter__pb2.ParseReviewDecisionsRequest.FromString,
                     response_serializer=mis_dot_v1_dot_filter__pb2.ParseReviewDecisionsResponse.SerializeToString,
+            ),
+            'GetInfo': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetInfo,
+                    request_deserializer=mis_dot_v1_dot_filter__pb2.FilterServiceGetInfoRequest.FromString,
+                    response_serializer=mis_dot_v1_dot_filter__pb2.FilterServiceGetInfoResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -263,6 +281,33 @@ class FilterService:
             '/mis.v1.FilterService/ParseReviewDecisions',
             mis_dot_v1_dot_filter__pb2.ParseReviewDecisionsRequest.SerializeToString,
             mis_dot_v1_dot_filter__pb2.ParseReviewDecisionsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetInfo(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/mis.v1.FilterService/GetInfo',
+            mis_dot_v1_dot_filter__pb2.FilterServiceGetInfoRequest.SerializeToString,
+            mis_dot_v1_dot_filter__pb2.FilterServiceGetInfoResponse.FromString,
             options,
             channel_credentials,
             insecure,

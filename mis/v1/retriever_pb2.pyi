@@ -151,3 +151,13 @@ class RetrieveBatchResponse(_message.Message):
     RESULTS_FIELD_NUMBER: _ClassVar[int]
     results: _containers.RepeatedCompositeFieldContainer[RetrieveResult]
     def __init__(self, results: _Optional[_Iterable[_Union[RetrieveResult, _Mapping]]] = ...) -> None: ...
+
+class RetrieverServiceGetInfoRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class RetrieverServiceGetInfoResponse(_message.Message):
+    __slots__ = ("info",)
+    INFO_FIELD_NUMBER: _ClassVar[int]
+    info: _common_pb2.StageInfo
+    def __init__(self, info: _Optional[_Union[_common_pb2.StageInfo, _Mapping]] = ...) -> None: ...

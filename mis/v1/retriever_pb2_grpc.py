@@ -49,6 +49,11 @@ class RetrieverServiceStub:
                 request_serializer=mis_dot_v1_dot_retriever__pb2.RetrieveBatchRequest.SerializeToString,
                 response_deserializer=mis_dot_v1_dot_retriever__pb2.RetrieveBatchResponse.FromString,
                 _registered_method=True)
+        self.GetInfo = channel.unary_unary(
+                '/mis.v1.RetrieverService/GetInfo',
+                request_serializer=mis_dot_v1_dot_retriever__pb2.RetrieverServiceGetInfoRequest.SerializeToString,
+                response_deserializer=mis_dot_v1_dot_retriever__pb2.RetrieverServiceGetInfoResponse.FromString,
+                _registered_method=True)
 
 
 class RetrieverServiceServicer:
@@ -77,6 +82,14 @@ class RetrieverServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetInfo(self, request, context):
+        """GetInfo says what this service serves (backends, limits), so a caller
+        can check a run against it before sending any work.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_RetrieverServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -94,6 +107,11 @@ def add_RetrieverServiceServicer_to_server(servicer, server):
                     servicer.RetrieveBatch,
                     request_deserializer=mis_dot_v1_dot_retriever__pb2.RetrieveBatchRequest.FromString,
                     response_serializer=mis_dot_v1_dot_retriever__pb2.RetrieveBatchResponse.SerializeToString,
+            ),
+            'GetInfo': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetInfo,
+                    request_deserializer=mis_dot_v1_dot_retriever__pb2.RetrieverServiceGetInfoRequest.FromString,
+                    response_serializer=mis_dot_v1_dot_retriever__pb2.RetrieverServiceGetInfoResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -177,6 +195,33 @@ class RetrieverService:
             '/mis.v1.RetrieverService/RetrieveBatch',
             mis_dot_v1_dot_retriever__pb2.RetrieveBatchRequest.SerializeToString,
             mis_dot_v1_dot_retriever__pb2.RetrieveBatchResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetInfo(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/mis.v1.RetrieverService/GetInfo',
+            mis_dot_v1_dot_retriever__pb2.RetrieverServiceGetInfoRequest.SerializeToString,
+            mis_dot_v1_dot_retriever__pb2.RetrieverServiceGetInfoResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -124,3 +124,13 @@ class RenderPairResult(_message.Message):
     rejection: _common_pb2.Rejection
     error: _common_pb2.ItemError
     def __init__(self, instruction_id: _Optional[str] = ..., pair: _Optional[_Union[_common_pb2.ImagePair, _Mapping]] = ..., rounds: _Optional[_Iterable[_Union[RenderRound, _Mapping]]] = ..., rejection: _Optional[_Union[_common_pb2.Rejection, _Mapping]] = ..., error: _Optional[_Union[_common_pb2.ItemError, _Mapping]] = ...) -> None: ...
+
+class T2IRefinerServiceGetInfoRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class T2IRefinerServiceGetInfoResponse(_message.Message):
+    __slots__ = ("info",)
+    INFO_FIELD_NUMBER: _ClassVar[int]
+    info: _common_pb2.StageInfo
+    def __init__(self, info: _Optional[_Union[_common_pb2.StageInfo, _Mapping]] = ...) -> None: ...

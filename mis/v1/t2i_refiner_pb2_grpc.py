@@ -44,6 +44,11 @@ class T2IRefinerServiceStub:
                 request_serializer=mis_dot_v1_dot_t2i__refiner__pb2.RenderPairBatchRequest.SerializeToString,
                 response_deserializer=mis_dot_v1_dot_t2i__refiner__pb2.RenderPairBatchResponse.FromString,
                 _registered_method=True)
+        self.GetInfo = channel.unary_unary(
+                '/mis.v1.T2IRefinerService/GetInfo',
+                request_serializer=mis_dot_v1_dot_t2i__refiner__pb2.T2IRefinerServiceGetInfoRequest.SerializeToString,
+                response_deserializer=mis_dot_v1_dot_t2i__refiner__pb2.T2IRefinerServiceGetInfoResponse.FromString,
+                _registered_method=True)
 
 
 class T2IRefinerServiceServicer:
@@ -61,6 +66,14 @@ class T2IRefinerServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetInfo(self, request, context):
+        """GetInfo says what this service serves (backends, limits), so a caller
+        can check a run against it before sending any work.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_T2IRefinerServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -73,6 +86,11 @@ def add_T2IRefinerServiceServicer_to_server(servicer, server):
                     servicer.RenderPairBatch,
                     request_deserializer=mis_dot_v1_dot_t2i__refiner__pb2.RenderPairBatchRequest.FromString,
                     response_serializer=mis_dot_v1_dot_t2i__refiner__pb2.RenderPairBatchResponse.SerializeToString,
+            ),
+            'GetInfo': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetInfo,
+                    request_deserializer=mis_dot_v1_dot_t2i__refiner__pb2.T2IRefinerServiceGetInfoRequest.FromString,
+                    response_serializer=mis_dot_v1_dot_t2i__refiner__pb2.T2IRefinerServiceGetInfoResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -129,6 +147,33 @@ class T2IRefinerService:
             '/mis.v1.T2IRefinerService/RenderPairBatch',
             mis_dot_v1_dot_t2i__refiner__pb2.RenderPairBatchRequest.SerializeToString,
             mis_dot_v1_dot_t2i__refiner__pb2.RenderPairBatchResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetInfo(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/mis.v1.T2IRefinerService/GetInfo',
+            mis_dot_v1_dot_t2i__refiner__pb2.T2IRefinerServiceGetInfoRequest.SerializeToString,
+            mis_dot_v1_dot_t2i__refiner__pb2.T2IRefinerServiceGetInfoResponse.FromString,
             options,
             channel_credentials,
             insecure,
