@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from mis.v1 import cot_annotator_pb2, cot_annotator_pb2_grpc
 from services.common.errors import grpc_errors, require
+from services.common.info import stage_info
 from services.common.stage import single_item
 from services.cot_annotator.annotator import CotAnnotator
 from services.cot_annotator.validation import check_item
@@ -28,3 +29,11 @@ class CotAnnotatorServicer(cot_annotator_pb2_grpc.CotAnnotatorServiceServicer):
     async def AnnotateBatch(self, request: cot_annotator_pb2.AnnotateBatchRequest, context
                             ) -> cot_annotator_pb2.AnnotateBatchResponse:
         return await self.annotator.batch(request)
+
+    @grpc_errors
+    async def GetInfo(self, request: cot_annotator_pb2.CotAnnotatorServiceGetInfoRequest, context
+                      ) -> cot_annotator_pb2.CotAnnotatorServiceGetInfoResponse:
+        backends = self.annotator.backends
+        return cot_annotator_pb2.CotAnnotatorServiceGetInfoResponse(info=stage_info(
+            "cot-annotator", [backends.models], backends.default,
+            max_batch_items=self.annotator.max_batch_items))

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from mis.v1 import detoxifier_pb2, detoxifier_pb2_grpc
 from services.common.errors import grpc_errors, require
+from services.common.info import stage_info
 from services.detoxifier.detoxification import Detoxification
 from services.common.stage import single_item
 
@@ -26,3 +27,10 @@ class DetoxifierServicer(detoxifier_pb2_grpc.DetoxifierServiceServicer):
         result = await single_item(self.detoxification.batch, detoxifier_pb2.DetoxifyBatchRequest(
             queries=[request.query], options=request.options), "queries", "query")
         return detoxifier_pb2.DetoxifyResponse(result=result)
+
+    @grpc_errors
+    async def GetInfo(self, request, context):
+        detoxification = self.detoxification
+        return detoxifier_pb2.DetoxifierServiceGetInfoResponse(info=stage_info(
+            "detoxifier", [detoxification.llm.models], detoxification.llm.default,
+            max_batch_items=detoxification.max_batch_items))

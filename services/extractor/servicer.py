@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from mis.v1 import extractor_pb2, extractor_pb2_grpc
 from services.common.errors import grpc_errors, require
+from services.common.info import stage_info
 from services.extractor.extraction import Extraction
 from services.common.stage import single_item
 
@@ -26,3 +27,10 @@ class ExtractorServicer(extractor_pb2_grpc.ExtractorServiceServicer):
         result = await single_item(self.extraction.batch, extractor_pb2.ExtractBatchRequest(
             seeds=[request.seed], options=request.options), "seeds", "seed")
         return extractor_pb2.ExtractResponse(result=result)
+
+    @grpc_errors
+    async def GetInfo(self, request, context):
+        extraction = self.extraction
+        return extractor_pb2.ExtractorServiceGetInfoResponse(info=stage_info(
+            "extractor", [extraction.llm.models, extraction.vlm.models], extraction.llm.default,
+            max_batch_items=extraction.max_batch_items))

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from mis.v1 import retriever_pb2, retriever_pb2_grpc
 from services.common.errors import grpc_errors
+from services.common.info import stage_info
 from services.retriever.pairs import PhotoPicker, RealPairs
 
 
@@ -37,3 +38,11 @@ class RetrieverServicer(retriever_pb2_grpc.RetrieverServiceServicer):
     @grpc_errors
     async def RetrieveBatch(self, request, context):
         return await self.pairs.batch(request)
+
+    @grpc_errors
+    async def GetInfo(self, request, context):
+        # A batch picks the pair classification's LLM and VLM and the photo check's VLM.
+        classification = self.pairs.classification
+        models = [classification.llm.models, classification.vlm.models, self.picker.vlm.models]
+        return retriever_pb2.RetrieverServiceGetInfoResponse(info=stage_info(
+            "retriever", models, classification.llm.default, max_batch_items=self.pairs.max_batch_items))

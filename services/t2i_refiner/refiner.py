@@ -17,6 +17,7 @@ from typing import Mapping
 
 from mis.v1 import common_pb2, t2i_refiner_pb2
 from services.common.errors import InvalidArgument, require
+from services.common.info import stage_info
 from services.common.provenance import provenance
 from services.common.store import AsyncStore
 from services.common.stage import item_error
@@ -24,7 +25,7 @@ from services.t2i_refiner.metrics import RenderMetrics
 from services.t2i_refiner.rendering import Renderer, RenderSpec, derive_seed
 from services.t2i_refiner.pair_review import PairReviewer, PairUnderReview, ReviewOutcome
 from services.t2i_refiner.validation import (RenderDefaults, check_instruction, check_work,
-                                              resolve_options)
+                                              renderer_info, resolve_options)
 
 REVIEW_NAMES = {value: name.removeprefix("REVIEW_").lower()
                 for name, value in t2i_refiner_pb2.Review.items()}
@@ -59,6 +60,13 @@ class PairRefiner:
         # One pipeline call at a time per renderer: a GPU pipeline is not
         # re-entrant, and calls from concurrent RPCs interleave batch by batch.
         self._locks = {name: asyncio.Lock() for name in self.renderers}
+
+    def info(self) -> common_pb2.StageInfo:
+        """What this replica serves: its reviewers as the backends, its renderers and sizes."""
+        return stage_info("t2i-refiner", [self.reviewers], self.defaults.reviewer,
+                          max_batch_items=self.max_batch_items,
+                          renderers=[renderer_info(name) for name in sorted(self.renderers)],
+                          default_renderer=self.defaults.renderer)
 
     async def batch(self, request: t2i_refiner_pb2.RenderPairBatchRequest
                     ) -> t2i_refiner_pb2.RenderPairBatchResponse:

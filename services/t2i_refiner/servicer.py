@@ -28,3 +28,8 @@ class T2IRefinerServicer(t2i_refiner_pb2_grpc.T2IRefinerServiceServicer):
     async def RenderPairBatch(self, request: t2i_refiner_pb2.RenderPairBatchRequest, context
                               ) -> t2i_refiner_pb2.RenderPairBatchResponse:
         return await self.refiner.batch(request)
+
+    @grpc_errors
+    async def GetInfo(self, request: t2i_refiner_pb2.T2IRefinerServiceGetInfoRequest, context
+                      ) -> t2i_refiner_pb2.T2IRefinerServiceGetInfoResponse:
+        return t2i_refiner_pb2.T2IRefinerServiceGetInfoResponse(info=self.refiner.info())

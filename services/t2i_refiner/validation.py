@@ -16,6 +16,8 @@ from services.t2i_refiner.rendering import RenderSpec
 MAX_PHRASE_CHARS = 200
 MAX_TEXT_CHARS = 4000
 MAX_SIDE = 2048
+# SD3 needs sides divisible by the VAE factor (8) times the patch size (2).
+SIDE_MULTIPLE = 16
 MAX_STEPS = 200
 MAX_GUIDANCE = 30.0
 MAX_ROUNDS = 5
@@ -44,11 +46,17 @@ class ResolvedOptions:
     skip_review: bool
 
 
+def renderer_info(name: str) -> common_pb2.RendererInfo:
+    """The sizes a renderer draws, as GetInfo reports them and requests are checked."""
+    return common_pb2.RendererInfo(name=name, max_width=MAX_SIDE, max_height=MAX_SIDE,
+                                   multiple_of=SIDE_MULTIPLE)
+
+
 def _side(value: int, default: int, field: str) -> int:
     if value == 0:
         return default
-    require(0 < value <= MAX_SIDE and value % 16 == 0, field,
-            f"must be a multiple of 16 between 16 and {MAX_SIDE}, got {value}")
+    require(0 < value <= MAX_SIDE and value % SIDE_MULTIPLE == 0, field,
+            f"must be a multiple of {SIDE_MULTIPLE} between {SIDE_MULTIPLE} and {MAX_SIDE}, got {value}")
     return value
 
 
