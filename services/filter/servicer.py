@@ -18,6 +18,7 @@ import grpc
 
 from mis.v1 import filter_pb2, filter_pb2_grpc
 from services.common.errors import grpc_errors, require
+from services.common.info import stage_info
 from services.common.store import AsyncStore
 from services.common.stage import single_item
 from services.filter.classification import Classification
@@ -86,3 +87,10 @@ class FilterServicer(filter_pb2_grpc.FilterServiceServicer):
     @grpc_errors
     async def ParseReviewDecisions(self, request, context):
         return parse_decisions(request)
+
+    @grpc_errors
+    async def GetInfo(self, request, context):
+        classification = self.classification
+        return filter_pb2.FilterServiceGetInfoResponse(info=stage_info(
+            "filter", [classification.llm.models, classification.vlm.models], classification.llm.default,
+            max_batch_items=classification.max_batch_items))
