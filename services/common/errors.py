@@ -46,6 +46,10 @@ class AlreadyExists(RuntimeError):
     """An idempotency key was already used for a different request."""
 
 
+class Unavailable(RuntimeError):
+    """A service this call needs did not answer; the same call may succeed later."""
+
+
 def status_for(exc: BaseException) -> grpc.StatusCode | None:
     """The status code for a domain error, or None for an unexpected one."""
     if isinstance(exc, (InvalidArgument, ImageRejected, InvalidReference)):
@@ -58,7 +62,7 @@ def status_for(exc: BaseException) -> grpc.StatusCode | None:
         return grpc.StatusCode.FAILED_PRECONDITION
     if isinstance(exc, AlreadyExists):
         return grpc.StatusCode.ALREADY_EXISTS
-    if isinstance(exc, (ModelUnavailable, StoreError)):
+    if isinstance(exc, (ModelUnavailable, StoreError, Unavailable)):
         return grpc.StatusCode.UNAVAILABLE
     return None
 

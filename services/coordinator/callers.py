@@ -9,22 +9,30 @@ aborted call) are raised as `TransientStageError`; the pipeline retries
 them with backoff. Anything else, INTERNAL and UNKNOWN included (a bug in a
 stage does not heal by asking again), is the stage's answer and is not
 retried.
+
+Before a run starts, `describe` asks every replica of each stage it uses
+what it serves (GetInfo), so the run is checked against the services
+themselves and refused before any model is called.
 """
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from typing import Any, Awaitable, Callable, Protocol
 
 import grpc
 
-from mis.v1 import coordinator_pb2
-from services.common.errors import InvalidArgument
+from mis.v1 import common_pb2, coordinator_pb2
+from services.common.errors import InvalidArgument, Unavailable
 from services.coordinator.config import StageAddresses
 from services.coordinator.metrics import CoordinatorMetrics
 from services.coordinator.replicas import ReplicaPool, parse_endpoints
 from services.coordinator.runconfig import stage_config
 from services.coordinator.stages import BY_KEY, PIPELINE
-from services.coordinator.stages.base import StageApi, StageCallError, TransientStageError
+from services.coordinator.stages.base import PipelineStage, StageApi, StageCallError, TransientStageError
+
+log = logging.getLogger("mis.coordinator.callers")
 
 # The one list of codes worth another try, for whole calls and for item errors alike.
 RETRYABLE_CODES = frozenset({grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED,
@@ -73,14 +81,22 @@ class GrpcCaller:
             raise StageCallError(reason) from exc
 
 
+# GetInfo is answered from settings: a replica that takes longer is as good as down.
+INFO_TIMEOUT_SECONDS = 10.0
+
+ServedInfo = dict[str, list[tuple[str, common_pb2.StageInfo]]]
+
+
 class GrpcCallers:
     def __init__(self, addresses: StageAddresses, resolve_seconds: float = 5.0,
                  max_message_bytes: int = 64 * 1024 * 1024,
-                 metrics: CoordinatorMetrics | None = None) -> None:
+                 metrics: CoordinatorMetrics | None = None,
+                 info_timeout_seconds: float = INFO_TIMEOUT_SECONDS) -> None:
         self.addresses = addresses
         self.metrics = metrics
         self.resolve_seconds = resolve_seconds
         self.max_message_bytes = max_message_bytes
+        self.info_timeout_seconds = info_timeout_seconds
 
     def endpoints(self, config: coordinator_pb2.RunConfig, key: str) -> list[str]:
         stage = BY_KEY[key]
@@ -100,6 +116,50 @@ class GrpcCallers:
         for stage in PIPELINE:
             if stage.used(config):
                 self.endpoints(config, stage.key)
+
+    async def describe(self, config: coordinator_pb2.RunConfig) -> ServedInfo:
+        """What each stage the run uses serves: per stage key, the GetInfo
+        answer of every replica that gave one. Unavailable when a stage has
+        no replica that answers (try again later); a replica too old to have
+        GetInfo leaves its stage unchecked."""
+        used = [stage for stage in PIPELINE if stage.used(config)]
+        answers = await asyncio.gather(*(self._describe(config, stage) for stage in used))
+        return {stage.key: found for stage, found in zip(used, answers)}
+
+    async def _describe(self, config: coordinator_pb2.RunConfig, stage: PipelineStage
+                        ) -> list[tuple[str, common_pb2.StageInfo]]:
+        api = stage.info_api
+        pool = await ReplicaPool(self.endpoints(config, stage.key),
+                                 deadline_seconds=self.info_timeout_seconds,
+                                 resolve_seconds=self.resolve_seconds,
+                                 max_message_bytes=self.max_message_bytes).start()
+        try:
+            addresses = list(pool.order)
+            replies = await asyncio.gather(
+                *(getattr(api.stub(pool.channels[address]), api.method)(
+                    api.request(), timeout=self.info_timeout_seconds) for address in addresses),
+                return_exceptions=True)
+        finally:
+            await pool.close()
+        found, failures, answered = [], [], False
+        for address, reply in zip(addresses, replies):
+            if isinstance(reply, grpc.aio.AioRpcError):
+                if reply.code() == grpc.StatusCode.UNIMPLEMENTED:
+                    answered = True
+                    log.warning("stage has no GetInfo; its options go unchecked",
+                                extra={"stage": stage.key, "address": address})
+                else:
+                    failures.append(f"{address}: {reply.code().name}: {reply.details()}")
+                continue
+            if isinstance(reply, BaseException):
+                raise reply
+            found.append((address, getattr(reply, api.result_field)))
+        if not found and not answered:
+            where = "; ".join(failures) or "no replica resolved for " + ", ".join(
+                self.endpoints(config, stage.key))
+            raise Unavailable(f"{stage.service} (stage {stage.key}) did not say what it serves ({where}); "
+                              f"the run was not created, try again when it is up")
+        return found
 
     def _counter(self, key: str) -> Callable[[str], None] | None:
         if self.metrics is None:

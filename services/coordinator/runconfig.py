@@ -19,20 +19,12 @@ from google.protobuf import descriptor, json_format
 
 from mis.v1 import common_pb2, coordinator_pb2
 from services.coordinator.sample import SPLIT_NAMES
-from services.coordinator.stages import BY_KEY, BY_STAGE, PipelineStage
+from services.coordinator.stages import BY_KEY, BY_STAGE, PIPELINE, PipelineStage
+from services.coordinator.stages.base import RunConfigError
 from services.coordinator.stages.extract import DEFAULT_QUERIES_PER_SEED
 
 __all__ = ["RunConfigError", "parse_run_config", "load_run_config", "validate_run_config",
-           "stage_config", "DEFAULT_QUERIES_PER_SEED"]
-
-
-class RunConfigError(ValueError):
-    """A run config is malformed; `key` is the path to the value at fault."""
-
-    def __init__(self, key: str, reason: str) -> None:
-        super().__init__(f"{key}: {reason}" if key else reason)
-        self.key = key
-        self.reason = reason
+           "validate_served", "stage_config", "DEFAULT_QUERIES_PER_SEED"]
 
 
 DEFAULT_TIMEOUT_SECONDS = 300.0
@@ -218,6 +210,20 @@ def validate_run_config(config: coordinator_pb2.RunConfig) -> None:
     if not 0 <= config.dedup_min_text_similarity <= 1:
         raise RunConfigError("dedup_min_text_similarity",
                              "must be between 0 and 1 (0 takes the filter's default)")
+    for info in PIPELINE:
+        info.check_config(config)
+
+
+def validate_served(config: coordinator_pb2.RunConfig,
+                    served: dict[str, list[tuple[str, common_pb2.StageInfo]]]) -> None:
+    """The run against what its stages serve: `served` holds, per stage key,
+    the GetInfo answer of each replica that gave one. A replica is named in
+    the message only where the stage has several (they may differ)."""
+    for stage in PIPELINE:
+        answers = served.get(stage.key, [])
+        for address, info in answers:
+            label = stage.service if len(answers) == 1 else f"{stage.service} at {address}"
+            stage.check_served(config, info, label)
 
 
 def stage_config(config: coordinator_pb2.RunConfig, info: PipelineStage) -> coordinator_pb2.StageConfig:

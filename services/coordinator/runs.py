@@ -24,7 +24,7 @@ from typing import AsyncIterator, Awaitable, Callable, Protocol
 
 from google.protobuf import json_format, timestamp_pb2
 
-from mis.v1 import coordinator_pb2
+from mis.v1 import common_pb2, coordinator_pb2
 from services.common.errors import FailedPrecondition, InvalidArgument, NotFound
 from services.common.store import AsyncStore, ObjectNotFound, Store
 from services.coordinator import layout
@@ -34,7 +34,7 @@ from services.coordinator.metrics import CoordinatorMetrics
 from services.coordinator.pipeline import PipelineRun
 from services.coordinator.progress import ProgressTracker
 from services.coordinator.callers import BatchCaller
-from services.coordinator.runconfig import RunConfigError, validate_run_config
+from services.coordinator.runconfig import RunConfigError, validate_run_config, validate_served
 
 log = logging.getLogger("mis.coordinator.runs")
 
@@ -48,6 +48,9 @@ class CallerFactory(Protocol):
     """Opens the stage callers for a run config; returns them and a closer."""
 
     def check(self, config: coordinator_pb2.RunConfig) -> None: ...
+
+    async def describe(self, config: coordinator_pb2.RunConfig
+                       ) -> dict[str, list[tuple[str, common_pb2.StageInfo]]]: ...
 
     async def open(self, config: coordinator_pb2.RunConfig
                    ) -> tuple[dict[str, BatchCaller], Callable[[], Awaitable[None]]]: ...
@@ -147,6 +150,7 @@ class RunManager:
             inputs = await asyncio.to_thread(load_inputs, config, self.store, self.roots)
         except InvalidArgument as exc:
             raise InvalidArgument(f"config.{exc.field}", exc.reason) from None
+        await self._check_served(config)
         run_id = run_id or f"{_slug(config.name)}-{secrets.token_hex(4)}"
         now = _now()
         record = coordinator_pb2.Run(id=run_id, config=config, state=State.RUN_STATE_PENDING,
@@ -158,6 +162,15 @@ class RunManager:
         await self._persist(handle)
         self._launch(handle)
         return self.snapshot(handle)
+
+    async def _check_served(self, config: coordinator_pb2.RunConfig) -> None:
+        """The run against what its stages say they serve (GetInfo): an option
+        no stage serves is INVALID_ARGUMENT naming its key; a stage that does
+        not answer is UNAVAILABLE (raised by `describe`)."""
+        try:
+            validate_served(config, await self.callers.describe(config))
+        except RunConfigError as exc:
+            raise InvalidArgument(f"config.{exc.key}", exc.reason) from None
 
     def get(self, run_id: str) -> RunHandle:
         """A run this process drives (no store read)."""
@@ -197,6 +210,8 @@ class RunManager:
         keys = await self.async_store.list_keys(layout.failures_prefix(run_id))
         if not keys and handle.run.state == State.RUN_STATE_SUCCEEDED:
             return 0
+        # Failures of a run the stages cannot serve would only fail again.
+        await self._check_served(handle.run.config)
         for key in keys:
             await asyncio.to_thread(self.store.delete, key)
         handle.cancel_requested = False

@@ -36,6 +36,17 @@ def test_every_declared_rpc_exists_and_answers_the_declared_results():
         assert reply.message_type is stage.result_type.DESCRIPTOR, stage.key
 
 
+def test_every_stage_declares_its_services_get_info():
+    from mis.v1 import common_pb2
+    for stage in PIPELINE:
+        api = stage.info_api
+        assert api.stub is stage.api.stub, stage.key
+        method = service_descriptor(stage).methods_by_name[api.method]
+        assert method.input_type is api.request.DESCRIPTOR, stage.key
+        assert method.output_type.fields_by_name[api.result_field].message_type is \
+            common_pb2.StageInfo.DESCRIPTOR, stage.key
+
+
 def test_keys_enums_and_services_are_unique():
     for attribute in ("key", "stage", "service"):
         values = [getattr(stage, attribute) for stage in PIPELINE]

@@ -14,6 +14,8 @@ class Annotate(PipelineStage):
     stage = common_pb2.STAGE_ANNOTATE
     service = "cot-annotator"
     api = StageApi(cot_annotator_pb2_grpc.CotAnnotatorServiceStub, "AnnotateBatch")
+    info_api = StageApi(cot_annotator_pb2_grpc.CotAnnotatorServiceStub, "GetInfo", "info",
+                        cot_annotator_pb2.CotAnnotatorServiceGetInfoRequest)
     result_type = cot_annotator_pb2.AnnotateResult
 
     def request(self, items: list[Sample], run: RunContext, backend: str):

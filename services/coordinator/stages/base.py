@@ -29,6 +29,20 @@ class StageCallError(Exception):
     """The stage refused the whole call; retrying would not help."""
 
 
+class RunConfigError(ValueError):
+    """A run config is malformed, or asks for what a stage does not serve;
+    `key` is the path to the value at fault."""
+
+    def __init__(self, key: str, reason: str) -> None:
+        super().__init__(f"{key}: {reason}" if key else reason)
+        self.key = key
+        self.reason = reason
+
+
+def not_served(value: str, service: str, served) -> str:
+    return f"{value!r} is not served by {service} (serves: {', '.join(served) or 'nothing'})"
+
+
 @dataclass(frozen=True)
 class StageApi:
     """One RPC of a stage service: its stub, method and the reply's repeated field."""
@@ -36,6 +50,8 @@ class StageApi:
     stub: type
     method: str
     result_field: str = "results"
+    # The request message, for a call the caller makes itself (GetInfo).
+    request: type | None = None
 
 
 @dataclass(frozen=True)
@@ -57,6 +73,8 @@ class PipelineStage:
     stage: int                     # common_pb2.Stage
     service: str                   # `mis serve` name, e.g. "t2i-refiner"
     api: StageApi
+    # The service's GetInfo: what it serves, checked against a run at CreateRun.
+    info_api: StageApi
     result_type: type
     concurrency: int = 4           # default calls in flight
     batch_size: int = 4            # default items per call
@@ -80,6 +98,33 @@ class PipelineStage:
 
     def request(self, items: Sequence[Any], run: RunContext, backend: str) -> Any:
         raise NotImplementedError
+
+    def given(self, config: coordinator_pb2.RunConfig) -> coordinator_pb2.StageConfig:
+        """The run's settings of this stage as written (empty when it has none)."""
+        return next((s for s in config.stages if s.stage == self.stage),
+                    coordinator_pb2.StageConfig(stage=self.stage))
+
+    def check_config(self, config: coordinator_pb2.RunConfig) -> None:
+        """Checks of the run's options for this stage that need no service;
+        raise RunConfigError naming the key."""
+
+    def check_served(self, config: coordinator_pb2.RunConfig, info: common_pb2.StageInfo,
+                     service: str) -> None:
+        """The run's options against what the service says it serves (its
+        GetInfo); raise RunConfigError naming the key. `service` names it in
+        the message (with the replica's address where there are several)."""
+        backend = self.given(config).backend
+        if backend and backend not in info.backends:
+            raise RunConfigError(f"stages.{self.key}.backend", not_served(backend, service, info.backends))
+        self.check_batch(config, info, service)
+
+    def check_batch(self, config: coordinator_pb2.RunConfig, info: common_pb2.StageInfo,
+                    service: str) -> None:
+        batch = self.given(config).batch_size or self.batch_size
+        if info.max_batch_items and batch > info.max_batch_items:
+            raise RunConfigError(f"stages.{self.key}.batch_size",
+                                 f"{batch} items per call is over the limit of {info.max_batch_items} "
+                                 f"of {service}")
 
     def used(self, config: coordinator_pb2.RunConfig) -> bool:
         """Whether a run uses this stage: its service is required then, and

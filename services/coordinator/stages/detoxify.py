@@ -13,6 +13,8 @@ class Detoxify(PipelineStage):
     stage = common_pb2.STAGE_DETOXIFY
     service = "detoxifier"
     api = StageApi(detoxifier_pb2_grpc.DetoxifierServiceStub, "DetoxifyBatch")
+    info_api = StageApi(detoxifier_pb2_grpc.DetoxifierServiceStub, "GetInfo", "info",
+                        detoxifier_pb2.DetoxifierServiceGetInfoRequest)
     result_type = detoxifier_pb2.DetoxifyResult
 
     def request(self, items: list[Sample], run: RunContext, backend: str):

@@ -17,6 +17,8 @@ class Extract(PipelineStage):
     stage = common_pb2.STAGE_EXTRACT
     service = "extractor"
     api = StageApi(extractor_pb2_grpc.ExtractorServiceStub, "ExtractBatch")
+    info_api = StageApi(extractor_pb2_grpc.ExtractorServiceStub, "GetInfo", "info",
+                        extractor_pb2.ExtractorServiceGetInfoRequest)
     result_type = extractor_pb2.ExtractResult
 
     def request(self, items: list[Seed], run: RunContext, backend: str):

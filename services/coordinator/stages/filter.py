@@ -18,6 +18,8 @@ class Filter(PipelineStage):
     stage = common_pb2.STAGE_FILTER
     service = "filter"
     api = StageApi(filter_pb2_grpc.FilterServiceStub, "ClassifyBatch")
+    info_api = StageApi(filter_pb2_grpc.FilterServiceStub, "GetInfo", "info",
+                        filter_pb2.FilterServiceGetInfoRequest)
     result_type = filter_pb2.ClassifyResult
     finishes = ("easy", "hard", "real")
 

@@ -7,7 +7,11 @@ from google.protobuf import json_format
 
 from mis.v1 import common_pb2, t2i_refiner_pb2, t2i_refiner_pb2_grpc
 from services.coordinator.sample import Sample
-from services.coordinator.stages.base import PipelineStage, RunContext, StageApi
+from services.coordinator.stages.base import (PipelineStage, RunConfigError, RunContext, StageApi,
+                                              not_served)
+
+_OPTION_FIELDS = {name: field for field in t2i_refiner_pb2.RenderOptions.DESCRIPTOR.fields
+                  for name in (field.name, field.json_name)}
 
 
 class Render(PipelineStage):
@@ -15,15 +19,58 @@ class Render(PipelineStage):
     stage = common_pb2.STAGE_RENDER
     service = "t2i-refiner"
     api = StageApi(t2i_refiner_pb2_grpc.T2IRefinerServiceStub, "RenderPairBatch")
+    info_api = StageApi(t2i_refiner_pb2_grpc.T2IRefinerServiceStub, "GetInfo", "info",
+                        t2i_refiner_pb2.T2IRefinerServiceGetInfoRequest)
     result_type = t2i_refiner_pb2.RenderPairResult
     batch_size = 2
+
+    def options(self, config) -> t2i_refiner_pb2.RenderOptions:
+        """The run's `render` options (a free mapping in the run config) as
+        the message; an unknown key or a mistyped value is named by its key."""
+        options = t2i_refiner_pb2.RenderOptions()
+        if not config.HasField("render"):
+            return options
+        for key, value in json_format.MessageToDict(config.render).items():
+            if key not in _OPTION_FIELDS:
+                known = ", ".join(f.name for f in t2i_refiner_pb2.RenderOptions.DESCRIPTOR.fields)
+                raise RunConfigError(f"render.{key}", f"unknown key (expected one of {known})")
+            try:
+                json_format.ParseDict({key: value}, options, ignore_unknown_fields=False)
+            except json_format.ParseError as exc:
+                raise RunConfigError(f"render.{key}", f"{value!r} is not a valid value: {exc}") from None
+        return options
+
+    def check_config(self, config) -> None:
+        self.options(config)
+
+    def check_served(self, config, info: common_pb2.StageInfo, service: str) -> None:
+        """The renderer (`render.renderer`, else the stage backend, else the
+        service's default) must be one the service has, the size one it
+        draws, and the reviewer one of its backends."""
+        options = self.options(config)
+        backend = self.given(config).backend
+        if options.renderer:
+            renderer, key = options.renderer, "render.renderer"
+        else:
+            renderer, key = backend or info.default_renderer, f"stages.{self.key}.backend"
+        renderers = {r.name: r for r in info.renderers}
+        if renderer not in renderers:
+            raise RunConfigError(key, not_served(renderer, service, sorted(renderers)))
+        limits = renderers[renderer]
+        for side, largest in (("width", limits.max_width), ("height", limits.max_height)):
+            value = getattr(options, side)
+            step = limits.multiple_of or 1
+            if value and not (step <= value <= largest and value % step == 0):
+                raise RunConfigError(f"render.{side}", f"{value} is not a {side} renderer {renderer!r} "
+                                     f"of {service} draws (a multiple of {step}, at most {largest})")
+        if options.reviewer and options.reviewer not in info.backends:
+            raise RunConfigError("render.reviewer", not_served(options.reviewer, service, info.backends))
+        self.check_batch(config, info, service)
 
     def request(self, items: list[Sample], run: RunContext, backend: str):
         """The run's `render` options; the stage backend names the renderer
         unless the options do; `refinement_rounds` is a run-level knob."""
-        options = t2i_refiner_pb2.RenderOptions()
-        if run.config.HasField("render"):
-            json_format.ParseDict(json_format.MessageToDict(run.config.render), options)
+        options = self.options(run.config)
         if backend and not options.renderer:
             options.renderer = backend
         if run.config.refinement_rounds:

@@ -18,6 +18,8 @@ class Retrieve(PipelineStage):
     stage = common_pb2.STAGE_RETRIEVE
     service = "retriever"
     api = StageApi(retriever_pb2_grpc.RetrieverServiceStub, "RetrieveBatch")
+    info_api = StageApi(retriever_pb2_grpc.RetrieverServiceStub, "GetInfo", "info",
+                        retriever_pb2.RetrieverServiceGetInfoRequest)
     result_type = retriever_pb2.RetrieveResult
     branches_from = "filter"
     finishes = ("real",)

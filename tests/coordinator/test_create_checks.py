@@ -1,0 +1,149 @@
+"""CreateRun checks a run against what its stages serve, asked of the stage
+services themselves (GetInfo), before any model is called and before
+anything is stored: an option no stage serves is INVALID_ARGUMENT naming
+its key; a stage that does not answer is UNAVAILABLE. Real stage servers
+(offline backends) and the real coordinator servicer on loopback."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import grpc
+import pytest
+
+from mis.v1 import coordinator_pb2, coordinator_pb2_grpc
+from services.common.errors import InvalidArgument
+from services.common.s3server import free_port
+from services.coordinator import layout
+from services.coordinator.runs import RunManager
+from services.coordinator.servicer import CoordinatorServicer
+from services.coordinator.stages import BY_KEY
+from services.t2i_refiner.validation import MAX_SIDE
+from tests.coordinator.conftest import small_config
+from tests.coordinator.recording import Recording
+
+
+def with_stage(key: str, **settings) -> dict:
+    """small_config's `stages` with `settings` added to one stage."""
+    stages = {name: {"concurrency": 2, "batch_size": 2, "max_attempts": 3, "timeout_seconds": 30}
+              for name in BY_KEY}
+    stages[key].update(settings)
+    return {"stages": stages}
+
+
+def config_with(overrides: dict) -> coordinator_pb2.RunConfig:
+    """small_config with `overrides`; `render` set on the message as a client
+    may send it, past the YAML parser's checks."""
+    config = small_config(**{k: v for k, v in overrides.items() if k != "render"})
+    if "render" in overrides:
+        config.render.Clear()
+        config.render.update(overrides["render"])
+    return config
+
+
+def assert_nothing_happened(callers: Recording, manager: RunManager, store) -> None:
+    assert not any(callers.sent.values()), dict(callers.sent)
+    assert not manager.runs
+    assert not list(store.list_keys(layout.RUNS))
+
+
+async def serve(manager: RunManager, store):
+    server = grpc.aio.server()
+    coordinator_pb2_grpc.add_CoordinatorServiceServicer_to_server(
+        CoordinatorServicer(manager, store, trainings=None), server)
+    port = server.add_insecure_port("127.0.0.1:0")
+    await server.start()
+    return server, f"127.0.0.1:{port}"
+
+
+async def test_an_unknown_renderer_is_refused_at_create_run_with_no_stage_called(stages, store):
+    # Once accepted: every extract and detoxify call spent, every item failed at render.
+    callers = Recording(stages.stage_addresses())
+    manager = RunManager(store, callers)
+    server, address = await serve(manager, store)
+    try:
+        async with grpc.aio.insecure_channel(address) as channel:
+            stub = coordinator_pb2_grpc.CoordinatorServiceStub(channel)
+            with pytest.raises(grpc.aio.AioRpcError) as caught:
+                await stub.CreateRun(coordinator_pb2.CreateRunRequest(
+                    config=config_with({"render": {"renderer": "dall-e"}})), timeout=30)
+    finally:
+        await server.stop(None)
+    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert caught.value.details() == (
+        "config.render.renderer: 'dall-e' is not served by t2i-refiner (serves: offline)")
+    assert_nothing_happened(callers, manager, store)
+
+
+@pytest.mark.parametrize("overrides, key, reason", [
+    ({"render": {"width": MAX_SIDE + 16}}, "config.render.width",
+     f"{MAX_SIDE + 16} is not a width renderer 'offline' of t2i-refiner draws "
+     f"(a multiple of 16, at most {MAX_SIDE})"),
+    ({"render": {"height": 100}}, "config.render.height",
+     f"100 is not a height renderer 'offline' of t2i-refiner draws (a multiple of 16, at most {MAX_SIDE})"),
+    (with_stage("render", backend="dall-e"), "config.stages.render.backend",
+     "'dall-e' is not served by t2i-refiner (serves: offline)"),
+    ({"render": {"reviewer": "gpt-4o"}}, "config.render.reviewer",
+     "'gpt-4o' is not served by t2i-refiner (serves: offline)"),
+    (with_stage("filter", backend="nope"), "config.stages.filter.backend",
+     "'nope' is not served by filter (serves: offline)"),
+    (with_stage("extract", backend="openai"), "config.stages.extract.backend",
+     "'openai' is not served by extractor (serves: offline)"),
+    (with_stage("render", batch_size=65), "config.stages.render.batch_size",
+     "65 items per call is over the limit of 64 of t2i-refiner"),
+    ({"render": {"rendrer": "offline"}}, "config.render.rendrer", None),
+    ({"render": {"width": "wide"}}, "config.render.width", None),
+])
+async def test_create_refuses_what_the_stages_do_not_serve_naming_the_key(stages, store, overrides, key,
+                                                                          reason):
+    callers = Recording(stages.stage_addresses())
+    manager = RunManager(store, callers)
+    with pytest.raises(InvalidArgument) as caught:
+        await manager.create(config_with(overrides))
+    assert caught.value.field == key
+    if reason is not None:
+        assert caught.value.reason == reason
+    assert_nothing_happened(callers, manager, store)
+
+
+async def test_a_stage_that_does_not_answer_is_unavailable_not_invalid(stages, store):
+    gone = dataclasses.replace(stages.stage_addresses(), t2i_refiner=f"127.0.0.1:{free_port()}")
+    callers = Recording(gone)
+    manager = RunManager(store, callers)
+    server, address = await serve(manager, store)
+    try:
+        async with grpc.aio.insecure_channel(address) as channel:
+            stub = coordinator_pb2_grpc.CoordinatorServiceStub(channel)
+            with pytest.raises(grpc.aio.AioRpcError) as caught:
+                await stub.CreateRun(coordinator_pb2.CreateRunRequest(config=small_config()), timeout=30)
+    finally:
+        await server.stop(None)
+    assert caught.value.code() == grpc.StatusCode.UNAVAILABLE
+    assert "t2i-refiner (stage render) did not say what it serves" in caught.value.details()
+    assert_nothing_happened(callers, manager, store)
+
+
+def test_the_run_config_parser_names_a_bad_render_option():
+    from services.coordinator.runconfig import RunConfigError
+    with pytest.raises(RunConfigError) as caught:
+        small_config(render={"width": 64, "rendrer": "offline"})
+    assert caught.value.key == "render.rendrer"
+    assert caught.value.reason.startswith("unknown key (expected one of renderer, reviewer, width")
+
+
+async def test_retry_failed_refuses_a_run_its_stages_cannot_serve(stages, store):
+    # A run recorded before these checks, whose every item failed at render.
+    from google.protobuf import json_format
+    run = coordinator_pb2.Run(id="old-dall-e", config=config_with({"render": {"renderer": "dall-e"}}),
+                              state=coordinator_pb2.RUN_STATE_SUCCEEDED)
+    store.put_json(layout.run_record(run.id), json_format.MessageToDict(run, preserving_proto_field_name=True))
+    store.put_json(layout.failure_record(run.id, "sample-1"), {"reason": "render: dall-e"})
+    callers = Recording(stages.stage_addresses())
+    manager = RunManager(store, callers, resume=False)
+    with pytest.raises(InvalidArgument) as caught:
+        await manager.retry_failed(run.id)
+    assert caught.value.field == "config.render.renderer"
+    assert not any(callers.sent.values()) and not manager.runs
+    # The failures are kept, and the record still says how the run ended.
+    assert list(store.list_keys(layout.failures_prefix(run.id)))
+    assert store.get_json(layout.run_record(run.id))["state"] == "RUN_STATE_SUCCEEDED"
