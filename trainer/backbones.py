@@ -84,13 +84,23 @@ class ImageBudget:
 
 
 def load_backbone(model_dir: Path | str, budget: ImageBudget = ImageBudget(),
-                  attn_implementation: str = "sdpa") -> Backbone:
-    """Model (fp32 master weights; bf16 comes from autocast or FSDP's policy) and processor."""
-    from transformers import AutoModelForImageTextToText
+                  attn_implementation: str = "sdpa", on_meta: bool = False) -> Backbone:
+    """Model (fp32 master weights; bf16 comes from autocast or FSDP's policy) and processor.
+
+    `on_meta` builds the model from its config on the meta device, without reading or
+    allocating its weights: under FSDP only rank 0 loads them, and the others receive their
+    shards from it."""
+    from transformers import AutoConfig, AutoModelForImageTextToText
 
     family = family_of(model_dir)
-    model = AutoModelForImageTextToText.from_pretrained(model_dir, dtype=torch.float32,
-                                                        attn_implementation=attn_implementation)
+    if on_meta:
+        with torch.device("meta"):
+            model = AutoModelForImageTextToText.from_config(AutoConfig.from_pretrained(model_dir),
+                                                            dtype=torch.float32,
+                                                            attn_implementation=attn_implementation)
+    else:
+        model = AutoModelForImageTextToText.from_pretrained(model_dir, dtype=torch.float32,
+                                                            attn_implementation=attn_implementation)
     for path in (family.vision, family.projector, family.decoder_layers):
         try:
             model.get_submodule(path)

@@ -78,8 +78,11 @@ class MIRageRecipe:
         self._watch_for_preemption()
 
         model_dir = self.model_dir = self._fetch_model(cfg.model)
+        # Under FSDP only rank 0 reads the weights; the other ranks build the model on the
+        # meta device and get their shards from rank 0 once it is sharded (_parallelize).
+        self.weights_from_rank0 = self.distributed and cfg.fsdp and not self.rank0
         self.backbone = backbones.load_backbone(model_dir, backbones.ImageBudget(cfg.max_pixels, cfg.max_dynamic_patch),
-                                                cfg.attn_implementation)
+                                                cfg.attn_implementation, on_meta=self.weights_from_rank0)
         self.image_budget = backbones.image_budget_of(self.backbone)
         if self.rank0:
             log.info("resolved config %s", json.dumps({**cfg.as_dict(), "image_budget": self.image_budget},
@@ -237,16 +240,33 @@ class MIRageRecipe:
             # a batch without images skips it on some ranks, and a unit of its own would then
             # all-gather on some ranks only and hang.
             # Through the backbone: a LoRA model wraps it, and its layers are the same modules.
+            loaded = model.state_dict() if self.rank0 else {}  # references, not copies
             for layer in self.backbone.model.get_submodule(self.backbone.family.decoder_layers):
                 fully_shard(layer, mp_policy=policy)
             fully_shard(model, mp_policy=policy)
             self.sharded = True
-            return model.to(self.device)  # only this rank's shards travel to the GPU
+            self._shard_weights_from_rank0(model, loaded)
+            return model
         from torch.nn.parallel import DistributedDataParallel
 
         model.to(self.device)
         # Every trained parameter is used in every micro-batch (text-only ones get a dummy image).
         return DistributedDataParallel(model, device_ids=[self.device.index] if self.device.type == "cuda" else None)
+
+    def _shard_weights_from_rank0(self, model: torch.nn.Module, loaded: dict[str, torch.Tensor]) -> None:
+        """Rank 0's loaded weights, broadcast once and kept by each rank as its shards. The
+        meta ranks' storage is allocated only now, for their shards alone."""
+        from torch.distributed.checkpoint.state_dict import StateDictOptions, set_model_state_dict
+
+        if self.weights_from_rank0:
+            model.to_empty(device=self.device)
+            log.info("model built on the meta device; its shards come from rank 0")
+        else:
+            model.to(self.device)  # only this rank's shards travel to the GPU
+        set_model_state_dict(model, loaded, options=StateDictOptions(full_state_dict=True, broadcast_from_rank0=True))
+        # Buffers are not sharded, and non-persistent ones (rotary tables) are in no state dict.
+        for buffer in model.buffers():
+            dist.broadcast(buffer, src=0)
 
     def _resume(self) -> None:
         if not self.config.resume:

@@ -26,15 +26,19 @@ from trainer.train import run
 REPO = Path(__file__).resolve().parents[2]
 
 
-def _torchrun(config: Path, *overrides: str, processes: int = 2) -> list[float]:
-    """Runs the recipe on `processes` CPU ranks; returns rank 0's per-step losses."""
+def _torchrun(config: Path, *overrides: str, processes: int = 2, log: list | None = None) -> list[float]:
+    """Runs the recipe on `processes` CPU ranks; returns rank 0's per-step losses (and puts
+    every rank's log records in `log`, when given)."""
     torchrun = Path(sys.executable).parent / "torchrun"
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO)}
     result = subprocess.run([str(torchrun), "--standalone", "--nproc-per-node", str(processes), "-m",
                              "trainer.train", "--config", str(config), *overrides],
                             cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    messages = [json.loads(line)["message"] for line in result.stdout.splitlines() if line.startswith("{")]
+    records = [json.loads(line) for line in result.stdout.splitlines() if line.startswith("{")]
+    if log is not None:
+        log.extend(records)
+    messages = [record["message"] for record in records if record["rank"] == 0]
     return [float(m.split(" loss ")[1].split()[0]) for m in messages if m.startswith("step ") and " loss " in m]
 
 
@@ -66,7 +70,12 @@ def test_fsdp_resumed_run_matches_ddp(tiny_llava, mis_split, write_config, tmp_p
                           epochs=3, micro_batch_size=2, grad_accum_steps=2, checkpoint_every=2)
     _torchrun(config)
     fsdp = tmp_path / "fsdp"
-    _torchrun(config, f"output={fsdp}", "fsdp=true", "stop_after_steps=3", f"work_dir={tmp_path / 'w1'}")
+    log: list[dict] = []
+    _torchrun(config, f"output={fsdp}", "fsdp=true", "stop_after_steps=3", f"work_dir={tmp_path / 'w1'}", log=log)
+    # Only rank 0 read the weights; rank 1 built the model on the meta device (and still
+    # trains to the DDP run's weights, below).
+    built_on_meta = {r["rank"] for r in log if r["message"].startswith("model built on the meta device")}
+    assert built_on_meta == {1}
     assert json.loads((fsdp / "progress.json").read_text())["step"] == 3
     # The sharded checkpoint also resumes on one process (DCP reshards), with micro-batches
     # of 4 so the global batches are those of 2 ranks x 2.
