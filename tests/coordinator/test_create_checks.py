@@ -147,3 +147,27 @@ async def test_retry_failed_refuses_a_run_its_stages_cannot_serve(stages, store)
     # The failures are kept, and the record still says how the run ended.
     assert list(store.list_keys(layout.failures_prefix(run.id)))
     assert store.get_json(layout.run_record(run.id))["state"] == "RUN_STATE_SUCCEEDED"
+
+
+async def test_a_replica_down_leaves_the_check_to_those_that_answer(stages, store):
+    live = stages.addresses["t2i-refiner"]
+    dead = f"127.0.0.1:{free_port()}"
+    callers = Recording(dataclasses.replace(stages.stage_addresses(), t2i_refiner=f"{live},{dead}"))
+    served = await callers.describe(small_config())
+    assert [address for address, _ in served["render"]] == [live]
+    assert served["render"][0][1].service == "t2i-refiner"
+    assert set(served) == {"extract", "detoxify", "render", "filter", "annotate"}  # no real target
+
+
+async def test_replicas_that_differ_are_each_checked_and_named(stages, store_env, store):
+    # A second t2i-refiner replica configured for batches of one.
+    from tests.coordinator.conftest import SERVICE_ENV
+    addresses = stages.stage_addresses()
+    small = await stages.start("t2i-refiner", {**SERVICE_ENV, **store_env, "MIS_MAX_BATCH_ITEMS": "1"})
+    callers = Recording(dataclasses.replace(addresses, t2i_refiner=f"{addresses.t2i_refiner},{small}"))
+    manager = RunManager(store, callers)
+    with pytest.raises(InvalidArgument) as caught:
+        await manager.create(small_config())
+    assert caught.value.field == "config.stages.render.batch_size"
+    assert caught.value.reason == f"2 items per call is over the limit of 1 of t2i-refiner at {small}"
+    assert_nothing_happened(callers, manager, store)
