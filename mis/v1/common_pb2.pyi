@@ -271,29 +271,35 @@ class Sample(_message.Message):
     def __init__(self, id: _Optional[str] = ..., run_id: _Optional[str] = ..., seed_id: _Optional[str] = ..., category: _Optional[_Union[Category, _Mapping]] = ..., harmful_query: _Optional[str] = ..., instruction: _Optional[str] = ..., images: _Optional[_Union[ImagePair, _Mapping]] = ..., split: _Optional[_Union[Split, str]] = ..., cot: _Optional[_Union[SafetyCot, _Mapping]] = ..., provenance: _Optional[_Iterable[_Union[Provenance, _Mapping]]] = ..., filter_reason: _Optional[str] = ...) -> None: ...
 
 class RendererInfo(_message.Message):
-    __slots__ = ("name", "max_width", "max_height", "multiple_of")
+    __slots__ = ("name", "max_width", "max_height", "multiple_of", "max_steps", "max_guidance_scale")
     NAME_FIELD_NUMBER: _ClassVar[int]
     MAX_WIDTH_FIELD_NUMBER: _ClassVar[int]
     MAX_HEIGHT_FIELD_NUMBER: _ClassVar[int]
     MULTIPLE_OF_FIELD_NUMBER: _ClassVar[int]
+    MAX_STEPS_FIELD_NUMBER: _ClassVar[int]
+    MAX_GUIDANCE_SCALE_FIELD_NUMBER: _ClassVar[int]
     name: str
     max_width: int
     max_height: int
     multiple_of: int
-    def __init__(self, name: _Optional[str] = ..., max_width: _Optional[int] = ..., max_height: _Optional[int] = ..., multiple_of: _Optional[int] = ...) -> None: ...
+    max_steps: int
+    max_guidance_scale: float
+    def __init__(self, name: _Optional[str] = ..., max_width: _Optional[int] = ..., max_height: _Optional[int] = ..., multiple_of: _Optional[int] = ..., max_steps: _Optional[int] = ..., max_guidance_scale: _Optional[float] = ...) -> None: ...
 
 class StageInfo(_message.Message):
-    __slots__ = ("service", "backends", "default_backend", "max_batch_items", "renderers", "default_renderer")
+    __slots__ = ("service", "backends", "default_backend", "max_batch_items", "renderers", "default_renderer", "max_refinement_rounds")
     SERVICE_FIELD_NUMBER: _ClassVar[int]
     BACKENDS_FIELD_NUMBER: _ClassVar[int]
     DEFAULT_BACKEND_FIELD_NUMBER: _ClassVar[int]
     MAX_BATCH_ITEMS_FIELD_NUMBER: _ClassVar[int]
     RENDERERS_FIELD_NUMBER: _ClassVar[int]
     DEFAULT_RENDERER_FIELD_NUMBER: _ClassVar[int]
+    MAX_REFINEMENT_ROUNDS_FIELD_NUMBER: _ClassVar[int]
     service: str
     backends: _containers.RepeatedScalarFieldContainer[str]
     default_backend: str
     max_batch_items: int
     renderers: _containers.RepeatedCompositeFieldContainer[RendererInfo]
     default_renderer: str
-    def __init__(self, service: _Optional[str] = ..., backends: _Optional[_Iterable[str]] = ..., default_backend: _Optional[str] = ..., max_batch_items: _Optional[int] = ..., renderers: _Optional[_Iterable[_Union[RendererInfo, _Mapping]]] = ..., default_renderer: _Optional[str] = ...) -> None: ...
+    max_refinement_rounds: int
+    def __init__(self, service: _Optional[str] = ..., backends: _Optional[_Iterable[str]] = ..., default_backend: _Optional[str] = ..., max_batch_items: _Optional[int] = ..., renderers: _Optional[_Iterable[_Union[RendererInfo, _Mapping]]] = ..., default_renderer: _Optional[str] = ..., max_refinement_rounds: _Optional[int] = ...) -> None: ...
