@@ -49,7 +49,8 @@ class ResolvedOptions:
 def renderer_info(name: str) -> common_pb2.RendererInfo:
     """The sizes a renderer draws, as GetInfo reports them and requests are checked."""
     return common_pb2.RendererInfo(name=name, max_width=MAX_SIDE, max_height=MAX_SIDE,
-                                   multiple_of=SIDE_MULTIPLE)
+                                   multiple_of=SIDE_MULTIPLE, max_steps=MAX_STEPS,
+                                   max_guidance_scale=MAX_GUIDANCE)
 
 
 def _side(value: int, default: int, field: str) -> int:

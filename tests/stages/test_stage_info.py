@@ -53,12 +53,15 @@ async def test_get_info_answers_what_the_settings_configured(name, store_env):
     assert info.default_backend == "openai"
     assert info.max_batch_items == 7
     if name == "t2i-refiner":
-        from services.t2i_refiner.validation import MAX_SIDE, SIDE_MULTIPLE
-        assert [(r.name, r.max_width, r.max_height, r.multiple_of) for r in info.renderers] == [
-            ("offline", MAX_SIDE, MAX_SIDE, SIDE_MULTIPLE)]
+        from services.t2i_refiner.validation import (MAX_GUIDANCE, MAX_ROUNDS, MAX_SIDE, MAX_STEPS,
+                                                      SIDE_MULTIPLE)
+        assert [(r.name, r.max_width, r.max_height, r.multiple_of, r.max_steps, r.max_guidance_scale)
+                for r in info.renderers] == [
+            ("offline", MAX_SIDE, MAX_SIDE, SIDE_MULTIPLE, MAX_STEPS, MAX_GUIDANCE)]
         assert info.default_renderer == "offline"
+        assert info.max_refinement_rounds == MAX_ROUNDS
     else:
-        assert not info.renderers and not info.default_renderer
+        assert not info.renderers and not info.default_renderer and not info.max_refinement_rounds
 
 
 async def test_a_backend_only_one_model_has_is_not_served(store_env):
