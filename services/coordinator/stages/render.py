@@ -10,8 +10,8 @@ from services.coordinator.sample import Sample
 from services.coordinator.stages.base import (PipelineStage, RunConfigError, RunContext, StageApi,
                                               not_served)
 
-_OPTION_FIELDS = {name: field for field in t2i_refiner_pb2.RenderOptions.DESCRIPTOR.fields
-                  for name in (field.name, field.json_name)}
+_OPTION_NAMES = frozenset(name for field in t2i_refiner_pb2.RenderOptions.DESCRIPTOR.fields
+                          for name in (field.name, field.json_name))
 
 
 class Render(PipelineStage):
@@ -31,22 +31,26 @@ class Render(PipelineStage):
         if not config.HasField("render"):
             return options
         for key, value in json_format.MessageToDict(config.render).items():
-            if key not in _OPTION_FIELDS:
+            if key not in _OPTION_NAMES:
                 known = ", ".join(f.name for f in t2i_refiner_pb2.RenderOptions.DESCRIPTOR.fields)
                 raise RunConfigError(f"render.{key}", f"unknown key (expected one of {known})")
             try:
-                json_format.ParseDict({key: value}, options, ignore_unknown_fields=False)
+                json_format.ParseDict({key: value}, options)
             except json_format.ParseError as exc:
                 raise RunConfigError(f"render.{key}", f"{value!r} is not a valid value: {exc}") from None
         return options
 
     def check_config(self, config) -> None:
-        self.options(config)
+        options = self.options(config)
+        for name in ("width", "height", "steps", "guidance_scale", "seed", "refinement_rounds"):
+            if getattr(options, name) < 0:
+                raise RunConfigError(f"render.{name}", "must be 0 or more")
 
     def check_served(self, config, info: common_pb2.StageInfo, service: str) -> None:
         """The renderer (`render.renderer`, else the stage backend, else the
-        service's default) must be one the service has, the size one it
-        draws, and the reviewer one of its backends."""
+        service's default) must be one the service has; the size, steps and
+        guidance within what it draws; the rounds within the service's limit;
+        the reviewer one of its backends."""
         options = self.options(config)
         backend = self.given(config).backend
         if options.renderer:
@@ -63,6 +67,17 @@ class Render(PipelineStage):
             if value and not (step <= value <= largest and value % step == 0):
                 raise RunConfigError(f"render.{side}", f"{value} is not a {side} renderer {renderer!r} "
                                      f"of {service} draws (a multiple of {step}, at most {largest})")
+        if limits.max_steps and options.steps > limits.max_steps:
+            raise RunConfigError("render.steps", f"{options.steps} is over the {limits.max_steps} steps "
+                                 f"renderer {renderer!r} of {service} takes")
+        if limits.max_guidance_scale and options.guidance_scale > limits.max_guidance_scale:
+            raise RunConfigError("render.guidance_scale", f"{options.guidance_scale:g} is over the "
+                                 f"{limits.max_guidance_scale:g} renderer {renderer!r} of {service} takes")
+        rounds, key = ((config.refinement_rounds, "refinement_rounds") if config.refinement_rounds
+                       else (options.refinement_rounds, "render.refinement_rounds"))
+        if info.max_refinement_rounds and rounds > info.max_refinement_rounds:
+            raise RunConfigError(key, f"{rounds} is over the {info.max_refinement_rounds} refinement "
+                                 f"rounds {service} takes")
         if options.reviewer and options.reviewer not in info.backends:
             raise RunConfigError("render.reviewer", not_served(options.reviewer, service, info.backends))
         self.check_batch(config, info, service)
