@@ -342,12 +342,13 @@ class MIRageRecipe:
             batch = {k: v.to(self.device) for k, v in batch.items()}
             labels = batch.pop("labels")
             last = position == len(group) - 1
-            # Gradients are reduced across ranks once per optimizer step, not per micro-batch.
+            # DDP reduces gradients once per optimizer step. FSDP2 reduce-scatters after each
+            # micro-batch unless told to defer (which keeps the gradients unsharded meanwhile).
             sync = contextlib.nullcontext()
             if isinstance(self.model, torch.nn.parallel.DistributedDataParallel) and not last:
                 sync = self.model.no_sync()
             elif hasattr(self.model, "set_requires_gradient_sync"):  # FSDP2
-                self.model.set_requires_gradient_sync(last)
+                self.model.set_requires_gradient_sync(last or not self.config.fsdp_defer_grad_sync)
             # The language-model head runs only where a next token carries loss (the answers),
             # not over the prompt and its thousands of image tokens.
             positions, targets = labelled_positions(labels)

@@ -81,7 +81,9 @@ def test_fsdp_resumed_run_matches_ddp(tiny_llava, mis_split, write_config, tmp_p
     # of 4 so the global batches are those of 2 ranks x 2.
     resharded = tmp_path / "resharded"
     shutil.copytree(fsdp, resharded)
-    _torchrun(config, f"output={fsdp}", "fsdp=true", f"work_dir={tmp_path / 'w2'}")
+    # The resumed half defers the gradient sync to each step's last micro-batch; the first
+    # half reduce-scattered after every micro-batch: both must give DDP's weights.
+    _torchrun(config, f"output={fsdp}", "fsdp=true", "fsdp_defer_grad_sync=true", f"work_dir={tmp_path / 'w2'}")
     one = run(load_config(str(config), [f"output={resharded}", "fsdp=true", "micro_batch_size=4",
                                         f"work_dir={tmp_path / 'w3'}"]))
     assert one.step == 6 and one.world_size == 1
