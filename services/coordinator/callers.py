@@ -123,7 +123,14 @@ class GrpcCallers:
         no replica that answers (try again later); a replica too old to have
         GetInfo leaves its stage unchecked."""
         used = [stage for stage in PIPELINE if stage.used(config)]
-        answers = await asyncio.gather(*(self._describe(config, stage) for stage in used))
+        answers = await asyncio.gather(*(self._describe(config, stage) for stage in used),
+                                       return_exceptions=True)
+        for answer in answers:
+            if isinstance(answer, BaseException) and not isinstance(answer, Unavailable):
+                raise answer
+        down = [str(answer) for answer in answers if isinstance(answer, Unavailable)]
+        if down:  # every stage that is down, in pipeline order
+            raise Unavailable("; ".join(down) + "; the run was not created, try again when they are up")
         return {stage.key: found for stage, found in zip(used, answers)}
 
     async def _describe(self, config: coordinator_pb2.RunConfig, stage: PipelineStage
@@ -157,8 +164,7 @@ class GrpcCallers:
         if not found and not answered:
             where = "; ".join(failures) or "no replica resolved for " + ", ".join(
                 self.endpoints(config, stage.key))
-            raise Unavailable(f"{stage.service} (stage {stage.key}) did not say what it serves ({where}); "
-                              f"the run was not created, try again when it is up")
+            raise Unavailable(f"{stage.service} (stage {stage.key}) did not say what it serves ({where})")
         return found
 
     def _counter(self, key: str) -> Callable[[str], None] | None:
