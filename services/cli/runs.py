@@ -11,6 +11,7 @@ from pathlib import Path
 import grpc
 
 from services.cli.pace import Pace, duration
+from services.common.interceptors import REQUEST_ID_KEY
 from services.coordinator.client import (CoordinatorClient, default_address, default_ca_file,
                                          default_client_pair, default_token_file, progress_lines,
                                          state_name)
@@ -116,6 +117,12 @@ def retry_failed(args: argparse.Namespace) -> int:
     return 0
 
 
+def answered_by_server(exc: grpc.RpcError) -> bool:
+    """Whether a server sent this status (every MIS server returns a request
+    id), as opposed to the channel never reaching one."""
+    return any(key == REQUEST_ID_KEY for key, _ in exc.trailing_metadata() or ())
+
+
 def handle_rpc_errors(handler):
     """Print a gRPC error as one readable line and exit non-zero."""
     def run(args: argparse.Namespace) -> int:
@@ -123,7 +130,8 @@ def handle_rpc_errors(handler):
             return handler(args)
         except grpc.RpcError as exc:
             print(f"error: {exc.code().name}: {exc.details()}", file=sys.stderr)
-            if exc.code() == grpc.StatusCode.UNAVAILABLE:
+            # A coordinator that answers UNAVAILABLE (a stage it needs is down) says why itself.
+            if exc.code() == grpc.StatusCode.UNAVAILABLE and not answered_by_server(exc):
                 print(f"no coordinator answers at {getattr(args, 'coordinator', '?')}: start one "
                       f"with `mis stack up` "
                       f"in this folder (found without flags), or give --coordinator / "
