@@ -6,13 +6,14 @@ its key; a stage that does not answer is UNAVAILABLE. Real stage servers
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 
 import grpc
 import pytest
 
-from mis.v1 import coordinator_pb2, coordinator_pb2_grpc
-from services.common.errors import InvalidArgument
+from mis.v1 import coordinator_pb2, coordinator_pb2_grpc, t2i_refiner_pb2_grpc
+from services.common.errors import InvalidArgument, Unavailable
 from services.common.s3server import free_port
 from services.coordinator import layout
 from services.coordinator.runs import RunManager
@@ -180,3 +181,39 @@ async def test_replicas_that_differ_are_each_checked_and_named(stages, store_env
     assert caught.value.field == "config.stages.render.batch_size"
     assert caught.value.reason == f"2 items per call is over the limit of 1 of t2i-refiner at {small}"
     assert_nothing_happened(callers, manager, store)
+
+
+async def t2i_server(servicer) -> tuple[grpc.aio.Server, str]:
+    server = grpc.aio.server()
+    t2i_refiner_pb2_grpc.add_T2IRefinerServiceServicer_to_server(servicer, server)
+    port = server.add_insecure_port("127.0.0.1:0")
+    await server.start()
+    return server, f"127.0.0.1:{port}"
+
+
+async def test_a_replica_that_hangs_in_get_info_is_unavailable_after_the_deadline(stages, store):
+    class Hanging(t2i_refiner_pb2_grpc.T2IRefinerServiceServicer):
+        async def GetInfo(self, request, context):
+            await asyncio.Event().wait()  # never answers: the caller's deadline ends it
+
+    server, hanging = await t2i_server(Hanging())
+    try:
+        callers = Recording(dataclasses.replace(stages.stage_addresses(), t2i_refiner=hanging))
+        callers.info_timeout_seconds = 0.5
+        with pytest.raises(Unavailable) as caught:
+            await callers.describe(small_config())
+    finally:
+        await server.stop(None)
+    assert f"t2i-refiner (stage render) did not say what it serves ({hanging}: DEADLINE_EXCEEDED" in str(
+        caught.value)
+
+
+async def test_a_service_without_get_info_leaves_its_stage_unchecked(stages, store):
+    server, older = await t2i_server(t2i_refiner_pb2_grpc.T2IRefinerServiceServicer())
+    try:
+        callers = Recording(dataclasses.replace(stages.stage_addresses(), t2i_refiner=older))
+        served = await callers.describe(small_config())
+    finally:
+        await server.stop(None)
+    assert served["render"] == []
+    assert [address for address, _ in served["filter"]] == [stages.addresses["filter"]]
