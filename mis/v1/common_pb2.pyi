@@ -287,7 +287,7 @@ class RendererInfo(_message.Message):
     def __init__(self, name: _Optional[str] = ..., max_width: _Optional[int] = ..., max_height: _Optional[int] = ..., multiple_of: _Optional[int] = ..., max_steps: _Optional[int] = ..., max_guidance_scale: _Optional[float] = ...) -> None: ...
 
 class StageInfo(_message.Message):
-    __slots__ = ("service", "backends", "default_backend", "max_batch_items", "renderers", "default_renderer", "max_refinement_rounds")
+    __slots__ = ("service", "backends", "default_backend", "max_batch_items", "renderers", "default_renderer", "max_refinement_rounds", "default_width", "default_height", "default_steps", "default_refinement_rounds", "max_work_pixel_steps")
     SERVICE_FIELD_NUMBER: _ClassVar[int]
     BACKENDS_FIELD_NUMBER: _ClassVar[int]
     DEFAULT_BACKEND_FIELD_NUMBER: _ClassVar[int]
@@ -295,6 +295,11 @@ class StageInfo(_message.Message):
     RENDERERS_FIELD_NUMBER: _ClassVar[int]
     DEFAULT_RENDERER_FIELD_NUMBER: _ClassVar[int]
     MAX_REFINEMENT_ROUNDS_FIELD_NUMBER: _ClassVar[int]
+    DEFAULT_WIDTH_FIELD_NUMBER: _ClassVar[int]
+    DEFAULT_HEIGHT_FIELD_NUMBER: _ClassVar[int]
+    DEFAULT_STEPS_FIELD_NUMBER: _ClassVar[int]
+    DEFAULT_REFINEMENT_ROUNDS_FIELD_NUMBER: _ClassVar[int]
+    MAX_WORK_PIXEL_STEPS_FIELD_NUMBER: _ClassVar[int]
     service: str
     backends: _containers.RepeatedScalarFieldContainer[str]
     default_backend: str
@@ -302,4 +307,9 @@ class StageInfo(_message.Message):
     renderers: _containers.RepeatedCompositeFieldContainer[RendererInfo]
     default_renderer: str
     max_refinement_rounds: int
-    def __init__(self, service: _Optional[str] = ..., backends: _Optional[_Iterable[str]] = ..., default_backend: _Optional[str] = ..., max_batch_items: _Optional[int] = ..., renderers: _Optional[_Iterable[_Union[RendererInfo, _Mapping]]] = ..., default_renderer: _Optional[str] = ..., max_refinement_rounds: _Optional[int] = ...) -> None: ...
+    default_width: int
+    default_height: int
+    default_steps: int
+    default_refinement_rounds: int
+    max_work_pixel_steps: int
+    def __init__(self, service: _Optional[str] = ..., backends: _Optional[_Iterable[str]] = ..., default_backend: _Optional[str] = ..., max_batch_items: _Optional[int] = ..., renderers: _Optional[_Iterable[_Union[RendererInfo, _Mapping]]] = ..., default_renderer: _Optional[str] = ..., max_refinement_rounds: _Optional[int] = ..., default_width: _Optional[int] = ..., default_height: _Optional[int] = ..., default_steps: _Optional[int] = ..., default_refinement_rounds: _Optional[int] = ..., max_work_pixel_steps: _Optional[int] = ...) -> None: ...
