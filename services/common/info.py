@@ -5,7 +5,7 @@ before it sends any work."""
 
 from __future__ import annotations
 
-from typing import Collection, Iterable, Sequence
+from typing import Collection, Sequence
 
 from mis.v1 import common_pb2
 
@@ -20,12 +20,10 @@ def served_backends(models: Sequence[Collection[str]]) -> list[str]:
 
 
 def stage_info(service: str, models: Sequence[Collection[str]], default_backend: str, *,
-               max_batch_items: int, renderers: Iterable[common_pb2.RendererInfo] = (),
-               default_renderer: str = "", max_refinement_rounds: int = 0) -> common_pb2.StageInfo:
+               max_batch_items: int) -> common_pb2.StageInfo:
     """The StageInfo of `service`: `models` are the backend names of each of
     its models (a `Backends.models`), `default_backend` what an empty
-    backend takes."""
-    return common_pb2.StageInfo(
-        service=service, backends=served_backends(models), default_backend=default_backend,
-        max_batch_items=max_batch_items, renderers=list(renderers),
-        default_renderer=default_renderer, max_refinement_rounds=max_refinement_rounds)
+    backend takes. A service with more to say (the t2i-refiner) merges its
+    own fields in."""
+    return common_pb2.StageInfo(service=service, backends=served_backends(models),
+                                default_backend=default_backend, max_batch_items=max_batch_items)

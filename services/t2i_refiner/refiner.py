@@ -24,8 +24,8 @@ from services.common.stage import item_error
 from services.t2i_refiner.metrics import RenderMetrics
 from services.t2i_refiner.rendering import Renderer, RenderSpec, derive_seed
 from services.t2i_refiner.pair_review import PairReviewer, PairUnderReview, ReviewOutcome
-from services.t2i_refiner.validation import (MAX_ROUNDS, RenderDefaults, check_instruction,
-                                              check_work, renderer_info, resolve_options)
+from services.t2i_refiner.validation import (RenderDefaults, check_instruction, check_work,
+                                              render_info, resolve_options)
 
 REVIEW_NAMES = {value: name.removeprefix("REVIEW_").lower()
                 for name, value in t2i_refiner_pb2.Review.items()}
@@ -63,10 +63,10 @@ class PairRefiner:
 
     def info(self) -> common_pb2.StageInfo:
         """What this replica serves: its reviewers as the backends, its renderers and sizes."""
-        return stage_info("t2i-refiner", [self.reviewers], self.defaults.reviewer,
-                          max_batch_items=self.max_batch_items,
-                          renderers=[renderer_info(name) for name in sorted(self.renderers)],
-                          default_renderer=self.defaults.renderer, max_refinement_rounds=MAX_ROUNDS)
+        info = stage_info("t2i-refiner", [self.reviewers], self.defaults.reviewer,
+                          max_batch_items=self.max_batch_items)
+        info.MergeFrom(render_info(self.defaults, self.renderers))
+        return info
 
     async def batch(self, request: t2i_refiner_pb2.RenderPairBatchRequest
                     ) -> t2i_refiner_pb2.RenderPairBatchResponse:

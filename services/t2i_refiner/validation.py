@@ -53,6 +53,17 @@ def renderer_info(name: str) -> common_pb2.RendererInfo:
                                    max_guidance_scale=MAX_GUIDANCE)
 
 
+def render_info(defaults: RenderDefaults, renderers: Collection[str]) -> common_pb2.StageInfo:
+    """The t2i-refiner's own part of its StageInfo: its renderers and what
+    they draw, its defaults and the work one call may ask for."""
+    spec = defaults.spec
+    return common_pb2.StageInfo(
+        renderers=[renderer_info(name) for name in sorted(renderers)],
+        default_renderer=defaults.renderer, max_refinement_rounds=MAX_ROUNDS,
+        default_width=spec.width, default_height=spec.height, default_steps=spec.steps,
+        default_refinement_rounds=defaults.refinement_rounds, max_work_pixel_steps=MAX_WORK_PIXEL_STEPS)
+
+
 def _side(value: int, default: int, field: str) -> int:
     if value == 0:
         return default

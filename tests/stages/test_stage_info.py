@@ -46,7 +46,8 @@ def test_every_stage_service_is_covered():
 
 @pytest.mark.parametrize("name", sorted(MODELS))
 async def test_get_info_answers_what_the_settings_configured(name, store_env):
-    env = {**store_env, **openai_env(*MODELS[name]), "MIS_MAX_BATCH_ITEMS": "7"}
+    env = {**store_env, **openai_env(*MODELS[name]), "MIS_MAX_BATCH_ITEMS": "7", "MIS_T2I_WIDTH": "320",
+           "MIS_T2I_HEIGHT": "192", "MIS_T2I_STEPS": "9", "MIS_T2I_REFINEMENT_ROUNDS": "2"}
     info = await get_info(name, env)
     assert info.service == name
     assert list(info.backends) == ["offline", "openai"]
@@ -54,14 +55,19 @@ async def test_get_info_answers_what_the_settings_configured(name, store_env):
     assert info.max_batch_items == 7
     if name == "t2i-refiner":
         from services.t2i_refiner.validation import (MAX_GUIDANCE, MAX_ROUNDS, MAX_SIDE, MAX_STEPS,
-                                                      SIDE_MULTIPLE)
+                                                      MAX_WORK_PIXEL_STEPS, SIDE_MULTIPLE)
         assert [(r.name, r.max_width, r.max_height, r.multiple_of, r.max_steps, r.max_guidance_scale)
                 for r in info.renderers] == [
             ("offline", MAX_SIDE, MAX_SIDE, SIDE_MULTIPLE, MAX_STEPS, MAX_GUIDANCE)]
         assert info.default_renderer == "offline"
         assert info.max_refinement_rounds == MAX_ROUNDS
+        # The defaults of what a request leaves at 0, from the service's settings.
+        assert (info.default_width, info.default_height, info.default_steps,
+                info.default_refinement_rounds) == (320, 192, 9, 2)
+        assert info.max_work_pixel_steps == MAX_WORK_PIXEL_STEPS
     else:
         assert not info.renderers and not info.default_renderer and not info.max_refinement_rounds
+        assert not info.max_work_pixel_steps
 
 
 async def test_a_backend_only_one_model_has_is_not_served(store_env):
