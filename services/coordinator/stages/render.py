@@ -81,6 +81,26 @@ class Render(PipelineStage):
         if options.reviewer and options.reviewer not in info.backends:
             raise RunConfigError("render.reviewer", not_served(options.reviewer, service, info.backends))
         self.check_batch(config, info, service)
+        self.check_work(config, options, info, service)
+
+    def check_work(self, config, options: t2i_refiner_pb2.RenderOptions, info: common_pb2.StageInfo,
+                   service: str) -> None:
+        """A full batch at the run's size, steps and rounds (the service's
+        defaults for what the run leaves at 0) within the work one call may
+        ask for; otherwise the service refuses every call."""
+        if not info.max_work_pixel_steps:
+            return
+        pairs = self.given(config).batch_size or self.batch_size
+        width, height = options.width or info.default_width, options.height or info.default_height
+        steps = options.steps or info.default_steps
+        rounds = config.refinement_rounds or options.refinement_rounds or info.default_refinement_rounds
+        work = pairs * 2 * (rounds + 1) * steps * width * height
+        if work > info.max_work_pixel_steps:
+            raise RunConfigError(f"stages.{self.key}.batch_size",
+                                 f"{pairs} pairs per call at {width}x{height}, {steps} steps and {rounds} "
+                                 f"refinement rounds is {work:.2e} pixel-steps, over the limit of "
+                                 f"{info.max_work_pixel_steps:.2e} per call of {service}; lower the "
+                                 f"batch size, render.steps, the size or the rounds")
 
     def request(self, items: list[Sample], run: RunContext, backend: str):
         """The run's `render` options; the stage backend names the renderer
