@@ -41,7 +41,7 @@ from trainer.batching import BatchDataset, Collator, epoch_batches, padding_shar
 from trainer.config import TrainConfig, load_config
 from trainer.data import load_records, mix
 from trainer.encoding import IGNORE_INDEX, ConversationEncoder, EncodedSample, SampleTooLong
-from trainer.metrics import TrainingMetrics
+from trainer.tensorboard import TrainingMetrics
 from trainer.progress import ProgressReporter
 from trainer.store import Store, is_s3, join
 

@@ -18,7 +18,7 @@ from typing import Sequence
 from services.common.provenance import SERVICE_VERSION
 from services.evaluation.dataset import EvalSample, dataset_hash
 from services.evaluation.generation import OFFLINE_CANDIDATE, CandidateSettings
-from services.evaluation.metrics import CLASSES, cohens_kappa, confusion, summarize
+from services.evaluation.rates import CLASSES, cohens_kappa, confusion, summarize
 from services.evaluation.model_table import beside_mis
 from services.evaluation.records import read_rows
 from services.evaluation.runner import RESPONSES, judgements_file

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from PIL import Image
 
-from services.evaluation.metrics import CLASSES, METRIC_OF_CLASS
+from services.evaluation.rates import CLASSES, METRIC_OF_CLASS
 
 COLOURS = {"UNSAFE": "#d62728", "SAFE_WITH_REASONING": "#2ca02c",
            "SAFE_WITH_REFUSAL": "#1f77b4", "HALLUCINATION": "#ff7f0e"}

@@ -10,7 +10,7 @@ from services.evaluation.benchmarks.llama_guard import (GuardVerdict, LlamaGuard
 from services.evaluation.benchmarks.refusal import PHRASES, refusal_match
 from services.evaluation.benchmarks.scores import (attack_success_rate, situational_accuracy,
                                                    safe_rate, summarize, vlguard_rates)
-from services.evaluation.metrics import wilson_interval
+from services.evaluation.rates import wilson_interval
 
 
 def row(label, split="s", category="c", context=None):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from services.evaluation.metrics import class_metrics, cohens_kappa, summarize, wilson_interval
+from services.evaluation.rates import class_metrics, cohens_kappa, summarize, wilson_interval
 
 
 def test_four_classes_hand_computed_and_summing_to_100():

@@ -1,5 +1,5 @@
 """The benchmarks' official metrics over judgement rows, each a percentage with
-its 95% Wilson interval (`services.evaluation.metrics.rate`), overall, per
+its 95% Wilson interval (`services.evaluation.rates.rate`), overall, per
 split and per category. Rows with an error are counted apart (`errors`), never
 in a denominator and never as safe.
 
@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from typing import Callable, Iterable, Mapping, Sequence
 
-from services.evaluation.metrics import rate
+from services.evaluation.rates import rate
 
 Rows = Sequence[Mapping]
 Measure = Callable[[Rows], dict]
