@@ -105,13 +105,35 @@ class Best:
 
 
 @dataclass(slots=True)
-class Group:
-    tokens: tuple[int, ...]  # the instruction's token set, as sorted vocabulary ids
-    hashes: tuple[int, int] | None
-    members: list[tuple[int, str]] = field(default_factory=list)
+class TextGroup:
+    """The items with one instruction token set (sorted vocabulary ids)."""
+
+    tokens: tuple[int, ...]
+    members: list[tuple[int, str, int]] = field(default_factory=list)  # order, id, image group or -1
     low: Best | None = None
-    text_best: Best | None = None
-    image_best: Best | None = None
+    best: Best | None = None
+
+
+@dataclass(slots=True)
+class ImageGroup:
+    """The items with one pair of image hashes."""
+
+    hashes: tuple[int, int]
+    low: Best | None = None
+    best: Best | None = None
+
+
+class GroupOrders:
+    """Per group, in numpy: the order of its lowest member and of its best."""
+
+    def __init__(self) -> None:
+        self.low = np.full(64, NONE, dtype=np.int64)
+        self.best = np.full(64, NONE, dtype=np.int64)
+
+    def make_room(self, index: int) -> None:
+        if index >= len(self.low):
+            extra = np.full(len(self.low), NONE, dtype=np.int64)
+            self.low, self.best = np.concatenate([self.low, extra]), np.concatenate([self.best, extra])
 
 
 class NearDuplicateIndex:
@@ -122,17 +144,17 @@ class NearDuplicateIndex:
         self.should_stop = should_stop or (lambda: False)
         self.bands = bands_for(thresholds.min_text_similarity)
         self.chunks = chunk_masks(thresholds.max_image_distance)
-        self.groups: list[Group] = []
-        self.by_fingerprint: dict[tuple, int] = {}
+        self.text_groups: list[TextGroup] = []
+        self.image_groups: list[ImageGroup] = []
+        self.by_tokens: dict[tuple[int, ...], int] = {}
+        self.by_hashes: dict[tuple[int, int], int] = {}
         self.text_buckets: dict[int, int | list[int]] = {}
         self.image_buckets: dict[int, int | list[int]] = {}
+        self.text_orders = GroupOrders()
+        self.image_orders = GroupOrders()
         self.first_hash = np.zeros(64, dtype=np.uint64)
         self.second_hash = np.zeros(64, dtype=np.uint64)
-        # Per group: the order of its lowest member and of its text and image bests.
-        self.low_order = np.full(64, NONE, dtype=np.int64)
-        self.text_order = np.full(64, NONE, dtype=np.int64)
-        self.image_order = np.full(64, NONE, dtype=np.int64)
-        # Every group's token ids end to end, so similarities are computed in numpy.
+        # Every text group's token ids end to end, so similarities are computed in numpy.
         self.vocabulary: dict[str, int] = {}
         self.token_ids = np.zeros(1024, dtype=np.int32)
         self.token_start = np.zeros(64, dtype=np.int64)
@@ -154,39 +176,38 @@ class NearDuplicateIndex:
                                for token in tokens_of(fingerprint.instruction_text)}))
         hashes = ((int(fingerprint.image1_phash, 16), int(fingerprint.image2_phash, 16))
                   if fingerprint.image1_phash and fingerprint.image2_phash else None)
-        key = (tokens, hashes)
         member = Best(order, item_id)
         self.items += 1
-        index = self.by_fingerprint.get(key)
         text_keys = None
-        if index is None:
+        text = self.by_tokens.get(tokens)
+        if text is None:
             text_keys = self._text_keys(tokens)
-            index = self._new_group(tokens, hashes, text_keys)
-            self.by_fingerprint[key] = index
-        group = self.groups[index]
-        group.members.append((order, item_id))
-        if group.low is not None and group.low.order < order:
-            return
-        group.low = member
-        self.low_order[index] = order
-        self._set_text_best(index, member)
+            text = self.by_tokens[tokens] = self._new_text_group(tokens, text_keys)
+        image = -1
         if hashes is not None:
-            self._set_image_best(index, member)
-        self._spread(index, member, text_keys)
+            image = self.by_hashes.get(hashes, -1)
+            if image < 0:
+                image = self.by_hashes[hashes] = self._new_image_group(hashes)
+        group = self.text_groups[text]
+        group.members.append((order, item_id, image))
+        if group.low is None or order < group.low.order:
+            group.low = member
+            self.text_orders.low[text] = order
+            self._set_text_best(text, member)
+            self._spread_text(text, member, text_keys)
+        if image >= 0 and (self.image_groups[image].low is None or order < self.image_groups[image].low.order):
+            self.image_groups[image].low = member
+            self.image_orders.low[image] = order
+            self._set_image_best(image, member)
+            self._spread_image(image, member)
 
-    def _new_group(self, tokens: tuple[int, ...], hashes: tuple[int, int] | None,
-                   text_keys: list[int]) -> int:
-        index = len(self.groups)
-        self.groups.append(Group(tokens, hashes))
-        if index >= len(self.low_order):
-            grown = 2 * len(self.low_order)
-            self.first_hash = np.resize(self.first_hash, grown)
-            self.second_hash = np.resize(self.second_hash, grown)
-            for name in ("low_order", "text_order", "image_order"):
-                array = getattr(self, name)
-                setattr(self, name, np.concatenate([array, np.full(grown - len(array), NONE, dtype=np.int64)]))
-            self.token_start = np.resize(self.token_start, grown)
-            self.token_count = np.resize(self.token_count, grown)
+    def _new_text_group(self, tokens: tuple[int, ...], text_keys: list[int]) -> int:
+        index = len(self.text_groups)
+        self.text_groups.append(TextGroup(tokens))
+        self.text_orders.make_room(index)
+        if index >= len(self.token_start):
+            self.token_start = np.resize(self.token_start, 2 * len(self.token_start))
+            self.token_count = np.resize(self.token_count, 2 * len(self.token_count))
         while self.tokens_used + len(tokens) > len(self.token_ids):
             self.token_ids = np.resize(self.token_ids, 2 * len(self.token_ids))
         self.token_ids[self.tokens_used:self.tokens_used + len(tokens)] = tokens
@@ -194,54 +215,68 @@ class NearDuplicateIndex:
         self.tokens_used += len(tokens)
         for key in text_keys:
             _put(self.text_buckets, key, index)
-        if hashes is not None:
-            self.first_hash[index], self.second_hash[index] = hashes
-            for key in self._image_keys(hashes[0]):
-                _put(self.image_buckets, key, index)
+        return index
+
+    def _new_image_group(self, hashes: tuple[int, int]) -> int:
+        index = len(self.image_groups)
+        self.image_groups.append(ImageGroup(hashes))
+        self.image_orders.make_room(index)
+        if index >= len(self.first_hash):
+            self.first_hash = np.resize(self.first_hash, 2 * len(self.first_hash))
+            self.second_hash = np.resize(self.second_hash, 2 * len(self.second_hash))
+        self.first_hash[index], self.second_hash[index] = hashes
+        for key in self._image_keys(hashes[0]):
+            _put(self.image_buckets, key, index)
         return index
 
     def _set_text_best(self, index: int, best: Best) -> None:
-        group = self.groups[index]
-        if group.text_best is None or best.order < group.text_best.order:
-            group.text_best = best
-            self.text_order[index] = best.order
+        group = self.text_groups[index]
+        if group.best is None or best.order < group.best.order:
+            group.best = best
+            self.text_orders.best[index] = best.order
 
     def _set_image_best(self, index: int, best: Best) -> None:
-        group = self.groups[index]
-        if group.image_best is None or best.order < group.image_best.order:
-            group.image_best = best
-            self.image_order[index] = best.order
+        group = self.image_groups[index]
+        if group.best is None or best.order < group.best.order:
+            group.best = best
+            self.image_orders.best[index] = best.order
 
-    def _spread(self, index: int, member: Best, text_keys: list[int] | None) -> None:
-        """`member` is now the lowest of group `index`: it may be the best of
-        neighbours whose best is later, and the lowest neighbour earlier than
-        the group's own best becomes that best."""
+    def _spread_text(self, index: int, member: Best, text_keys: list[int] | None) -> None:
+        """`member` is now the lowest of text group `index`: it may be the best
+        of neighbours whose best is later, and the lowest neighbour earlier
+        than the group's own best becomes that best."""
         if self.should_stop():
             raise Stopped("near-duplicate search stopped")
+        orders = self.text_orders
         candidates = self._text_candidates(index, text_keys)
-        wanted = candidates[(self.text_order[candidates] > member.order)
-                            | (self.low_order[candidates] < self.text_order[index])]
-        if wanted.size:
-            scores = self._similarities(index, wanted)
-            near = scores >= self.thresholds.min_text_similarity
-            later = near & (self.text_order[wanted] > member.order)
-            for other, score in zip(wanted[later].tolist(), scores[later].tolist()):
-                self._set_text_best(other, Best(member.order, member.item_id, score))
-            earlier = np.flatnonzero(near & (self.low_order[wanted] < self.text_order[index]))
-            if earlier.size:
-                pick = earlier[np.argmin(self.low_order[wanted[earlier]])]
-                self._set_text_best(index, replace(self.groups[wanted[pick]].low, score=float(scores[pick])))
+        wanted = candidates[(orders.best[candidates] > member.order) | (orders.low[candidates] < orders.best[index])]
+        if not wanted.size:
+            return
+        scores = self._similarities(index, wanted)
+        near = scores >= self.thresholds.min_text_similarity
+        later = near & (orders.best[wanted] > member.order)
+        for other, score in zip(wanted[later].tolist(), scores[later].tolist()):
+            self._set_text_best(other, Best(member.order, member.item_id, score))
+        earlier = np.flatnonzero(near & (orders.low[wanted] < orders.best[index]))
+        if earlier.size:
+            pick = earlier[np.argmin(orders.low[wanted[earlier]])]
+            self._set_text_best(index, replace(self.text_groups[wanted[pick]].low, score=float(scores[pick])))
+
+    def _spread_image(self, index: int, member: Best) -> None:
+        """The same for image group `index`, whose near pairs are checked at once."""
+        orders = self.image_orders
         near = self._image_neighbours(index)
-        if near.size:
-            for other in near[self.image_order[near] > member.order].tolist():
-                self._set_image_best(other, member)
-            lowest = near[np.argmin(self.low_order[near])]
-            if self.low_order[lowest] < self.image_order[index]:
-                self._set_image_best(index, self.groups[lowest].low)
+        if not near.size:
+            return
+        for other in near[orders.best[near] > member.order].tolist():
+            self._set_image_best(other, member)
+        lowest = near[np.argmin(orders.low[near])]
+        if orders.low[lowest] < orders.best[index]:
+            self._set_image_best(index, self.image_groups[lowest].low)
 
     def _similarities(self, index: int, others: np.ndarray) -> np.ndarray:
-        """Jaccard similarity of group `index`'s token set with each of `others`'
-        (1.0 for two empty sets), as `similarity` computes it, all at once."""
+        """Jaccard similarity of text group `index`'s token set with each of
+        `others`' (1.0 for two empty sets), as `similarity` computes it, all at once."""
         mine = self.token_ids[self.token_start[index]:self.token_start[index] + self.token_count[index]]
         counts = self.token_count[others]
         total = int(counts.sum())
@@ -259,8 +294,6 @@ class NearDuplicateIndex:
             shared = np.zeros(len(others), dtype=np.int64)
         union = len(mine) + counts - shared
         return np.where(union == 0, 1.0, shared / np.maximum(union, 1))
-
-    # -- candidates ------------------------------------------------------------------------
 
     def _signature(self, tokens: tuple[int, ...]) -> np.ndarray:
         sketch = MinHash(num_perm=NUM_PERM, seed=MINHASH_SEED, scheme=MINHASH_SCHEME,
@@ -280,17 +313,14 @@ class NearDuplicateIndex:
                 for position, (shift, mask) in enumerate(self.chunks)]
 
     def _text_candidates(self, index: int, text_keys: list[int] | None) -> np.ndarray:
-        keys = text_keys if text_keys is not None else self._text_keys(self.groups[index].tokens)
+        keys = text_keys if text_keys is not None else self._text_keys(self.text_groups[index].tokens)
         candidates = _gather(self.text_buckets, keys)
         candidates.discard(index)
         return np.fromiter(candidates, dtype=np.int64, count=len(candidates))
 
     def _image_neighbours(self, index: int) -> np.ndarray:
         """The groups whose image pair is near this group's, all checked at once."""
-        hashes = self.groups[index].hashes
-        if hashes is None:
-            return np.zeros(0, dtype=np.int64)
-        first, second = hashes
+        first, second = self.image_groups[index].hashes
         candidates = _gather(self.image_buckets, self._image_keys(first) + self._image_keys(second))
         candidates.discard(index)
         if not candidates:
@@ -310,13 +340,13 @@ class NearDuplicateIndex:
     def duplicates(self) -> list[filter_pb2.Duplicate]:
         """Every duplicate, in order, pointing at its group's first item."""
         matches = []
-        for group in self.groups:
-            for order, item_id in group.members:
-                if group.text_best.order < order:
-                    best = group.text_best
+        for group in self.text_groups:
+            for order, item_id, image in group.members:
+                if group.best.order < order:
+                    best = group.best
                     reason = TEXT_REASON.format(score=best.score)
-                elif group.image_best is not None and group.image_best.order < order:
-                    best, reason = group.image_best, IMAGE_REASON
+                elif image >= 0 and self.image_groups[image].best.order < order:
+                    best, reason = self.image_groups[image].best, IMAGE_REASON
                 else:
                     continue
                 matches.append((order, item_id, best, reason))
