@@ -68,6 +68,7 @@ class DirectClient:
     def __init__(self, callers: dict, config: coordinator_pb2.RunConfig, taxonomy) -> None:
         self.callers = callers
         self.context = RunContext(config, taxonomy)
+        self.finished = 0  # samples that reached an outcome in the current pass
 
     async def step(self, stage, item) -> list:
         """One item through one stage: what goes on to the next stage."""
@@ -75,23 +76,31 @@ class DirectClient:
         result = stage.results_of(reply, 1)[0]
         if (result.HasField("error") and result.error.code) or stage.rejected(result):
             return []
-        return stage.apply(item, result, "bench")
+        moved = stage.apply(item, result, "bench")
+        if not moved:
+            self.finished += 1  # accepted, and nothing goes on: the sample is done here
+        return moved
 
     async def one(self, stage, item) -> None:
         for moved in await self.step(stage, item):
             await self.one(following(stage), moved)
 
-    async def sequential(self, seeds) -> None:
+    async def sequential(self, seeds) -> int:
+        """The samples produced."""
+        self.finished = 0
         for index, seed in enumerate(seeds):
             await self.one(PIPELINE[0], Seed(seed, index))
+        return self.finished
 
-    async def ceiling(self, seeds) -> None:
+    async def ceiling(self, seeds) -> int:
         """Every stage's requests all at once, one request per item, as a
-        direct concurrent client would send them."""
+        direct concurrent client would send them; the samples produced."""
+        self.finished = 0
         items = [Seed(seed, index) for index, seed in enumerate(seeds)]
         for stage in (s for s in PIPELINE if not s.branches_from):  # the main line; no branch runs here
             moved = await asyncio.gather(*(self.step(stage, item) for item in items))
             items = [sample for samples in moved for sample in samples]
+        return self.finished
 
 
 async def coordinator_run(store: Store, addresses, config, label: str) -> int:
@@ -113,13 +122,15 @@ async def measure(store: Store, env: dict, seeds: int, concurrency: int, rounds:
         callers, close = await GrpcCallers(stages.stage_addresses()).open(config)
         direct = DirectClient(callers, config, inputs.taxonomy)
         times: dict[str, list[float]] = {"coordinator": [], "sequential": [], "ceiling": []}
+        produced: dict[str, int] = {}
 
         async def timed(name, work):
             started = time.perf_counter()
             result = await work()
             times[name].append(time.perf_counter() - started)
+            produced[name] = result
             return result
-        samples = await coordinator_run(store, stages.stage_addresses(), config, label)  # warm-up
+        await coordinator_run(store, stages.stage_addresses(), config, label)  # warm-up
         seed_count = len(inputs.seeds)
         for index in range(rounds):
             order = [("coordinator", lambda: coordinator_run(store, stages.stage_addresses(), config, label)),
@@ -132,17 +143,22 @@ async def measure(store: Store, env: dict, seeds: int, concurrency: int, rounds:
         await stages.stop()
     median = {name: statistics.median(values) for name, values in times.items()}
     rate = {name: seed_count / value for name, value in median.items()}
-    print(f"[{label}] {seed_count} seeds -> {samples} samples, {rounds} rounds (medians)")
+    print(f"[{label}] {seed_count} seeds, {rounds} rounds (medians); samples produced: "
+          + ", ".join(f"{name} {produced[name]}" for name in ("coordinator", "sequential", "ceiling")))
     for name in ("coordinator", "sequential", "ceiling"):
         print(f"  {name:<12} {median[name]:7.2f} s  {rate[name]:7.2f} seeds/s  "
-              f"{samples / median[name]:7.2f} samples/s")
+              f"{produced[name] / median[name]:7.2f} samples/s")
+    empty = [name for name in ("coordinator", "sequential", "ceiling") if not produced[name]]
+    if empty:
+        # Two pipelines that produce nothing are not compared: the ratio would mean nothing.
+        print(f"  no ratio: {', '.join(empty)} produced no samples")
+        return
     print(f"  coordinator / sequential loop (a): {rate['coordinator'] / rate['sequential']:.2f}")
     ratio = rate["coordinator"] / rate["ceiling"]
     print(f"  coordinator / direct concurrent client (b): {ratio:.2f}  target >= 0.9: "
           f"{'met' if ratio >= 0.9 else 'NOT met'}")
-    if samples:
-        overhead = (median["coordinator"] - median["ceiling"]) / samples * 1000
-        print(f"  coordinator overhead over the ceiling: {overhead:.1f} ms per sample")
+    overhead = (median["coordinator"] - median["ceiling"]) / produced["coordinator"] * 1000
+    print(f"  coordinator overhead over the ceiling: {overhead:.1f} ms per sample")
 
 
 async def main_async(args: argparse.Namespace) -> int:
