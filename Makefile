@@ -91,7 +91,7 @@ stack: setup
 
 ## test: every tier, the vLLM integration tier included
 test: setup-test proto-check
-	MIS_REQUIRE_VLLM=1 $(PY) -m pytest -q
+	MIS_REQUIRE_VLLM=1 $(PY) -m pytest -q --durations=15
 
 ## test-fast: everything but the integration tier
 test-fast: setup-ml setup-node
