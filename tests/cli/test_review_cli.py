@@ -8,71 +8,19 @@ import csv
 import io
 import json
 import os
-import queue
-import re
 import subprocess
 import sys
-import threading
-import urllib.request
 from pathlib import Path
-
-import websocket
 
 import pytest
 
 from mis.v1 import coordinator_pb2 as pb
 from tests.coordinator.conftest import SERVICE_ENV, coordinator_stub, small_config, wait_finished
+from tests.support.chromium import Page
 from tests.support.inprocess import InProcessStages
 from services.coordinator.stages import PIPELINE
 
 ROOT = Path(__file__).resolve().parents[2]
-CHROMIUM = "/usr/bin/chromium"
-DEADLINE = 60
-
-
-class Page:
-    """One page of a headless Chromium, driven over the DevTools protocol."""
-
-    def __init__(self, tmp_path: Path) -> None:
-        self.process = subprocess.Popen(
-            [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
-             "--disable-background-networking", f"--user-data-dir={tmp_path / 'chromium'}",
-             "--remote-debugging-port=0", "about:blank"], stderr=subprocess.PIPE, text=True)
-        lines: queue.Queue[str] = queue.Queue()
-        threading.Thread(target=lambda: [lines.put(line) for line in self.process.stderr], daemon=True).start()
-        while True:
-            found = re.search(r"DevTools listening on ws://([^/]+)/", lines.get(timeout=DEADLINE))
-            if found:
-                break
-        with urllib.request.urlopen(f"http://{found.group(1)}/json/list", timeout=DEADLINE) as reply:
-            target = next(t for t in json.load(reply) if t["type"] == "page")
-        self.socket = websocket.create_connection(target["webSocketDebuggerUrl"], timeout=DEADLINE)
-        self.next_id = 0
-
-    def call(self, method: str, **params) -> dict:
-        self.next_id += 1
-        self.socket.send(json.dumps({"id": self.next_id, "method": method, "params": params}))
-        while True:
-            message = json.loads(self.socket.recv())
-            if message.get("id") == self.next_id:
-                assert "error" not in message, message
-                return message["result"]
-
-    def open(self, url: str) -> None:
-        self.call("Page.enable")
-        self.call("Page.navigate", url=url)
-        while json.loads(self.socket.recv()).get("method") != "Page.loadEventFired":
-            pass
-
-    def run(self, script: str):
-        reply = self.call("Runtime.evaluate", expression=script, returnByValue=True, awaitPromise=True)
-        assert "exceptionDetails" not in reply, reply
-        return reply["result"].get("value")
-
-    def close(self) -> None:
-        self.socket.close()
-        self.process.kill()
-        self.process.wait(timeout=DEADLINE)
 
 
 def mis(*args: str, cwd: Path) -> subprocess.CompletedProcess:
@@ -116,7 +64,7 @@ async def test_review_export_then_import_from_the_command_line(stages, start_ser
     assert "dataset test reviewed" in imported.stdout
     # The review page: reject the second sample with a note, accept the first
     # again, and import the decisions file it builds.
-    page = Page(tmp_path)
+    page = Page(tmp_path / "chromium")
     try:
         page.open((tmp_path / "sheets" / "review.html").as_uri())
         assert page.run("document.querySelectorAll('.item.reject').length") == 0  # not imported yet
