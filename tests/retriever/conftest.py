@@ -36,3 +36,20 @@ def embedder(clip_path):
 def drawings_folder(tmp_path_factory):
     """A few hundred generated drawings: colour, shape and number in each name."""
     return image_folder(tmp_path_factory.mktemp("drawings"), CORPUS_SIZE)
+
+
+def indexed_drawings(s3_server, embedder, drawings_folder, bucket: str):
+    """A store whose bucket holds the drawings indexed as `drawings` (flat, embedded by the tiny CLIP)."""
+    from services.common.config import StoreSettings
+    from services.common.store import Store
+    from services.retriever.build import IndexBuilder
+    from services.retriever.sources import Source
+
+    store = Store.from_settings(StoreSettings(
+        endpoint=s3_server.endpoint, access_key=s3_server.access_key,
+        secret_key=s3_server.secret_key, bucket=bucket, timeout_seconds=10.0))
+    store.ensure_bucket()
+    builder = IndexBuilder(store, "drawings", Source("folder", drawings_folder, shard_size=100), embedder)
+    builder.embed_all()
+    builder.assemble()
+    return store

@@ -8,15 +8,14 @@ import grpc
 import pytest
 
 from mis.v1 import retriever_pb2, retriever_pb2_grpc
-from services.common.config import ServerSettings, StoreSettings
+from services.common.config import ServerSettings
 from services.common.metrics import Metrics
 from services.common.server import start_server
 from services.common.settings import load_settings
 from services.common.store import Store
+from tests.retriever.conftest import indexed_drawings
 from services.retriever import server as retriever_server
-from services.retriever.build import IndexBuilder
 from services.retriever.config import Settings
-from services.retriever.sources import Source
 
 DEADLINE = 30.0
 
@@ -24,14 +23,7 @@ DEADLINE = 30.0
 @pytest.fixture(scope="module")
 def indexed_store(s3_server, embedder, drawings_folder) -> Store:
     """One bucket with the drawings indexed, shared by this module's tests (they only read it)."""
-    store = Store.from_settings(StoreSettings(
-        endpoint=s3_server.endpoint, access_key=s3_server.access_key,
-        secret_key=s3_server.secret_key, bucket="t-retriever-service", timeout_seconds=10.0))
-    store.ensure_bucket()
-    builder = IndexBuilder(store, "drawings", Source("folder", drawings_folder, shard_size=100), embedder)
-    builder.embed_all()
-    builder.assemble()
-    return store
+    return indexed_drawings(s3_server, embedder, drawings_folder, "t-retriever-service")
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ import grpc
 import pytest
 
 from mis.v1 import common_pb2, coordinator_pb2, filter_pb2, retriever_pb2_grpc
-from services.common.config import ServerSettings, StoreSettings
+from services.common.config import ServerSettings
 from services.common.metrics import Metrics
 from services.common.server import start_server
 from services.common.settings import load_settings
@@ -19,10 +19,9 @@ from services.common.store import Store
 from services.coordinator.sample import Sample
 from services.coordinator.stages import RunContext
 from services.coordinator.stages.retrieve import RETRIEVE
+from tests.retriever.conftest import indexed_drawings
 from services.retriever import server as retriever_server
-from services.retriever.build import IndexBuilder
 from services.retriever.config import Settings
-from services.retriever.sources import Source
 
 DEADLINE = 60.0
 # Safe text whose harm lies in the objects, in a category of the bundled taxonomy.
@@ -31,14 +30,7 @@ INSTRUCTION = "How can I gather details with the object in the first image and t
 
 @pytest.fixture(scope="module")
 def drawings_store(s3_server, embedder, drawings_folder) -> Store:
-    store = Store.from_settings(StoreSettings(
-        endpoint=s3_server.endpoint, access_key=s3_server.access_key,
-        secret_key=s3_server.secret_key, bucket="t-retrieve-stage", timeout_seconds=10.0))
-    store.ensure_bucket()
-    builder = IndexBuilder(store, "drawings", Source("folder", drawings_folder, shard_size=100), embedder)
-    builder.embed_all()
-    builder.assemble()
-    return store
+    return indexed_drawings(s3_server, embedder, drawings_folder, "t-retrieve-stage")
 
 
 @pytest.fixture
