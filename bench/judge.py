@@ -26,7 +26,7 @@ import time
 from pathlib import Path
 
 from bench.harness import compare
-from services.common.config import ModelEndpointSettings
+from services.common.setting_groups import ModelEndpointSettings
 from services.common.models import OpenAIChatModel
 from services.common.models.base import ModelError
 from services.common.s3server import LocalS3Server

@@ -37,7 +37,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from mis.v1 import coordinator_pb2  # noqa: E402
-from services.common.config import StoreSettings  # noqa: E402
+from services.common.setting_groups import StoreSettings  # noqa: E402
 from services.common.s3server import LocalS3Server  # noqa: E402
 from services.common.store import Store  # noqa: E402
 from services.coordinator.callers import GrpcCallers  # noqa: E402

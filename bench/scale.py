@@ -46,7 +46,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from mis.v1 import coordinator_pb2, coordinator_pb2_grpc  # noqa: E402
-from services.common.config import StoreSettings  # noqa: E402
+from services.common.setting_groups import StoreSettings  # noqa: E402
 from services.common.s3server import LocalS3Server  # noqa: E402
 from services.common.store import Store  # noqa: E402
 from services.coordinator.callers import GrpcCallers  # noqa: E402

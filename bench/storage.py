@@ -16,7 +16,7 @@ import numpy as np
 from PIL import Image
 
 from bench.harness import compare
-from services.common.config import StoreSettings
+from services.common.setting_groups import StoreSettings
 from services.common.s3server import LocalS3Server
 from services.common.store import Store, image_key
 

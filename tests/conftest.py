@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from services.common.config import StoreSettings
+from services.common.setting_groups import StoreSettings
 from services.common.s3server import LocalS3Server
 from services.common.store import AsyncStore, Store
 from tests.support.processes import VLLM_PYTHON, ServiceUnderTest, VllmServer

@@ -15,7 +15,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-from services.common.config import StoreSettings
+from services.common.setting_groups import StoreSettings
 from services.common.settings import SettingsError, load_settings
 from services.common.store import Store, StoreError
 

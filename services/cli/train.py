@@ -123,7 +123,7 @@ def cancel(args: argparse.Namespace) -> int:
 
 
 def logs(args: argparse.Namespace) -> int:
-    from services.common.config import StoreSettings
+    from services.common.setting_groups import StoreSettings
     from services.common.settings import SettingsError, load_settings
     from services.coordinator.config import TrainingSettings
     from services.coordinator.training import TrainingLauncher, TrainingNotFoundError

@@ -15,7 +15,7 @@ import typing
 from pathlib import Path
 from typing import Any, Iterator
 
-from services.common.config import ModelEndpointSettings, ServerSettings, StoreSettings
+from services.common.setting_groups import ModelEndpointSettings, ServerSettings, StoreSettings
 from services.registry import SERVICES
 
 ROOT = Path(__file__).resolve().parents[2]

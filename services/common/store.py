@@ -28,7 +28,7 @@ from minio import Minio
 from minio.error import InvalidResponseError, S3Error, ServerError
 
 from services.common.backoff import Backoff, RetriesExhausted, retry_blocking
-from services.common.config import StoreSettings
+from services.common.setting_groups import StoreSettings
 from services.common.images import ImageInfo, ImageRejected, inspect_image
 from mis.v1 import common_pb2
 

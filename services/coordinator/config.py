@@ -9,7 +9,7 @@ import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 
-from services.common.config import ServerSettings, StoreSettings
+from services.common.setting_groups import ServerSettings, StoreSettings
 from services.common.settings import env, group, non_negative, one_of, positive
 from services.coordinator.stages import PIPELINE
 

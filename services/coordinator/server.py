@@ -8,8 +8,8 @@ import asyncio
 from mis.v1 import coordinator_pb2, coordinator_pb2_grpc
 from services.common.interceptors import BearerAuthInterceptor, caller_tokens
 from services.common.metrics import Metrics
-from services.common.server import binding
-from services.common.service import Wiring, main as service_main
+from services.common.grpc_server import binding
+from services.common.startup import Wiring, main as service_main
 from services.common.store import Store
 from services.coordinator.callers import GrpcCallers
 from services.coordinator.config import Settings

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from mis.v1 import coordinator_pb2
-from services.common.config import StoreSettings
+from services.common.setting_groups import StoreSettings
 from services.common.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound
 from services.coordinator.config import TrainingSettings
 from services.coordinator.training.cluster import kubernetes_client, placement_from

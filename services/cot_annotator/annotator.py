@@ -18,7 +18,7 @@ from services.common.models import ChatModel, ChatRequest, ModelError, image_par
 from services.common.prompts import PromptTemplate
 from services.common.provenance import from_completion
 from services.common.references import fetch_stage_image
-from services.common.stage import (Backends, check_batch, failed_call_provenance, item_error,
+from services.common.model_stage import (Backends, check_batch, failed_call_provenance, item_error,
                                    rejection_for)
 from services.common.store import AsyncStore
 from services.cot_annotator.gate import SafetyLabel, gate_failures

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from services.common.config import (JudgeClientSettings, ModelEndpointSettings, ServerSettings,
+from services.common.setting_groups import (JudgeClientSettings, ModelEndpointSettings, ServerSettings,
                                     StoreSettings)
 from services.common.settings import env, group, non_negative, positive
 

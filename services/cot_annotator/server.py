@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from mis.v1 import cot_annotator_pb2, cot_annotator_pb2_grpc
 from services.common.metrics import Metrics
-from services.common.stage import Backends
+from services.common.model_stage import Backends
 from services.common.prompts import load_prompt
-from services.common.server import binding
-from services.common.service import Wiring, main as service_main
+from services.common.grpc_server import binding
+from services.common.startup import Wiring, main as service_main
 from services.common.store import AsyncStore, Store
 from services.cot_annotator.annotator import CotAnnotator
 from services.cot_annotator.config import Settings

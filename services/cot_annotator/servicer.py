@@ -5,7 +5,7 @@ from __future__ import annotations
 from mis.v1 import cot_annotator_pb2, cot_annotator_pb2_grpc
 from services.common.errors import grpc_errors, require
 from services.common.info import stage_info
-from services.common.stage import single_item
+from services.common.model_stage import single_item
 from services.cot_annotator.annotator import CotAnnotator
 from services.cot_annotator.validation import check_item
 

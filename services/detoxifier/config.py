@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from services.common.config import ModelEndpointSettings, ServerSettings
+from services.common.setting_groups import ModelEndpointSettings, ServerSettings
 from services.common.settings import env, group, positive
 
 

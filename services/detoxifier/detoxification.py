@@ -19,7 +19,7 @@ from services.common.metrics import Metrics
 from services.common.models import ChatModel, ChatRequest
 from services.common.prompts import load_prompt
 from services.common.taxonomy import Taxonomy
-from services.common.stage import (Backends, StageRejected, ask, check_batch, check_text,
+from services.common.model_stage import (Backends, StageRejected, ask, check_batch, check_text,
                                          item_error, rejection, request_taxonomy)
 
 STAGE = common_pb2.STAGE_DETOXIFY

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from mis.v1 import detoxifier_pb2, detoxifier_pb2_grpc
 from services.common.metrics import Metrics
-from services.common.server import binding
-from services.common.service import Wiring, main as service_main
+from services.common.grpc_server import binding
+from services.common.startup import Wiring, main as service_main
 from services.detoxifier.config import Settings
 from services.detoxifier.detoxification import Detoxification
 from services.detoxifier.offline import offline_responders
 from services.detoxifier.servicer import DetoxifierServicer
-from services.common.stage import Backends, service_taxonomy
+from services.common.model_stage import Backends, service_taxonomy
 
 
 def build_detoxification(settings: Settings, metrics: Metrics | None = None) -> Detoxification:

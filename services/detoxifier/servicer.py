@@ -10,7 +10,7 @@ from mis.v1 import detoxifier_pb2, detoxifier_pb2_grpc
 from services.common.errors import grpc_errors, require
 from services.common.info import stage_info
 from services.detoxifier.detoxification import Detoxification
-from services.common.stage import single_item
+from services.common.model_stage import single_item
 
 
 class DetoxifierServicer(detoxifier_pb2_grpc.DetoxifierServiceServicer):

@@ -30,7 +30,7 @@ import hashlib
 import json
 from dataclasses import asdict, dataclass
 
-from services.common.config import ModelEndpointSettings
+from services.common.setting_groups import ModelEndpointSettings
 from services.common.metrics import Metrics
 from services.common.models import ChatRequest, OpenAIChatModel, image_part, text_part
 from services.common.models.offline import OfflineChatModel

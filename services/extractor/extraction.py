@@ -22,7 +22,7 @@ from services.common.prompts import PromptTemplate, load_prompt
 from services.common.references import fetch_stage_image
 from services.common.store import AsyncStore
 from services.common.taxonomy import Taxonomy
-from services.common.stage import (Backends, StageRejected, ask, check_batch, check_text,
+from services.common.model_stage import (Backends, StageRejected, ask, check_batch, check_text,
                                          item_error, rejection, request_taxonomy)
 
 STAGE = common_pb2.STAGE_EXTRACT

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from mis.v1 import extractor_pb2, extractor_pb2_grpc
 from services.common.metrics import Metrics
-from services.common.server import binding
-from services.common.service import Wiring, main as service_main
+from services.common.grpc_server import binding
+from services.common.startup import Wiring, main as service_main
 from services.common.store import AsyncStore, Store
 from services.extractor.config import Settings
 from services.extractor.extraction import Extraction
 from services.extractor.offline import OfflineExtractor
 from services.extractor.servicer import ExtractorServicer
-from services.common.stage import Backends, service_taxonomy
+from services.common.model_stage import Backends, service_taxonomy
 
 
 def build_extraction(settings: Settings, metrics: Metrics | None = None) -> Extraction:

@@ -10,7 +10,7 @@ from mis.v1 import extractor_pb2, extractor_pb2_grpc
 from services.common.errors import grpc_errors, require
 from services.common.info import stage_info
 from services.extractor.extraction import Extraction
-from services.common.stage import single_item
+from services.common.model_stage import single_item
 
 
 class ExtractorServicer(extractor_pb2_grpc.ExtractorServiceServicer):

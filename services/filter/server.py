@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from mis.v1 import filter_pb2, filter_pb2_grpc
 from services.common.metrics import Metrics
-from services.common.server import binding
-from services.common.service import Wiring, main as service_main
+from services.common.grpc_server import binding
+from services.common.startup import Wiring, main as service_main
 from services.common.store import AsyncStore, Store
-from services.common.stage import Backends, service_taxonomy
+from services.common.model_stage import Backends, service_taxonomy
 from services.filter.classification import Classification
 from services.filter.config import Settings
 from services.filter.fingerprints import Thresholds

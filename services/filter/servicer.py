@@ -20,7 +20,7 @@ from mis.v1 import filter_pb2, filter_pb2_grpc
 from services.common.errors import grpc_errors, require
 from services.common.info import stage_info
 from services.common.store import AsyncStore
-from services.common.stage import single_item
+from services.common.model_stage import single_item
 from services.filter.classification import Classification
 from services.filter.deduplication import run_deduplicate
 from services.filter.fingerprints import Thresholds

@@ -5,8 +5,8 @@ from __future__ import annotations
 from mis.v1 import judge_pb2, judge_pb2_grpc
 from services.common.interceptors import BearerAuthInterceptor, caller_tokens
 from services.common.metrics import Metrics
-from services.common.server import binding
-from services.common.service import Wiring, main as service_main
+from services.common.grpc_server import binding
+from services.common.startup import Wiring, main as service_main
 from services.judge.admission import AdmissionQueue, RateLimiter
 from services.judge.config import Settings
 from services.judge.judge import Judge

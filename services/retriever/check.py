@@ -17,7 +17,7 @@ from mis.v1 import common_pb2
 from services.common.models import ChatModel, ChatRequest
 from services.common.models.base import image_part, text_part
 from services.common.prompts import load_prompt
-from services.common.stage import StageRejected, ask
+from services.common.model_stage import StageRejected, ask
 from services.retriever.retrieval import Candidate
 
 PROMPT = load_prompt("services.retriever", "check_photo")

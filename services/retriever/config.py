@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from services.common.config import ModelEndpointSettings, ServerSettings, StoreSettings
+from services.common.setting_groups import ModelEndpointSettings, ServerSettings, StoreSettings
 from services.common.settings import env, group, positive
 
 

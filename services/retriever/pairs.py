@@ -18,7 +18,7 @@ from google.protobuf.json_format import MessageToDict
 
 from mis.v1 import common_pb2, filter_pb2, retriever_pb2
 from services.common.errors import InvalidArgument, NotFound, require
-from services.common.stage import Backends, check_batch, check_text, item_error, rejection, request_taxonomy
+from services.common.model_stage import Backends, check_batch, check_text, item_error, rejection, request_taxonomy
 from services.common.store import AsyncStore
 from services.filter.classification import Classification
 from services.retriever.check import Check, check_photo, choose

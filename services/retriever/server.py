@@ -13,10 +13,10 @@ import functools
 
 from mis.v1 import retriever_pb2, retriever_pb2_grpc
 from services.common.metrics import Metrics
-from services.common.server import binding
-from services.common.service import Wiring, main as service_main
+from services.common.grpc_server import binding
+from services.common.startup import Wiring, main as service_main
 from services.common.settings import SettingsError
-from services.common.stage import Backends, service_taxonomy
+from services.common.model_stage import Backends, service_taxonomy
 from services.common.store import AsyncStore, Store
 from services.filter.classification import Classification
 from services.filter.offline import offline_responders as filter_responders

@@ -20,7 +20,7 @@ from services.common.errors import InvalidArgument, require
 from services.common.info import stage_info
 from services.common.provenance import provenance
 from services.common.store import AsyncStore
-from services.common.stage import item_error
+from services.common.model_stage import item_error
 from services.t2i_refiner.metrics import RenderMetrics
 from services.t2i_refiner.rendering import Renderer, RenderSpec, derive_seed
 from services.t2i_refiner.pair_review import PairReviewer, PairUnderReview, ReviewOutcome

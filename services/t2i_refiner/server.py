@@ -12,9 +12,9 @@ import asyncio
 from mis.v1 import t2i_refiner_pb2, t2i_refiner_pb2_grpc
 from services.common.metrics import Metrics
 from services.common.prompts import load_prompt
-from services.common.server import binding
-from services.common.stage import Backends
-from services.common.service import Wiring, main as service_main
+from services.common.grpc_server import binding
+from services.common.model_stage import Backends
+from services.common.startup import Wiring, main as service_main
 from services.common.store import AsyncStore, Store
 from services.t2i_refiner.config import Settings
 from services.t2i_refiner.metrics import RenderMetrics

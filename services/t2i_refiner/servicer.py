@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from mis.v1 import t2i_refiner_pb2, t2i_refiner_pb2_grpc
 from services.common.errors import grpc_errors, require
-from services.common.stage import single_item
+from services.common.model_stage import single_item
 from services.t2i_refiner.refiner import PairRefiner
 from services.t2i_refiner.validation import check_instruction
 

@@ -65,7 +65,7 @@ async def export_demo(stage_addresses, store: Store, folder: Path) -> list[dict]
 
 
 async def _record() -> None:
-    from services.common.config import StoreSettings
+    from services.common.setting_groups import StoreSettings
     from services.common.s3server import LocalS3Server
     from tests.support.inprocess import InProcessStages
     from tests.coordinator.conftest import SERVICE_ENV

@@ -14,7 +14,7 @@ import pytest
 import yaml
 
 from mis.v1 import coordinator_pb2
-from services.common.config import StoreSettings
+from services.common.setting_groups import StoreSettings
 from services.common.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound, status_for
 from services.common.settings import SettingsError, load_settings
 from services.coordinator.config import TrainingSettings

@@ -97,7 +97,7 @@ def test_dockerignore_keeps_the_context_small():
     for path in (".venv/bin/python", "node_modules/.bin/helm", ".git/HEAD", "tests/deploy/chart.py",
                  "services/common/__pycache__/server.cpython-311.pyc", "charts/mis/values.yaml"):
         assert ignore.excluded(path), path
-    for path in ("pyproject.toml", "services/common/server.py", "mis/v1/judge_pb2.py",
+    for path in ("pyproject.toml", "services/common/grpc_server.py", "mis/v1/judge_pb2.py",
                  "requirements/constraints.txt"):
         assert not ignore.excluded(path), path
 

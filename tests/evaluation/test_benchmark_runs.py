@@ -8,7 +8,7 @@ import json
 
 import pytest
 
-from services.common.config import ModelEndpointSettings
+from services.common.setting_groups import ModelEndpointSettings
 from services.common.models import OpenAIChatModel
 from services.evaluation.benchmarks import figstep, mssbench, vlguard
 from services.evaluation.benchmarks.judges import KeywordJudge, LlamaGuardJudge, SituationalJudge

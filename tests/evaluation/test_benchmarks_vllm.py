@@ -11,7 +11,7 @@ import shutil
 
 import pytest
 
-from services.common.config import ModelEndpointSettings
+from services.common.setting_groups import ModelEndpointSettings
 from services.common.models import OpenAIChatModel
 from services.common.store import AsyncStore
 from services.evaluation.benchmarks import siuo

@@ -11,7 +11,7 @@ import threading
 
 import pytest
 
-from services.common.config import ModelEndpointSettings
+from services.common.setting_groups import ModelEndpointSettings
 from services.common.models import (ChatRequest, ModelUnavailable, OfflineChatModel,
                                     OpenAIChatModel, OutputParseError, image_part, text_part)
 from services.common.models.schema import (SchemaViolation, UnboundedSchema, check_bounded,

@@ -20,8 +20,8 @@ from grpc_reflection.v1alpha.proto_reflection_descriptor_database import \
 
 from mis.v1 import judge_pb2, judge_pb2_grpc
 from services.common.channels import open_channel, target_for
-from services.common.config import ServerSettings
-from services.common.server import binding, start_server
+from services.common.setting_groups import ServerSettings
+from services.common.grpc_server import binding, start_server
 from services.registry import SERVICES
 from tests.support.certs import make_pki
 from tests.support.processes import ROOT

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from services.common.config import ModelEndpointSettings, ServerSettings, StoreSettings
+from services.common.setting_groups import ModelEndpointSettings, ServerSettings, StoreSettings
 from services.common.settings import (SettingsError, describe, env, group, load_settings,
                                       positive)
 

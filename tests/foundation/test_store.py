@@ -12,7 +12,7 @@ from PIL import Image
 
 from mis.v1 import common_pb2
 from services.common.backoff import Backoff
-from services.common.config import StoreSettings
+from services.common.setting_groups import StoreSettings
 from services.common.images import ImageRejected, to_png
 from services.common.s3server import free_port
 from services.common.store import (InvalidReference, ObjectNotFound, ObjectTooLarge, Store,

@@ -8,8 +8,8 @@ import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from services.common.config import ServerSettings
-from services.common.server import start_server
+from services.common.setting_groups import ServerSettings
+from services.common.grpc_server import start_server
 from tests.hostile.fuzz import DEADLINE_SECONDS
 
 

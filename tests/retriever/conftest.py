@@ -40,7 +40,7 @@ def drawings_folder(tmp_path_factory):
 
 def indexed_drawings(s3_server, embedder, drawings_folder, bucket: str):
     """A store whose bucket holds the drawings indexed as `drawings` (flat, embedded by the tiny CLIP)."""
-    from services.common.config import StoreSettings
+    from services.common.setting_groups import StoreSettings
     from services.common.store import Store
     from services.retriever.build import IndexBuilder
     from services.retriever.sources import Source

@@ -14,9 +14,9 @@ import pyarrow.parquet as pq
 import pytest
 
 from mis.v1 import retriever_pb2, retriever_pb2_grpc
-from services.common.config import ServerSettings
+from services.common.setting_groups import ServerSettings
 from services.common.metrics import Metrics
-from services.common.server import start_server
+from services.common.grpc_server import start_server
 from services.common.settings import load_settings
 from services.retriever import server as retriever_server
 from services.retriever.build import IndexBuilder

@@ -11,9 +11,9 @@ import grpc
 import pytest
 
 from mis.v1 import common_pb2, coordinator_pb2, filter_pb2, retriever_pb2_grpc
-from services.common.config import ServerSettings
+from services.common.setting_groups import ServerSettings
 from services.common.metrics import Metrics
-from services.common.server import start_server
+from services.common.grpc_server import start_server
 from services.common.settings import load_settings
 from services.common.store import Store
 from services.coordinator.sample import Sample

@@ -12,7 +12,7 @@ import grpc
 import pytest
 from PIL import Image
 
-from services.common.config import StoreSettings
+from services.common.setting_groups import StoreSettings
 from services.common.store import Store
 from tests.support.processes import ServiceUnderTest
 

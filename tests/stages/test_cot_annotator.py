@@ -13,7 +13,7 @@ from services.common.metrics import Metrics
 from services.common.models import OfflineChatModel
 from services.common.prompts import load_prompt
 from services.common.s3server import free_port
-from services.common.stage import Backends
+from services.common.model_stage import Backends
 from services.common.store import AsyncStore
 from services.cot_annotator.annotator import CotAnnotator
 from services.cot_annotator.gate import SafetyLabel, gate_failures, is_bare_refusal

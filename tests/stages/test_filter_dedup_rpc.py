@@ -12,9 +12,9 @@ import grpc
 import pytest
 
 from mis.v1 import filter_pb2, filter_pb2_grpc
-from services.common.config import ServerSettings
+from services.common.setting_groups import ServerSettings
 from services.common.metrics import Metrics
-from services.common.server import binding, start_server
+from services.common.grpc_server import binding, start_server
 from services.common.settings import load_settings
 from services.filter.config import Settings
 from services.filter.fingerprints import Thresholds

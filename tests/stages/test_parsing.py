@@ -16,11 +16,11 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 from mis.v1 import common_pb2, detoxifier_pb2, extractor_pb2, filter_pb2
-from services.common.config import ModelEndpointSettings
+from services.common.setting_groups import ModelEndpointSettings
 from services.common.taxonomy import load_taxonomy
 from services.detoxifier.detoxification import Detoxification
 from services.extractor.extraction import Extraction
-from services.common.stage import Backends
+from services.common.model_stage import Backends
 from services.filter.classification import Classification
 
 UNPARSEABLE = common_pb2.REJECTION_REASON_UNPARSEABLE_OUTPUT

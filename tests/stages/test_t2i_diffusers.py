@@ -15,9 +15,9 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from PIL import Image
 
 from mis.v1 import common_pb2, t2i_refiner_pb2, t2i_refiner_pb2_grpc
-from services.common.config import ServerSettings
+from services.common.setting_groups import ServerSettings
 from services.common.metrics import Metrics
-from services.common.server import binding, start_server
+from services.common.grpc_server import binding, start_server
 from services.common.settings import load_settings
 from services.t2i_refiner.config import Settings
 from services.t2i_refiner.diffusers_renderer import DiffusersRenderer

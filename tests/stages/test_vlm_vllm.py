@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-from services.common.config import ModelEndpointSettings
+from services.common.setting_groups import ModelEndpointSettings
 from services.common.models.schema import max_answer_chars
 from services.common.models import ChatRequest, OpenAIChatModel, image_part, text_part
 from tests.stages.conftest import draw_png

@@ -8,9 +8,9 @@ from __future__ import annotations
 import importlib
 from typing import Mapping
 
-from services.common.config import ServerSettings
+from services.common.setting_groups import ServerSettings
 from services.common.metrics import Metrics
-from services.common.server import RunningServer, start_server
+from services.common.grpc_server import RunningServer, start_server
 from services.common.settings import load_settings
 from services.coordinator.config import StageAddresses
 from services.coordinator.stages import PIPELINE

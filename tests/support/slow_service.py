@@ -17,10 +17,10 @@ import logging
 import sys
 
 from mis.v1 import judge_pb2, judge_pb2_grpc
-from services.common.config import ServerSettings
+from services.common.setting_groups import ServerSettings
 from services.common.lifetime import stop_with_parent
 from services.common.logs import configure_logging
-from services.common.server import binding, serve, start_server
+from services.common.grpc_server import binding, serve, start_server
 from services.common.settings import load_settings
 
 log = logging.getLogger("mis.slow-service")

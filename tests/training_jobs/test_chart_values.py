@@ -4,7 +4,7 @@ the Job those settings give."""
 
 from __future__ import annotations
 
-from services.common.config import StoreSettings
+from services.common.setting_groups import StoreSettings
 from services.common.settings import load_settings
 from services.coordinator.config import TrainingSettings
 from services.coordinator.training import build_manifests, training_name

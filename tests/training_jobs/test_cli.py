@@ -21,7 +21,7 @@ from services.cli.main import main
 from services.cli.pace import Pace
 from services.cli.train import progress_line, watch_training
 from services.common.metrics import Metrics
-from services.common.server import start_server
+from services.common.grpc_server import start_server
 from services.common.settings import load_settings
 from services.coordinator.client import CoordinatorClient
 from services.coordinator.config import Settings

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from services.common.config import ModelEndpointSettings
+from services.common.setting_groups import ModelEndpointSettings
 from services.common.metrics import Metrics
 from services.common.models.base import ChatModel
 from services.common.models.offline import OfflineChatModel, Responder

@@ -20,7 +20,7 @@ from typing import Any
 import openai
 
 from services.common.backoff import Backoff, RetriesExhausted, retry
-from services.common.config import ModelEndpointSettings
+from services.common.setting_groups import ModelEndpointSettings
 from services.common.metrics import Metrics
 from services.common.models.base import (ChatRequest, Completion, ModelError, ModelUnavailable,
                                          OutputParseError, TokenMeter)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from services.common.config import StoreSettings
+from services.common.setting_groups import StoreSettings
 from services.common.settings import SettingsError
 from services.coordinator.config import TrainingSettings
 from services.coordinator.training.placement import Placement, Toleration

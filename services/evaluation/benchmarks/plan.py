@@ -16,7 +16,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from services.common.config import ModelEndpointSettings
+from services.common.setting_groups import ModelEndpointSettings
 from services.common.models import OpenAIChatModel
 from services.evaluation.benchmarks import registry
 from services.evaluation.benchmarks.cache import JudgementCache

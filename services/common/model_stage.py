@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Any, Awaitable, Callable
 
 from mis.v1 import common_pb2
-from services.common.config import ModelEndpointSettings
+from services.common.setting_groups import ModelEndpointSettings
 from services.common.errors import InvalidArgument
 from services.common.metrics import Metrics
 from services.common.models import (ChatModel, ChatRequest, ModelError, ModelUnavailable,

@@ -12,11 +12,11 @@ from typing import Any, Awaitable, Callable, Sequence
 
 import grpc
 
-from services.common.config import ServerSettings
+from services.common.setting_groups import ServerSettings
 from services.common.lifetime import stop_with_parent
 from services.common.logs import configure_logging
 from services.common.metrics import Metrics
-from services.common.server import ServiceBinding, serve, start_server
+from services.common.grpc_server import ServiceBinding, serve, start_server
 from services.common.settings import SettingsError, describe, load_settings
 
 log = logging.getLogger("mis.service")

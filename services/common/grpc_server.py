@@ -22,7 +22,7 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
-from services.common.config import ServerSettings
+from services.common.setting_groups import ServerSettings
 from services.common.decoding import DecodeGuard
 from services.common.interceptors import ObservabilityInterceptor
 from services.common.metrics import Metrics
