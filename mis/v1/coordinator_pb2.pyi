@@ -95,7 +95,7 @@ class SplitTargets(_message.Message):
     def __init__(self, train: _Optional[int] = ..., easy: _Optional[int] = ..., hard: _Optional[int] = ..., real: _Optional[int] = ...) -> None: ...
 
 class RunConfig(_message.Message):
-    __slots__ = ("name", "seeds", "taxonomy", "stages", "targets", "render", "refinement_rounds", "queries_per_seed", "max_cot_regenerations", "use_judge", "dedup_max_image_distance", "dedup_min_text_similarity")
+    __slots__ = ("name", "seeds", "taxonomy", "stages", "targets", "render", "refinement_rounds", "queries_per_seed", "max_cot_regenerations", "use_judge", "dedup_max_image_distance", "dedup_min_text_similarity", "dedup_min_image_similarity")
     NAME_FIELD_NUMBER: _ClassVar[int]
     SEEDS_FIELD_NUMBER: _ClassVar[int]
     TAXONOMY_FIELD_NUMBER: _ClassVar[int]
@@ -108,6 +108,7 @@ class RunConfig(_message.Message):
     USE_JUDGE_FIELD_NUMBER: _ClassVar[int]
     DEDUP_MAX_IMAGE_DISTANCE_FIELD_NUMBER: _ClassVar[int]
     DEDUP_MIN_TEXT_SIMILARITY_FIELD_NUMBER: _ClassVar[int]
+    DEDUP_MIN_IMAGE_SIMILARITY_FIELD_NUMBER: _ClassVar[int]
     name: str
     seeds: _containers.RepeatedCompositeFieldContainer[SeedSource]
     taxonomy: str
@@ -120,7 +121,8 @@ class RunConfig(_message.Message):
     use_judge: bool
     dedup_max_image_distance: int
     dedup_min_text_similarity: float
-    def __init__(self, name: _Optional[str] = ..., seeds: _Optional[_Iterable[_Union[SeedSource, _Mapping]]] = ..., taxonomy: _Optional[str] = ..., stages: _Optional[_Iterable[_Union[StageConfig, _Mapping]]] = ..., targets: _Optional[_Union[SplitTargets, _Mapping]] = ..., render: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., refinement_rounds: _Optional[int] = ..., queries_per_seed: _Optional[int] = ..., max_cot_regenerations: _Optional[int] = ..., use_judge: _Optional[bool] = ..., dedup_max_image_distance: _Optional[int] = ..., dedup_min_text_similarity: _Optional[float] = ...) -> None: ...
+    dedup_min_image_similarity: float
+    def __init__(self, name: _Optional[str] = ..., seeds: _Optional[_Iterable[_Union[SeedSource, _Mapping]]] = ..., taxonomy: _Optional[str] = ..., stages: _Optional[_Iterable[_Union[StageConfig, _Mapping]]] = ..., targets: _Optional[_Union[SplitTargets, _Mapping]] = ..., render: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., refinement_rounds: _Optional[int] = ..., queries_per_seed: _Optional[int] = ..., max_cot_regenerations: _Optional[int] = ..., use_judge: _Optional[bool] = ..., dedup_max_image_distance: _Optional[int] = ..., dedup_min_text_similarity: _Optional[float] = ..., dedup_min_image_similarity: _Optional[float] = ...) -> None: ...
 
 class StageProgress(_message.Message):
     __slots__ = ("stage", "in_flight", "done", "rejected", "failed")

@@ -25,57 +25,57 @@ _sym_db = _symbol_database.Default()
 from mis.v1 import common_pb2 as mis_dot_v1_dot_common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x13mis/v1/filter.proto\x12\x06mis.v1\x1a\x13mis/v1/common.proto\"D\n\rFilterOptions\x12\x0f\n\x07\x62\x61\x63kend\x18\x01 \x01(\t\x12\"\n\x08taxonomy\x18\x02 \x01(\x0b\x32\x10.mis.v1.Taxonomy\"l\n\nFilterItem\x12\n\n\x02id\x18\x01 \x01(\t\x12/\n\x0binstruction\x18\x02 \x01(\x0b\x32\x1a.mis.v1.NeutralInstruction\x12!\n\x06images\x18\x03 \x01(\x0b\x32\x11.mis.v1.ImagePair\"[\n\x0f\x43lassifyRequest\x12 \n\x04item\x18\x01 \x01(\x0b\x32\x12.mis.v1.FilterItem\x12&\n\x07options\x18\x02 \x01(\x0b\x32\x15.mis.v1.FilterOptions\":\n\x10\x43lassifyResponse\x12&\n\x06result\x18\x01 \x01(\x0b\x32\x16.mis.v1.ClassifyResult\"a\n\x14\x43lassifyBatchRequest\x12!\n\x05items\x18\x01 \x03(\x0b\x32\x12.mis.v1.FilterItem\x12&\n\x07options\x18\x02 \x01(\x0b\x32\x15.mis.v1.FilterOptions\"@\n\x15\x43lassifyBatchResponse\x12\'\n\x07results\x18\x01 \x03(\x0b\x32\x16.mis.v1.ClassifyResult\"d\n\x0b\x46ingerprint\x12\x0f\n\x07item_id\x18\x01 \x01(\t\x12\x18\n\x10instruction_text\x18\x02 \x01(\t\x12\x14\n\x0cimage1_phash\x18\x03 \x01(\t\x12\x14\n\x0cimage2_phash\x18\x04 \x01(\t\"\xd9\x02\n\x0e\x43lassifyResult\x12\x0f\n\x07item_id\x18\x01 \x01(\t\x12\'\n\x0btext_safety\x18\x02 \x01(\x0e\x32\x12.mis.v1.TextSafety\x12\"\n\x08\x63\x61tegory\x18\x03 \x01(\x0b\x32\x10.mis.v1.Category\x12!\n\x19images_explicitly_harmful\x18\x04 \x01(\x08\x12\x1c\n\x05split\x18\x05 \x01(\x0e\x32\r.mis.v1.Split\x12\x0e\n\x06reason\x18\x06 \x01(\t\x12(\n\x0b\x66ingerprint\x18\x07 \x01(\x0b\x32\x13.mis.v1.Fingerprint\x12$\n\trejection\x18\x08 \x01(\x0b\x32\x11.mis.v1.Rejection\x12 \n\x05\x65rror\x18\t \x01(\x0b\x32\x11.mis.v1.ItemError\x12&\n\nprovenance\x18\n \x03(\x0b\x32\x12.mis.v1.Provenance\"x\n\x12\x44\x65\x64uplicateRequest\x12)\n\x0c\x66ingerprints\x18\x01 \x03(\x0b\x32\x13.mis.v1.Fingerprint\x12\x1a\n\x12max_image_distance\x18\x02 \x01(\x05\x12\x1b\n\x13min_text_similarity\x18\x03 \x01(\x01\"B\n\tDuplicate\x12\x0f\n\x07item_id\x18\x01 \x01(\t\x12\x14\n\x0c\x64uplicate_of\x18\x02 \x01(\t\x12\x0e\n\x06reason\x18\x03 \x01(\t\"<\n\x13\x44\x65\x64uplicateResponse\x12%\n\nduplicates\x18\x01 \x03(\x0b\x32\x11.mis.v1.Duplicate\"\xab\x01\n\tReviewRow\x12\x0f\n\x07item_id\x18\x01 \x01(\t\x12\x13\n\x0binstruction\x18\x02 \x01(\t\x12\"\n\x08\x63\x61tegory\x18\x03 \x01(\x0b\x32\x10.mis.v1.Category\x12\x1c\n\x05split\x18\x04 \x01(\x0e\x32\r.mis.v1.Split\x12\x12\n\nimage1_url\x18\x05 \x01(\t\x12\x12\n\nimage2_url\x18\x06 \x01(\t\x12\x0e\n\x06reason\x18\x07 \x01(\t\"y\n\x17\x42uildReviewSheetRequest\x12\x1f\n\x07samples\x18\x01 \x03(\x0b\x32\x0e.mis.v1.Sample\x12#\n\x06\x66ormat\x18\x02 \x01(\x0e\x32\x13.mis.v1.SheetFormat\x12\x18\n\x10link_ttl_seconds\x18\x03 \x01(\x05\"\\\n\x18\x42uildReviewSheetResponse\x12\r\n\x05sheet\x18\x01 \x01(\x0c\x12#\n\x06\x66ormat\x18\x02 \x01(\x0e\x32\x13.mis.v1.SheetFormat\x12\x0c\n\x04rows\x18\x03 \x01(\x05\"[\n\x10ReviewerDecision\x12\x0f\n\x07item_id\x18\x01 \x01(\t\x12(\n\x08\x64\x65\x63ision\x18\x02 \x01(\x0e\x32\x16.mis.v1.ReviewDecision\x12\x0c\n\x04note\x18\x03 \x01(\t\"Q\n\x1bParseReviewDecisionsRequest\x12\r\n\x05sheet\x18\x01 \x01(\x0c\x12#\n\x06\x66ormat\x18\x02 \x01(\x0e\x32\x13.mis.v1.SheetFormat\"K\n\x1cParseReviewDecisionsResponse\x12+\n\tdecisions\x18\x01 \x03(\x0b\x32\x18.mis.v1.ReviewerDecision\"\x1d\n\x1b\x46ilterServiceGetInfoRequest\"?\n\x1c\x46ilterServiceGetInfoResponse\x12\x1f\n\x04info\x18\x01 \x01(\x0b\x32\x11.mis.v1.StageInfo*W\n\nTextSafety\x12\x1b\n\x17TEXT_SAFETY_UNSPECIFIED\x10\x00\x12\x14\n\x10TEXT_SAFETY_SAFE\x10\x01\x12\x16\n\x12TEXT_SAFETY_UNSAFE\x10\x02*Y\n\x0bSheetFormat\x12\x1c\n\x18SHEET_FORMAT_UNSPECIFIED\x10\x00\x12\x16\n\x12SHEET_FORMAT_JSONL\x10\x01\x12\x14\n\x10SHEET_FORMAT_CSV\x10\x02*i\n\x0eReviewDecision\x12\x1f\n\x1bREVIEW_DECISION_UNSPECIFIED\x10\x00\x12\x1a\n\x16REVIEW_DECISION_ACCEPT\x10\x01\x12\x1a\n\x16REVIEW_DECISION_REJECT\x10\x02\x32\xf4\x03\n\rFilterService\x12=\n\x08\x43lassify\x12\x17.mis.v1.ClassifyRequest\x1a\x18.mis.v1.ClassifyResponse\x12L\n\rClassifyBatch\x12\x1c.mis.v1.ClassifyBatchRequest\x1a\x1d.mis.v1.ClassifyBatchResponse\x12\x46\n\x0b\x44\x65\x64uplicate\x12\x1a.mis.v1.DeduplicateRequest\x1a\x1b.mis.v1.DeduplicateResponse\x12U\n\x10\x42uildReviewSheet\x12\x1f.mis.v1.BuildReviewSheetRequest\x1a .mis.v1.BuildReviewSheetResponse\x12\x61\n\x14ParseReviewDecisions\x12#.mis.v1.ParseReviewDecisionsRequest\x1a$.mis.v1.ParseReviewDecisionsResponse\x12T\n\x07GetInfo\x12#.mis.v1.FilterServiceGetInfoRequest\x1a$.mis.v1.FilterServiceGetInfoResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x13mis/v1/filter.proto\x12\x06mis.v1\x1a\x13mis/v1/common.proto\"^\n\rFilterOptions\x12\x0f\n\x07\x62\x61\x63kend\x18\x01 \x01(\t\x12\"\n\x08taxonomy\x18\x02 \x01(\x0b\x32\x10.mis.v1.Taxonomy\x12\x18\n\x10image_embeddings\x18\x03 \x01(\x08\"l\n\nFilterItem\x12\n\n\x02id\x18\x01 \x01(\t\x12/\n\x0binstruction\x18\x02 \x01(\x0b\x32\x1a.mis.v1.NeutralInstruction\x12!\n\x06images\x18\x03 \x01(\x0b\x32\x11.mis.v1.ImagePair\"[\n\x0f\x43lassifyRequest\x12 \n\x04item\x18\x01 \x01(\x0b\x32\x12.mis.v1.FilterItem\x12&\n\x07options\x18\x02 \x01(\x0b\x32\x15.mis.v1.FilterOptions\":\n\x10\x43lassifyResponse\x12&\n\x06result\x18\x01 \x01(\x0b\x32\x16.mis.v1.ClassifyResult\"a\n\x14\x43lassifyBatchRequest\x12!\n\x05items\x18\x01 \x03(\x0b\x32\x12.mis.v1.FilterItem\x12&\n\x07options\x18\x02 \x01(\x0b\x32\x15.mis.v1.FilterOptions\"@\n\x15\x43lassifyBatchResponse\x12\'\n\x07results\x18\x01 \x03(\x0b\x32\x16.mis.v1.ClassifyResult\"\x96\x01\n\x0b\x46ingerprint\x12\x0f\n\x07item_id\x18\x01 \x01(\t\x12\x18\n\x10instruction_text\x18\x02 \x01(\t\x12\x14\n\x0cimage1_phash\x18\x03 \x01(\t\x12\x14\n\x0cimage2_phash\x18\x04 \x01(\t\x12\x18\n\x10image_embeddings\x18\x05 \x01(\x0c\x12\x16\n\x0eimage_embedder\x18\x06 \x01(\t\"\xd9\x02\n\x0e\x43lassifyResult\x12\x0f\n\x07item_id\x18\x01 \x01(\t\x12\'\n\x0btext_safety\x18\x02 \x01(\x0e\x32\x12.mis.v1.TextSafety\x12\"\n\x08\x63\x61tegory\x18\x03 \x01(\x0b\x32\x10.mis.v1.Category\x12!\n\x19images_explicitly_harmful\x18\x04 \x01(\x08\x12\x1c\n\x05split\x18\x05 \x01(\x0e\x32\r.mis.v1.Split\x12\x0e\n\x06reason\x18\x06 \x01(\t\x12(\n\x0b\x66ingerprint\x18\x07 \x01(\x0b\x32\x13.mis.v1.Fingerprint\x12$\n\trejection\x18\x08 \x01(\x0b\x32\x11.mis.v1.Rejection\x12 \n\x05\x65rror\x18\t \x01(\x0b\x32\x11.mis.v1.ItemError\x12&\n\nprovenance\x18\n \x03(\x0b\x32\x12.mis.v1.Provenance\"\x96\x01\n\x12\x44\x65\x64uplicateRequest\x12)\n\x0c\x66ingerprints\x18\x01 \x03(\x0b\x32\x13.mis.v1.Fingerprint\x12\x1a\n\x12max_image_distance\x18\x02 \x01(\x05\x12\x1b\n\x13min_text_similarity\x18\x03 \x01(\x01\x12\x1c\n\x14min_image_similarity\x18\x04 \x01(\x01\"B\n\tDuplicate\x12\x0f\n\x07item_id\x18\x01 \x01(\t\x12\x14\n\x0c\x64uplicate_of\x18\x02 \x01(\t\x12\x0e\n\x06reason\x18\x03 \x01(\t\"<\n\x13\x44\x65\x64uplicateResponse\x12%\n\nduplicates\x18\x01 \x03(\x0b\x32\x11.mis.v1.Duplicate\"\xab\x01\n\tReviewRow\x12\x0f\n\x07item_id\x18\x01 \x01(\t\x12\x13\n\x0binstruction\x18\x02 \x01(\t\x12\"\n\x08\x63\x61tegory\x18\x03 \x01(\x0b\x32\x10.mis.v1.Category\x12\x1c\n\x05split\x18\x04 \x01(\x0e\x32\r.mis.v1.Split\x12\x12\n\nimage1_url\x18\x05 \x01(\t\x12\x12\n\nimage2_url\x18\x06 \x01(\t\x12\x0e\n\x06reason\x18\x07 \x01(\t\"y\n\x17\x42uildReviewSheetRequest\x12\x1f\n\x07samples\x18\x01 \x03(\x0b\x32\x0e.mis.v1.Sample\x12#\n\x06\x66ormat\x18\x02 \x01(\x0e\x32\x13.mis.v1.SheetFormat\x12\x18\n\x10link_ttl_seconds\x18\x03 \x01(\x05\"\\\n\x18\x42uildReviewSheetResponse\x12\r\n\x05sheet\x18\x01 \x01(\x0c\x12#\n\x06\x66ormat\x18\x02 \x01(\x0e\x32\x13.mis.v1.SheetFormat\x12\x0c\n\x04rows\x18\x03 \x01(\x05\"[\n\x10ReviewerDecision\x12\x0f\n\x07item_id\x18\x01 \x01(\t\x12(\n\x08\x64\x65\x63ision\x18\x02 \x01(\x0e\x32\x16.mis.v1.ReviewDecision\x12\x0c\n\x04note\x18\x03 \x01(\t\"Q\n\x1bParseReviewDecisionsRequest\x12\r\n\x05sheet\x18\x01 \x01(\x0c\x12#\n\x06\x66ormat\x18\x02 \x01(\x0e\x32\x13.mis.v1.SheetFormat\"K\n\x1cParseReviewDecisionsResponse\x12+\n\tdecisions\x18\x01 \x03(\x0b\x32\x18.mis.v1.ReviewerDecision\"\x1d\n\x1b\x46ilterServiceGetInfoRequest\"?\n\x1c\x46ilterServiceGetInfoResponse\x12\x1f\n\x04info\x18\x01 \x01(\x0b\x32\x11.mis.v1.StageInfo*W\n\nTextSafety\x12\x1b\n\x17TEXT_SAFETY_UNSPECIFIED\x10\x00\x12\x14\n\x10TEXT_SAFETY_SAFE\x10\x01\x12\x16\n\x12TEXT_SAFETY_UNSAFE\x10\x02*Y\n\x0bSheetFormat\x12\x1c\n\x18SHEET_FORMAT_UNSPECIFIED\x10\x00\x12\x16\n\x12SHEET_FORMAT_JSONL\x10\x01\x12\x14\n\x10SHEET_FORMAT_CSV\x10\x02*i\n\x0eReviewDecision\x12\x1f\n\x1bREVIEW_DECISION_UNSPECIFIED\x10\x00\x12\x1a\n\x16REVIEW_DECISION_ACCEPT\x10\x01\x12\x1a\n\x16REVIEW_DECISION_REJECT\x10\x02\x32\xf4\x03\n\rFilterService\x12=\n\x08\x43lassify\x12\x17.mis.v1.ClassifyRequest\x1a\x18.mis.v1.ClassifyResponse\x12L\n\rClassifyBatch\x12\x1c.mis.v1.ClassifyBatchRequest\x1a\x1d.mis.v1.ClassifyBatchResponse\x12\x46\n\x0b\x44\x65\x64uplicate\x12\x1a.mis.v1.DeduplicateRequest\x1a\x1b.mis.v1.DeduplicateResponse\x12U\n\x10\x42uildReviewSheet\x12\x1f.mis.v1.BuildReviewSheetRequest\x1a .mis.v1.BuildReviewSheetResponse\x12\x61\n\x14ParseReviewDecisions\x12#.mis.v1.ParseReviewDecisionsRequest\x1a$.mis.v1.ParseReviewDecisionsResponse\x12T\n\x07GetInfo\x12#.mis.v1.FilterServiceGetInfoRequest\x1a$.mis.v1.FilterServiceGetInfoResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'mis.v1.filter_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_TEXTSAFETY']._serialized_start=1992
-  _globals['_TEXTSAFETY']._serialized_end=2079
-  _globals['_SHEETFORMAT']._serialized_start=2081
-  _globals['_SHEETFORMAT']._serialized_end=2170
-  _globals['_REVIEWDECISION']._serialized_start=2172
-  _globals['_REVIEWDECISION']._serialized_end=2277
+  _globals['_TEXTSAFETY']._serialized_start=2100
+  _globals['_TEXTSAFETY']._serialized_end=2187
+  _globals['_SHEETFORMAT']._serialized_start=2189
+  _globals['_SHEETFORMAT']._serialized_end=2278
+  _globals['_REVIEWDECISION']._serialized_start=2280
+  _globals['_REVIEWDECISION']._serialized_end=2385
   _globals['_FILTEROPTIONS']._serialized_start=52
-  _globals['_FILTEROPTIONS']._serialized_end=120
-  _globals['_FILTERITEM']._serialized_start=122
-  _globals['_FILTERITEM']._serialized_end=230
-  _globals['_CLASSIFYREQUEST']._serialized_start=232
-  _globals['_CLASSIFYREQUEST']._serialized_end=323
-  _globals['_CLASSIFYRESPONSE']._serialized_start=325
-  _globals['_CLASSIFYRESPONSE']._serialized_end=383
-  _globals['_CLASSIFYBATCHREQUEST']._serialized_start=385
-  _globals['_CLASSIFYBATCHREQUEST']._serialized_end=482
-  _globals['_CLASSIFYBATCHRESPONSE']._serialized_start=484
-  _globals['_CLASSIFYBATCHRESPONSE']._serialized_end=548
-  _globals['_FINGERPRINT']._serialized_start=550
-  _globals['_FINGERPRINT']._serialized_end=650
-  _globals['_CLASSIFYRESULT']._serialized_start=653
-  _globals['_CLASSIFYRESULT']._serialized_end=998
-  _globals['_DEDUPLICATEREQUEST']._serialized_start=1000
-  _globals['_DEDUPLICATEREQUEST']._serialized_end=1120
-  _globals['_DUPLICATE']._serialized_start=1122
-  _globals['_DUPLICATE']._serialized_end=1188
-  _globals['_DEDUPLICATERESPONSE']._serialized_start=1190
-  _globals['_DEDUPLICATERESPONSE']._serialized_end=1250
-  _globals['_REVIEWROW']._serialized_start=1253
-  _globals['_REVIEWROW']._serialized_end=1424
-  _globals['_BUILDREVIEWSHEETREQUEST']._serialized_start=1426
-  _globals['_BUILDREVIEWSHEETREQUEST']._serialized_end=1547
-  _globals['_BUILDREVIEWSHEETRESPONSE']._serialized_start=1549
-  _globals['_BUILDREVIEWSHEETRESPONSE']._serialized_end=1641
-  _globals['_REVIEWERDECISION']._serialized_start=1643
-  _globals['_REVIEWERDECISION']._serialized_end=1734
-  _globals['_PARSEREVIEWDECISIONSREQUEST']._serialized_start=1736
-  _globals['_PARSEREVIEWDECISIONSREQUEST']._serialized_end=1817
-  _globals['_PARSEREVIEWDECISIONSRESPONSE']._serialized_start=1819
-  _globals['_PARSEREVIEWDECISIONSRESPONSE']._serialized_end=1894
-  _globals['_FILTERSERVICEGETINFOREQUEST']._serialized_start=1896
-  _globals['_FILTERSERVICEGETINFOREQUEST']._serialized_end=1925
-  _globals['_FILTERSERVICEGETINFORESPONSE']._serialized_start=1927
-  _globals['_FILTERSERVICEGETINFORESPONSE']._serialized_end=1990
-  _globals['_FILTERSERVICE']._serialized_start=2280
-  _globals['_FILTERSERVICE']._serialized_end=2780
+  _globals['_FILTEROPTIONS']._serialized_end=146
+  _globals['_FILTERITEM']._serialized_start=148
+  _globals['_FILTERITEM']._serialized_end=256
+  _globals['_CLASSIFYREQUEST']._serialized_start=258
+  _globals['_CLASSIFYREQUEST']._serialized_end=349
+  _globals['_CLASSIFYRESPONSE']._serialized_start=351
+  _globals['_CLASSIFYRESPONSE']._serialized_end=409
+  _globals['_CLASSIFYBATCHREQUEST']._serialized_start=411
+  _globals['_CLASSIFYBATCHREQUEST']._serialized_end=508
+  _globals['_CLASSIFYBATCHRESPONSE']._serialized_start=510
+  _globals['_CLASSIFYBATCHRESPONSE']._serialized_end=574
+  _globals['_FINGERPRINT']._serialized_start=577
+  _globals['_FINGERPRINT']._serialized_end=727
+  _globals['_CLASSIFYRESULT']._serialized_start=730
+  _globals['_CLASSIFYRESULT']._serialized_end=1075
+  _globals['_DEDUPLICATEREQUEST']._serialized_start=1078
+  _globals['_DEDUPLICATEREQUEST']._serialized_end=1228
+  _globals['_DUPLICATE']._serialized_start=1230
+  _globals['_DUPLICATE']._serialized_end=1296
+  _globals['_DEDUPLICATERESPONSE']._serialized_start=1298
+  _globals['_DEDUPLICATERESPONSE']._serialized_end=1358
+  _globals['_REVIEWROW']._serialized_start=1361
+  _globals['_REVIEWROW']._serialized_end=1532
+  _globals['_BUILDREVIEWSHEETREQUEST']._serialized_start=1534
+  _globals['_BUILDREVIEWSHEETREQUEST']._serialized_end=1655
+  _globals['_BUILDREVIEWSHEETRESPONSE']._serialized_start=1657
+  _globals['_BUILDREVIEWSHEETRESPONSE']._serialized_end=1749
+  _globals['_REVIEWERDECISION']._serialized_start=1751
+  _globals['_REVIEWERDECISION']._serialized_end=1842
+  _globals['_PARSEREVIEWDECISIONSREQUEST']._serialized_start=1844
+  _globals['_PARSEREVIEWDECISIONSREQUEST']._serialized_end=1925
+  _globals['_PARSEREVIEWDECISIONSRESPONSE']._serialized_start=1927
+  _globals['_PARSEREVIEWDECISIONSRESPONSE']._serialized_end=2002
+  _globals['_FILTERSERVICEGETINFOREQUEST']._serialized_start=2004
+  _globals['_FILTERSERVICEGETINFOREQUEST']._serialized_end=2033
+  _globals['_FILTERSERVICEGETINFORESPONSE']._serialized_start=2035
+  _globals['_FILTERSERVICEGETINFORESPONSE']._serialized_end=2098
+  _globals['_FILTERSERVICE']._serialized_start=2388
+  _globals['_FILTERSERVICE']._serialized_end=2888
 # @@protoc_insertion_point(module_scope)

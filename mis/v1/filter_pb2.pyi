@@ -36,12 +36,14 @@ REVIEW_DECISION_ACCEPT: ReviewDecision
 REVIEW_DECISION_REJECT: ReviewDecision
 
 class FilterOptions(_message.Message):
-    __slots__ = ("backend", "taxonomy")
+    __slots__ = ("backend", "taxonomy", "image_embeddings")
     BACKEND_FIELD_NUMBER: _ClassVar[int]
     TAXONOMY_FIELD_NUMBER: _ClassVar[int]
+    IMAGE_EMBEDDINGS_FIELD_NUMBER: _ClassVar[int]
     backend: str
     taxonomy: _common_pb2.Taxonomy
-    def __init__(self, backend: _Optional[str] = ..., taxonomy: _Optional[_Union[_common_pb2.Taxonomy, _Mapping]] = ...) -> None: ...
+    image_embeddings: bool
+    def __init__(self, backend: _Optional[str] = ..., taxonomy: _Optional[_Union[_common_pb2.Taxonomy, _Mapping]] = ..., image_embeddings: _Optional[bool] = ...) -> None: ...
 
 class FilterItem(_message.Message):
     __slots__ = ("id", "instruction", "images")
@@ -82,16 +84,20 @@ class ClassifyBatchResponse(_message.Message):
     def __init__(self, results: _Optional[_Iterable[_Union[ClassifyResult, _Mapping]]] = ...) -> None: ...
 
 class Fingerprint(_message.Message):
-    __slots__ = ("item_id", "instruction_text", "image1_phash", "image2_phash")
+    __slots__ = ("item_id", "instruction_text", "image1_phash", "image2_phash", "image_embeddings", "image_embedder")
     ITEM_ID_FIELD_NUMBER: _ClassVar[int]
     INSTRUCTION_TEXT_FIELD_NUMBER: _ClassVar[int]
     IMAGE1_PHASH_FIELD_NUMBER: _ClassVar[int]
     IMAGE2_PHASH_FIELD_NUMBER: _ClassVar[int]
+    IMAGE_EMBEDDINGS_FIELD_NUMBER: _ClassVar[int]
+    IMAGE_EMBEDDER_FIELD_NUMBER: _ClassVar[int]
     item_id: str
     instruction_text: str
     image1_phash: str
     image2_phash: str
-    def __init__(self, item_id: _Optional[str] = ..., instruction_text: _Optional[str] = ..., image1_phash: _Optional[str] = ..., image2_phash: _Optional[str] = ...) -> None: ...
+    image_embeddings: bytes
+    image_embedder: str
+    def __init__(self, item_id: _Optional[str] = ..., instruction_text: _Optional[str] = ..., image1_phash: _Optional[str] = ..., image2_phash: _Optional[str] = ..., image_embeddings: _Optional[bytes] = ..., image_embedder: _Optional[str] = ...) -> None: ...
 
 class ClassifyResult(_message.Message):
     __slots__ = ("item_id", "text_safety", "category", "images_explicitly_harmful", "split", "reason", "fingerprint", "rejection", "error", "provenance")
@@ -118,14 +124,16 @@ class ClassifyResult(_message.Message):
     def __init__(self, item_id: _Optional[str] = ..., text_safety: _Optional[_Union[TextSafety, str]] = ..., category: _Optional[_Union[_common_pb2.Category, _Mapping]] = ..., images_explicitly_harmful: _Optional[bool] = ..., split: _Optional[_Union[_common_pb2.Split, str]] = ..., reason: _Optional[str] = ..., fingerprint: _Optional[_Union[Fingerprint, _Mapping]] = ..., rejection: _Optional[_Union[_common_pb2.Rejection, _Mapping]] = ..., error: _Optional[_Union[_common_pb2.ItemError, _Mapping]] = ..., provenance: _Optional[_Iterable[_Union[_common_pb2.Provenance, _Mapping]]] = ...) -> None: ...
 
 class DeduplicateRequest(_message.Message):
-    __slots__ = ("fingerprints", "max_image_distance", "min_text_similarity")
+    __slots__ = ("fingerprints", "max_image_distance", "min_text_similarity", "min_image_similarity")
     FINGERPRINTS_FIELD_NUMBER: _ClassVar[int]
     MAX_IMAGE_DISTANCE_FIELD_NUMBER: _ClassVar[int]
     MIN_TEXT_SIMILARITY_FIELD_NUMBER: _ClassVar[int]
+    MIN_IMAGE_SIMILARITY_FIELD_NUMBER: _ClassVar[int]
     fingerprints: _containers.RepeatedCompositeFieldContainer[Fingerprint]
     max_image_distance: int
     min_text_similarity: float
-    def __init__(self, fingerprints: _Optional[_Iterable[_Union[Fingerprint, _Mapping]]] = ..., max_image_distance: _Optional[int] = ..., min_text_similarity: _Optional[float] = ...) -> None: ...
+    min_image_similarity: float
+    def __init__(self, fingerprints: _Optional[_Iterable[_Union[Fingerprint, _Mapping]]] = ..., max_image_distance: _Optional[int] = ..., min_text_similarity: _Optional[float] = ..., min_image_similarity: _Optional[float] = ...) -> None: ...
 
 class Duplicate(_message.Message):
     __slots__ = ("item_id", "duplicate_of", "reason")
