@@ -90,18 +90,21 @@ def _sent(record: common_pb2.Provenance) -> str:
 _UNSET = {"split": "", "instruction": "", "category": "", "sub_category": "", "image1": None, "image2": None}
 
 
-def _record(walked: WalkedSample, images, review: dict) -> DatasetRecord:
-    """The exported record of a walked sample: what each stage it went
-    through exports (a rejecting stage adds nothing), with its provenance."""
+def sample_record(walked: WalkedSample, images, review: dict) -> DatasetRecord:
+    """The exported record of a walked sample: the fields and provenance
+    lists each stage it went through exports (a rejecting stage adds
+    nothing), with the provenance of every model call behind it."""
     sample = walked.sample
     fields: dict = {}
+    lists: dict[str, list[dict]] = {}
     for stage in walked.passed:
         if stage.key == walked.rejected_at:
             break
         fields.update(stage.export(sample, images))
-        fields.update(stage.export_result(walked.results[stage.key]))
+        lists.update(stage.exported_provenance(walked.results[stage.key]))
     return DatasetRecord(**{**_UNSET, **fields}, made_by=[_made_by(p) for p in sample.provenance],
-                         parameters=[_sent(p) for p in sample.provenance], review=review.get(sample.id, {}))
+                         parameters=[_sent(p) for p in sample.provenance], review=review.get(sample.id, {}),
+                         stage_provenance=lists)
 
 
 def _set_aside(walk: RunWalk, result: dict, review, records: list[DatasetRecord], images) -> list[SetAside]:
@@ -120,15 +123,15 @@ def _set_aside(walk: RunWalk, result: dict, review, records: list[DatasetRecord]
             continue
         elif walked.rejection is not None:
             reason = common_pb2.RejectionReason.Name(walked.rejection.reason)
-            aside.append(SetAside(_record(walked, images, {}), "rejected", reason,
+            aside.append(SetAside(sample_record(walked, images, {}), "rejected", reason,
                                   walked.rejection.detail, stage=walked.rejected_at))
         elif sample_id in duplicates:
             entry = duplicates[sample_id]
-            aside.append(SetAside(_record(walked, images, {}), "near-duplicate",
+            aside.append(SetAside(sample_record(walked, images, {}), "near-duplicate",
                                   common_pb2.RejectionReason.Name(common_pb2.REJECTION_REASON_DUPLICATE),
                                   entry.get("reason", ""), duplicate_of=entry.get("duplicate_of", "")))
         elif sample_id in over_target:
-            aside.append(SetAside(_record(walked, images, {}), "over-target", "split target reached"))
+            aside.append(SetAside(sample_record(walked, images, {}), "over-target", "split target reached"))
     return aside
 
 
@@ -143,7 +146,7 @@ def run_records(store: Store, run_id: str, review: dict | None = None
         raise FailedPrecondition(f"run {run_id} has no result yet; export it when it has finished") from None
     walk = walk_run(store, run_id)
     images = _image_reader(store)
-    records = [_record(walk.samples[entry["id"]], images, review or {}) for entry in result["samples"]]
+    records = [sample_record(walk.samples[entry["id"]], images, review or {}) for entry in result["samples"]]
     return records, result, walk
 
 

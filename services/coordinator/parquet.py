@@ -1,12 +1,14 @@
 """The Parquet export: parquet/<split>.parquet for every split the dataset
 has, every field of a record a column (split, harmful query, filter reason,
-the CoT label, both T2I prompts, and the provenance as a nested column), the
-two images as `datasets` Image features. The card's front matter names these
+the CoT label, both T2I prompts, and the provenance as a nested column,
+with a list column for each provenance list a stage declares), the two
+images as `datasets` Image features. The card's front matter names these
 files per split, so `datasets.load_dataset(<folder>)` gives the splits with
 decoded images.
 
 The `datasets` feature metadata is derived from the Arrow schema below
-(`features_of`), so the schema is written once and the two cannot disagree.
+(`features_of`), and the schema's per-stage columns from the stages'
+declarations, so each is written once and none can disagree.
 """
 
 from __future__ import annotations
@@ -17,7 +19,9 @@ import json
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from services.coordinator import stages
 from services.coordinator.card import parquet_path
+from services.coordinator.stages import ProvenanceList
 from services.coordinator.writers import DatasetWriter, PlacedRecord, Tree
 
 TEXT_COLUMNS = ("id", "split", "instruction", "harmful_query", "category", "sub_category",
@@ -26,25 +30,26 @@ IMAGE_COLUMNS = ("image1", "image2")
 
 _IMAGE = pa.struct([("bytes", pa.binary()), ("path", pa.string())])
 _MODEL = pa.struct([(name, pa.string()) for name in ("stage", "backend", "model", "prompt_version", "parameters")])
-# One text-to-image round, as the render stage exports it (stages/render.py).
-_ROUND = pa.struct([
-    ("round", pa.int64()), ("prompt1", pa.string()), ("prompt2", pa.string()),
-    ("seed1", pa.int64()), ("seed2", pa.int64()), ("steps", pa.int64()),
-    ("guidance_scale", pa.float64()), ("width", pa.int64()), ("height", pa.int64()),
-    ("negative_prompt", pa.string()), ("review", pa.string()), ("refined_prompt1", pa.string()),
-    ("refined_prompt2", pa.string()), ("renderer", pa.string()), ("reviewer", pa.string())])
-# One retrieved photo of a real sample, as the retrieve stage exports it (stages/retrieve.py).
-_PHOTO = pa.struct([
-    ("object", pa.int64()), ("index", pa.string()), ("corpus", pa.string()), ("item_id", pa.string()),
-    ("url", pa.string()), ("caption", pa.string()), ("score", pa.float64()), ("rank", pa.int64()),
-    ("shows_object", pa.bool_()), ("check_reason", pa.string()), ("checker", pa.string()),
-    ("check_prompt", pa.string())])
-_PROVENANCE = pa.struct([("seed_id", pa.string()), ("models", pa.list_(_MODEL)),
-                         ("rounds", pa.list_(_ROUND)), ("photos", pa.list_(_PHOTO)),
-                         ("review", pa.struct([("decision", pa.string()), ("note", pa.string())]))])
+_REVIEW = pa.struct([("decision", pa.string()), ("note", pa.string())])
+# The column type of each type a provenance list's entry may hold (stages/base.py ENTRY_TYPES).
+_ENTRY_TYPES = {str: pa.string(), int: pa.int64(), float: pa.float64(), bool: pa.bool_()}
 
-SCHEMA = pa.schema([(name, pa.string()) for name in TEXT_COLUMNS]
-                   + [(name, _IMAGE) for name in IMAGE_COLUMNS] + [("provenance", _PROVENANCE)])
+
+def _entries(listed: ProvenanceList) -> pa.DataType:
+    """A stage's provenance list as a column type: a list of its entries."""
+    return pa.list_(pa.struct([(name, _ENTRY_TYPES[kind]) for name, kind in listed.fields]))
+
+
+def schema() -> pa.Schema:
+    """The columns: the record's text fields, both images, and its provenance,
+    whose lists (the drawing rounds, the photos, ...) are the ones the
+    pipeline's stages declare, in pipeline order, as `DatasetRecord.provenance`
+    gives them."""
+    provenance = pa.struct([("seed_id", pa.string()), ("models", pa.list_(_MODEL)),
+                            *[(listed.name, _entries(listed)) for listed in stages.provenance_lists()],
+                            ("review", _REVIEW)])
+    return pa.schema([(name, pa.string()) for name in TEXT_COLUMNS]
+                     + [(name, _IMAGE) for name in IMAGE_COLUMNS] + [("provenance", provenance)])
 
 
 def features_of(kind: pa.DataType) -> dict:
@@ -58,9 +63,10 @@ def features_of(kind: pa.DataType) -> dict:
 
 
 def _schema_with_features() -> pa.Schema:
+    columns = schema()
     features = {field.name: ({"_type": "Image"} if field.name in IMAGE_COLUMNS else features_of(field.type))
-                for field in SCHEMA}
-    return SCHEMA.with_metadata({"huggingface": json.dumps({"info": {"features": features}})})
+                for field in columns}
+    return columns.with_metadata({"huggingface": json.dumps({"info": {"features": features}})})
 
 
 class ParquetSplits(DatasetWriter):

@@ -1,6 +1,10 @@
 """The dataset record every export path shares: one finished sample with its
 images (read lazily, so a large export never holds every image in memory),
-labels, and how it was made."""
+labels, and how it was made.
+
+What a stage adds to how it was made (the drawing rounds, the retrieved
+photos) is the stage's own declaration (`provenance_lists`, stages/base.py):
+the record holds it by list name and names no stage or list itself."""
 
 from __future__ import annotations
 
@@ -9,6 +13,8 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from PIL import Image
+
+from services.coordinator import stages
 
 
 @dataclass
@@ -30,20 +36,21 @@ class DatasetRecord:
     made_by: list[tuple[str, str, str, str]] = field(default_factory=list)
     # The same calls with the parameters sent (sampling settings, seeds) as sorted JSON.
     parameters: list[str] = field(default_factory=list)
-    # The text-to-image rounds (both prompts, seeds, the VLM's verdict), as render exports them.
-    rounds: list[dict] = field(default_factory=list)
     # The reviewer's latest decision and note, when a reviewer gave one.
     review: dict = field(default_factory=dict)
-    # A real sample's photos: corpus, item, url, similarity and check, as retrieve exports them.
-    photos: list[dict] = field(default_factory=list)
+    # The entries of the stages' provenance lists, by list name, as each
+    # stage's `export_result` made them (the rounds a sample was drawn in).
+    stage_provenance: dict[str, list[dict]] = field(default_factory=dict)
 
     def provenance(self) -> dict:
-        """How the record was made, one JSON-able value (the index, Parquet and the browser)."""
+        """How the record was made, one JSON-able value (the index, Parquet and
+        the browser): every list the pipeline declares, in pipeline order,
+        empty where the sample did not pass its stage."""
         sent = self.parameters or [""] * len(self.made_by)
         return {"seed_id": self.seed_id,
                 "models": [{"stage": s, "backend": b, "model": m, "prompt_version": p, "parameters": a}
                            for (s, b, m, p), a in dict.fromkeys(zip(self.made_by, sent))],
-                "rounds": self.rounds, "photos": self.photos,
+                **{listed.name: self.stage_provenance.get(listed.name, []) for listed in stages.provenance_lists()},
                 "review": {"decision": self.review.get("decision", ""), "note": self.review.get("note", "")}}
 
 

@@ -76,11 +76,27 @@ def test_the_chart_deploys_every_declared_stage():
     assert set(values["services"]) == set(registry.SERVICES)
 
 
+# Every module of the executor, the callers, the CLI's progress and the export.
+GENERIC_MODULES = ("pipeline", "callers", "client", "progress", "runconfig",
+                   "export", "records", "parquet", "dataset", "writers", "card", "formats")
+
+
 def test_the_executor_and_the_export_name_no_stage():
     """What a stage does lives in its declaration: the executor, the callers,
-    the export and the CLI's progress never branch on a stage's name."""
-    names = {stage.key for stage in PIPELINE} | {stage.service for stage in PIPELINE}
-    for module in ("pipeline", "callers", "export", "client", "progress", "runconfig"):
+    the export and the CLI's progress never branch on a stage's name, and
+    the export's records and columns never name a stage's provenance list
+    (test_export_stage_provenance.py shows a new one flowing through)."""
+    names = ({stage.key for stage in PIPELINE} | {stage.service for stage in PIPELINE}
+             | {listed.name for stage in PIPELINE for listed in stage.provenance_lists})
+    for module in GENERIC_MODULES:
         source = (ROOT / "services" / "coordinator" / f"{module}.py").read_text()
         quoted = [name for name in names if f'"{name}"' in source or f"'{name}'" in source]
         assert not quoted, f"{module}.py names {quoted}"
+
+
+def test_provenance_lists_have_unique_names_and_parquet_types():
+    from services.coordinator.parquet import _ENTRY_TYPES
+    from services.coordinator.stages.base import ENTRY_TYPES
+    names = [listed.name for stage in PIPELINE for listed in stage.provenance_lists]
+    assert len(set(names)) == len(names) and names
+    assert set(_ENTRY_TYPES) == set(ENTRY_TYPES)

@@ -15,8 +15,8 @@ from __future__ import annotations
 
 from services.coordinator.sample import Sample
 from services.coordinator.stages.annotate import ANNOTATE
-from services.coordinator.stages.base import (PipelineStage, RunContext, StageApi, StageCallError,
-                                              TransientStageError)
+from services.coordinator.stages.base import (PipelineStage, ProvenanceList, RunContext, StageApi,
+                                              StageCallError, TransientStageError)
 from services.coordinator.stages.detoxify import DETOXIFY
 from services.coordinator.stages.extract import EXTRACT
 from services.coordinator.stages.filter import FILTER
@@ -38,6 +38,14 @@ BRANCHES: dict[str, tuple[PipelineStage, ...]] = {
     for stage in PIPELINE}
 
 
+def provenance_lists() -> tuple[ProvenanceList, ...]:
+    """Every provenance list the pipeline's stages declare, in pipeline order:
+    what each exported record carries (empty where a sample did not pass the
+    stage) and the Parquet columns of its provenance. Read from `PIPELINE`
+    when called, so the export follows the declared list."""
+    return tuple(listed for stage in PIPELINE for listed in stage.provenance_lists)
+
+
 def following(stage: PipelineStage, sample: object = None) -> PipelineStage | None:
     """Where `sample` goes after `stage`: a fresh fork to its branch, anything
     else to the next main-line stage (None after the last). Branch stages
@@ -57,5 +65,6 @@ def forks(stage: PipelineStage, sample: object, config) -> list:
             if branch.used(config) and branch.takes(sample)]
 
 
-__all__ = ["PIPELINE", "BY_KEY", "BY_STAGE", "BRANCHES", "BRANCH_SPLITS", "following", "forks", "PipelineStage", "RunContext",
-           "StageApi", "StageCallError", "TransientStageError"]
+__all__ = ["PIPELINE", "BY_KEY", "BY_STAGE", "BRANCHES", "BRANCH_SPLITS", "following", "forks",
+           "provenance_lists", "PipelineStage", "ProvenanceList", "RunContext", "StageApi", "StageCallError",
+           "TransientStageError"]

@@ -5,7 +5,9 @@ A stage is one small object: its key (in store keys, YAML and the CLI), its
 command, its package and its MIS_*_ADDRESS setting), the batch RPC, how a
 batch request is built from the items in hand, how a result moves a sample
 on, the provenance a result carries, and what it adds to the exported
-record. The executor (pipeline.py) knows nothing else about any stage.
+record (its fields, and the provenance lists it declares, from which the
+export's records and Parquet columns are derived). The executor
+(pipeline.py) and the export know nothing else about any stage.
 """
 
 from __future__ import annotations
@@ -64,6 +66,41 @@ class RunContext:
 
 ImageReader = Callable[[common_pb2.ImageRef], Callable[[], bytes]]
 
+# The types an entry of a provenance list may hold, each a Parquet column type (parquet.py).
+ENTRY_TYPES: tuple[type, ...] = (str, int, float, bool)
+
+
+@dataclass(frozen=True)
+class ProvenanceList:
+    """A list a stage adds to the exported record's provenance (the render
+    stage's drawing rounds, the retrieve stage's photos): its name there and
+    the fields of one entry with their types, in column order. The records
+    and the Parquet schema are derived from these declarations, so a stage
+    adds provenance without an edit of any export file."""
+
+    name: str
+    fields: tuple[tuple[str, type], ...]
+
+    def __post_init__(self) -> None:
+        unknown = [name for name, kind in self.fields if kind not in ENTRY_TYPES]
+        if unknown:
+            raise TypeError(f"provenance list {self.name!r}: fields {unknown} are not one of "
+                            f"{', '.join(t.__name__ for t in ENTRY_TYPES)}")
+
+    def entry(self, values: dict[str, Any]) -> dict[str, Any]:
+        """One entry, checked against the declaration (every field, of its
+        type) and in its field order, which is the order the export writes."""
+        names = [name for name, _ in self.fields]
+        if set(values) != set(names):
+            raise TypeError(f"provenance list {self.name!r}: entry has {sorted(values)}, "
+                            f"declared {sorted(names)}")
+        for name, kind in self.fields:
+            value = values[name]
+            if not (type(value) is kind or (kind is float and type(value) is int)):
+                raise TypeError(f"provenance list {self.name!r}: {name} is {type(value).__name__} "
+                                f"{value!r}, declared {kind.__name__}")
+        return {name: values[name] for name in names}
+
 
 class PipelineStage:
     """Base of every declared stage; subclasses set the class attributes and
@@ -86,6 +123,8 @@ class PipelineStage:
     # of the samples it `takes` as the stage named here has handled them, and
     # the sample itself goes on (or ends) as before. Empty: an ordinary stage.
     branches_from: str = ""
+    # What this stage adds to the exported record's provenance (export_result fills them).
+    provenance_lists: tuple[ProvenanceList, ...] = ()
 
     @property
     def module(self) -> str:
@@ -169,10 +208,20 @@ class PipelineStage:
         """The fields this stage gives the exported record."""
         return {}
 
-    def export_result(self, result: Any) -> dict[str, Any]:
-        """Fields the exported record takes from this stage's stored result
-        itself (what the sample does not keep, such as how it was drawn)."""
+    def export_result(self, result: Any) -> dict[str, list[dict[str, Any]]]:
+        """The entries of this stage's `provenance_lists`, by list name, from
+        its stored result itself (what the sample does not keep, such as how
+        it was drawn); each entry made by its list's `entry`."""
         return {}
+
+    def exported_provenance(self, result: Any) -> dict[str, list[dict[str, Any]]]:
+        """`export_result`, holding only lists this stage declares."""
+        lists = self.export_result(result)
+        undeclared = sorted(set(lists) - {listed.name for listed in self.provenance_lists})
+        if undeclared:
+            raise TypeError(f"{self.key}: exports provenance lists {undeclared} it does not declare "
+                            "in provenance_lists")
+        return lists
 
     def results_of(self, response: Any, expected: int) -> Sequence[Any]:
         results = list(getattr(response, self.api.result_field))

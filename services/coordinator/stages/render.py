@@ -7,8 +7,14 @@ from google.protobuf import json_format
 
 from mis.v1 import common_pb2, t2i_refiner_pb2, t2i_refiner_pb2_grpc
 from services.coordinator.sample import Sample
-from services.coordinator.stages.base import (PipelineStage, RunConfigError, RunContext, StageApi,
-                                              not_served)
+from services.coordinator.stages.base import (PipelineStage, ProvenanceList, RunConfigError, RunContext,
+                                              StageApi, not_served)
+
+# One drawing round in the exported provenance (the browser shows them).
+ROUNDS = ProvenanceList("rounds", (
+    ("round", int), ("prompt1", str), ("prompt2", str), ("seed1", int), ("seed2", int), ("steps", int),
+    ("guidance_scale", float), ("width", int), ("height", int), ("negative_prompt", str), ("review", str),
+    ("refined_prompt1", str), ("refined_prompt2", str), ("renderer", str), ("reviewer", str)))
 
 _OPTION_NAMES = frozenset(name for field in t2i_refiner_pb2.RenderOptions.DESCRIPTOR.fields
                           for name in (field.name, field.json_name))
@@ -23,6 +29,7 @@ class Render(PipelineStage):
                         t2i_refiner_pb2.T2IRefinerServiceGetInfoRequest)
     result_type = t2i_refiner_pb2.RenderPairResult
     batch_size = 2
+    provenance_lists = (ROUNDS,)
 
     def options(self, config) -> t2i_refiner_pb2.RenderOptions:
         """The run's `render` options (a free mapping in the run config) as
@@ -130,13 +137,13 @@ class Render(PipelineStage):
     def export_result(self, result: t2i_refiner_pb2.RenderPairResult) -> dict:
         """Every drawing round with both prompts, the seeds and settings, the
         VLM's verdict and the prompts it proposed (the browser's provenance)."""
-        return {"rounds": [{
+        return {ROUNDS.name: [ROUNDS.entry({
             "round": r.round, "prompt1": r.prompt1, "prompt2": r.prompt2, "seed1": r.seed1,
             "seed2": r.seed2, "steps": r.steps, "guidance_scale": r.guidance_scale, "width": r.width,
             "height": r.height, "negative_prompt": r.negative_prompt,
             "review": t2i_refiner_pb2.Review.Name(r.review).removeprefix("REVIEW_").lower(),
             "refined_prompt1": r.refined_prompt1, "refined_prompt2": r.refined_prompt2,
-            "renderer": r.render_provenance.model, "reviewer": r.review_provenance.model}
+            "renderer": r.render_provenance.model, "reviewer": r.review_provenance.model})
             for r in result.rounds]}
 
 

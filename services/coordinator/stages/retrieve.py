@@ -10,7 +10,13 @@ from __future__ import annotations
 
 from mis.v1 import common_pb2, retriever_pb2, retriever_pb2_grpc
 from services.coordinator.sample import Sample
-from services.coordinator.stages.base import PipelineStage, RunContext, StageApi
+from services.coordinator.stages.base import PipelineStage, ProvenanceList, RunContext, StageApi
+
+# Where each photo of a real sample came from, in the exported provenance.
+PHOTOS = ProvenanceList("photos", (
+    ("object", int), ("index", str), ("corpus", str), ("item_id", str), ("url", str), ("caption", str),
+    ("score", float), ("rank", int), ("shows_object", bool), ("check_reason", str), ("checker", str),
+    ("check_prompt", str)))
 
 
 class Retrieve(PipelineStage):
@@ -23,6 +29,7 @@ class Retrieve(PipelineStage):
     result_type = retriever_pb2.RetrieveResult
     branches_from = "filter"
     finishes = ("real",)
+    provenance_lists = (PHOTOS,)
 
     def used(self, config) -> bool:
         return config.targets.real > 0
@@ -51,12 +58,12 @@ class Retrieve(PipelineStage):
 
     def export_result(self, result: retriever_pb2.RetrieveResult) -> dict:
         """Where each photo came from: corpus, item, url, similarity and the check."""
-        return {"photos": [{
+        return {PHOTOS.name: [PHOTOS.entry({
             "object": number, "index": result.index, "corpus": result.corpus,
             "item_id": checked.photo.item_id, "url": checked.photo.url, "caption": checked.photo.caption,
             "score": round(float(checked.photo.score), 6), "rank": checked.rank,
             "shows_object": checked.check.shows_object, "check_reason": checked.check.reason,
-            "checker": checked.check.provenance.model, "check_prompt": checked.check.provenance.prompt_version}
+            "checker": checked.check.provenance.model, "check_prompt": checked.check.provenance.prompt_version})
             for number, checked in ((1, result.photo1), (2, result.photo2))]}
 
 
