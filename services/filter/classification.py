@@ -1,7 +1,8 @@
 """Labelling and split routing (MIS-facts section 3.4) in plain Python.
 
 For each rendered candidate: fetch both images from the store, fingerprint
-them, ask the LLM whether the instruction text is Safe or Unsafe (and its
+them (perceptual hashes, and when the request asks, both images' embeddings
+for semantic near-duplicates), ask the LLM whether the instruction text is Safe or Unsafe (and its
 sub-category, and whether the pair carries any risk), ask the VLM whether the
 images are explicitly harmful, then route: unsafe text -> train; safe text
 with explicitly harmful images -> easy; safe text with benign images -> hard.
@@ -14,7 +15,7 @@ import asyncio
 import copy
 
 from mis.v1 import common_pb2, filter_pb2
-from services.common.errors import InvalidArgument, require
+from services.common.errors import FailedPrecondition, InvalidArgument, require
 from services.common.metrics import Metrics
 from services.common.models import ChatModel, ChatRequest, image_part, text_part
 from services.common.prompts import load_prompt
@@ -24,6 +25,7 @@ from services.common.taxonomy import Taxonomy
 from services.common.model_stage import (Backends, StageRejected, ask, check_batch, check_text,
                                          item_error, rejection, request_taxonomy)
 from services.filter.fingerprints import image_hash_in_thread, instruction_text
+from services.filter.semantic import ImageEmbedder, embed_pair
 
 STAGE = common_pb2.STAGE_FILTER
 
@@ -42,7 +44,7 @@ class Classification:
 
     def __init__(self, *, llm: Backends, vlm: Backends, taxonomy: Taxonomy, store: AsyncStore,
                  max_batch_items: int = 256, max_text_chars: int = 4000, send_images: bool = True,
-                 metrics: Metrics | None = None) -> None:
+                 metrics: Metrics | None = None, image_embedder: ImageEmbedder | None = None) -> None:
         self.llm, self.vlm = llm, vlm
         self.taxonomy = taxonomy
         self.store = store
@@ -50,6 +52,7 @@ class Classification:
         self.max_text_chars = max_text_chars
         self.send_images = send_images
         self.metrics = metrics
+        self.image_embedder = image_embedder
         self.text_prompt = load_prompt("services.filter", "label_text")
         self.image_prompt = load_prompt("services.filter", "judge_images")
 
@@ -58,12 +61,23 @@ class Classification:
         taxonomy = request_taxonomy(request.options.taxonomy, self.taxonomy)
         llm = self.llm.pick(request.options.backend)
         vlm = self.vlm.pick(request.options.backend)
-        results = await asyncio.gather(*(self.one(item, f"items[{index}]", taxonomy, llm, vlm)
+        embedder = self.embedder_for(request.options)
+        results = await asyncio.gather(*(self.one(item, f"items[{index}]", taxonomy, llm, vlm, embedder)
                                          for index, item in enumerate(request.items)))
         return filter_pb2.ClassifyBatchResponse(results=results)
 
+    def embedder_for(self, options: filter_pb2.FilterOptions) -> ImageEmbedder | None:
+        """The image embedder when the request asks for embeddings (None when it does not)."""
+        if not options.image_embeddings:
+            return None
+        if self.image_embedder is None:
+            raise FailedPrecondition("options.image_embeddings: this filter has no image embedder "
+                                     "(set MIS_DEDUP_IMAGE_EMBEDDER to offline or clip)")
+        return self.image_embedder
+
     async def one(self, item: filter_pb2.FilterItem, field: str, taxonomy: Taxonomy,
-                  llm: ChatModel, vlm: ChatModel) -> filter_pb2.ClassifyResult:
+                  llm: ChatModel, vlm: ChatModel, embedder: ImageEmbedder | None = None
+                  ) -> filter_pb2.ClassifyResult:
         result = filter_pb2.ClassifyResult(item_id=item.id)
         try:
             self.check(item, field, taxonomy)
@@ -78,6 +92,9 @@ class Classification:
         result.fingerprint.CopyFrom(filter_pb2.Fingerprint(
             item_id=item.id, image1_phash=hashes[0], image2_phash=hashes[1],
             instruction_text=instruction_text(neutral.instruction, neutral.object1, neutral.object2)))
+        if embedder is not None:
+            result.fingerprint.image_embeddings = await asyncio.to_thread(embed_pair, embedder, *images)
+            result.fingerprint.image_embedder = embedder.name
         answers = await asyncio.gather(self.label_text(item, taxonomy, llm),
                                        self.judge_images(item, images, vlm), return_exceptions=True)
         for answer in answers:

@@ -7,7 +7,8 @@ the instruction with its typed placeholders put back as the object phrases,
 lower-cased, punctuation and filler words dropped; so the same template about
 different objects is not a duplicate, while a reworded copy about the same
 objects is. Which items are near-duplicates of which is decided in
-near_duplicates.py.
+near_duplicates.py; semantic near-duplicates, by image embeddings, in
+semantic.py.
 """
 
 from __future__ import annotations
@@ -70,3 +71,5 @@ def similarity(first: frozenset[str] | set[str], second: frozenset[str] | set[st
 class Thresholds:
     max_image_distance: int = 6
     min_text_similarity: float = 0.9
+    # Semantic near-duplicates (semantic.py): both images' cosine; 0 is off.
+    min_image_similarity: float = 0.0
