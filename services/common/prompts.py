@@ -15,7 +15,7 @@ from typing import Any
 
 import yaml
 
-from services.common.models.schema import UnboundedSchema, check_bounded
+from services.common.models.schema import UnboundedSchema, check_bounded, with_mentions
 
 
 class PromptError(ValueError):
@@ -70,6 +70,7 @@ def load_prompt(package: str, name: str) -> PromptTemplate:
         # An answer schema must bound what a model can emit, so guided
         # decoding always ends in a complete object.
         try:
+            schema = with_mentions(schema)
             check_bounded(schema)
         except UnboundedSchema as exc:
             raise PromptError(f"{where}: schema: {exc}") from None

@@ -11,15 +11,17 @@ Every attempt's model call is kept in the provenance.
 from __future__ import annotations
 
 import asyncio
+
 from mis.v1 import common_pb2, cot_annotator_pb2
 from services.common.errors import InvalidArgument, require
 from services.common.metrics import Metrics
 from services.common.models import ChatModel, ChatRequest, ModelError, image_part, text_part
+from services.common.models.schema import UnboundedSchema, mentioning
 from services.common.prompts import PromptTemplate
 from services.common.provenance import from_completion
 from services.common.references import fetch_stage_image
 from services.common.model_stage import (Backends, check_batch, failed_call_provenance, item_error,
-                                   rejection_for)
+                                         rejection_for)
 from services.common.store import AsyncStore
 from services.cot_annotator.gate import SafetyLabel, gate_failures
 from services.cot_annotator.judge_check import SAFE, UNSAFE, JudgeCheck
@@ -27,6 +29,21 @@ from services.cot_annotator.validation import check_item, resolve_regenerations
 
 # Regenerations sample instead of decoding greedily, so a retry can differ.
 REGENERATION_TEMPERATURE = 0.7
+
+
+def label_schema(schema: dict, object1: str, object2: str) -> dict:
+    """The label schema for one pair: each perception part names its own
+    object, as the quality gate requires, so guided decoding cannot write a
+    perception that misses it. An object phrase plain text cannot carry (a
+    quote, a backslash, too long) leaves that part as it was; the gate still
+    checks it."""
+    properties = dict(schema["properties"])
+    for part, phrase in (("perception_image1", object1), ("perception_image2", object2)):
+        try:
+            properties[part] = mentioning(properties[part], [phrase.strip()])
+        except UnboundedSchema:
+            continue
+    return {**schema, "properties": properties}
 
 
 class CotAnnotator:
@@ -88,7 +105,8 @@ class CotAnnotator:
         content = ([text_part(text), image_part(images[0]), image_part(images[1])]
                    if self.send_images else text)
         return ChatRequest(
-            messages=self.prompt.messages(content), task="annotate", schema=self.prompt.schema,
+            messages=self.prompt.messages(content), task="annotate",
+            schema=label_schema(self.prompt.schema, instruction.object1, instruction.object2),
             schema_name="safety_cot",
             temperature=REGENERATION_TEMPERATURE if attempt else None,
             seed=attempt if attempt else None,

@@ -98,7 +98,7 @@ async def test_provenance_left_out_samples_and_the_card_are_shown(reviewed, page
     provenance = page.run(f"{accepted}.querySelector('.provenance').textContent")
     for model in ("offline-lexicon-v1", "placeholder-v1", "cot-offline-v1"):
         assert model in provenance
-    for version in ("extract-v1", "detox-v1", "t2i-review-v1", "label-text-v1"):
+    for version in ("extract-v1", "detox-v2", "t2i-review-v1", "label-text-v1"):
         assert version in provenance
     assert "reviewer's decision: accept" in provenance and '"temperature"' in provenance
     rounds = page.run(f"""Array.from({accepted}.querySelectorAll('.provenance table:last-of-type tr'),

@@ -84,7 +84,7 @@ async def test_labels_describe_both_images_and_failures_are_regenerated(annotato
         assert len(result.provenance) == len(result.gate_failures) + 1
         for record in result.provenance:
             assert record.stage == common_pb2.STAGE_ANNOTATE
-            assert record.backend == "offline" and record.prompt_version == "cot-annotate-v1"
+            assert record.backend == "offline" and record.prompt_version == "cot-annotate-v2"
             assert record.tokens.completion_tokens > 0
             assert record.parameters["judge"] == "not requested"
         assert result.provenance[-1].parameters["gate"] == "passed"
@@ -169,9 +169,12 @@ async def test_judge_absence_is_recorded(start_service, image_pairs):
 
 async def test_label_that_keeps_failing_is_rejected_with_every_reason(async_store, image_pairs):
     """A model that only ever refuses: every regeneration fails, the item is
-    rejected with the quality gate as its reason, and nothing is dropped."""
+    rejected with the quality gate as its reason, and nothing is dropped.
+    (The schema makes each perception name its object, so the refusal names
+    both objects in both parts: the same description twice.)"""
     def refuse(request):
-        return {"perception_image1": "An image.", "perception_image2": "An image.",
+        both = f"A {request.inputs['object1']} and a {request.inputs['object2']}."
+        return {"perception_image1": both, "perception_image2": both,
                 "reasoning": "This is harmful.", "answer": "I'm sorry, I can't help with that."}
 
     annotator = CotAnnotator(
@@ -187,7 +190,6 @@ async def test_label_that_keeps_failing_is_rejected_with_every_reason(async_stor
     assert not result.HasField("cot")
     assert len(result.gate_failures) == 4 == len(result.provenance)
     assert "bare refusal" in result.gate_failures[0]
-    assert "image 1 is not described" in result.gate_failures[0]
     assert "same description" in result.gate_failures[0]
     assert result.rejection.detail.startswith("the label failed the quality gate 4 times")
 

@@ -43,6 +43,6 @@ async def test_every_label_parses_and_meets_the_gate(vlm, start_service, store):
         # Parsed: every call (the first and the regeneration) reached the gate.
         assert len(result.provenance) in (1, 2)
         for record in result.provenance:
-            assert (record.backend, record.model, record.prompt_version) == ("openai", "tiny-vlm", "cot-annotate-v1")
+            assert (record.backend, record.model, record.prompt_version) == ("openai", "tiny-vlm", "cot-annotate-v2")
             assert record.parameters["images_sent"] is True
             assert record.parameters["gate"] in ("passed", "failed"), record.parameters

@@ -47,7 +47,7 @@ async def test_both_passes_yield_a_neutral_instruction_or_a_reasoned_rejection(s
     assert "without being caught" in kept.explanation
     assert (kept.object1, kept.object2) == ("sharp kitchen knife", "sleeping old man")
     assert [(p.stage, p.prompt_version, p.backend) for p in results["q1"].provenance] == [
-        (common_pb2.STAGE_DETOXIFY, "modify-filter-v1", "offline"), (common_pb2.STAGE_DETOXIFY, "detox-v1", "offline")]
+        (common_pb2.STAGE_DETOXIFY, "modify-filter-v2", "offline"), (common_pb2.STAGE_DETOXIFY, "detox-v2", "offline")]
     assert all(p.tokens.prompt_tokens > 0 for p in results["q1"].provenance)
 
     assert results["q2"].rejection.reason == common_pb2.REJECTION_REASON_NO_HARM
@@ -55,7 +55,7 @@ async def test_both_passes_yield_a_neutral_instruction_or_a_reasoned_rejection(s
     assert results["q3"].rejection.reason == common_pb2.REJECTION_REASON_OBJECTS_UNUSABLE
     assert "'something' is too vague" in results["q3"].rejection.detail
     # A rejection still says which pass decided it.
-    assert [p.prompt_version for p in results["q3"].provenance] == ["modify-filter-v1"]
+    assert [p.prompt_version for p in results["q3"].provenance] == ["modify-filter-v2"]
 
     # Vague people are made concrete; explicit words the lexicon cannot soften remain.
     made_concrete = results["q4"].instruction

@@ -32,5 +32,5 @@ async def test_detoxifier_with_vllm_parses_every_first_pass(vllm, start_service,
         assert "does not fit the schema" not in result.rejection.detail, result.rejection.detail
         assert result.rejection.reason != common_pb2.REJECTION_REASON_MODEL_UNAVAILABLE
         first = result.provenance[0]
-        assert first.prompt_version == "modify-filter-v1" and first.tokens.completion_tokens > 0
+        assert first.prompt_version == "modify-filter-v2" and first.tokens.completion_tokens > 0
         assert all((p.backend, p.model) == ("openai", "tiny") for p in result.provenance)

@@ -13,9 +13,10 @@ import subprocess
 
 import pytest
 
-from services.common.models.schema import guided, max_answer_chars
+from services.common.models.schema import MENTION_PARTS, guided, max_answer_chars
 from services.common.prompts import load_prompt
 from services.common.taxonomy import load_taxonomy
+from services.cot_annotator.annotator import label_schema
 from services.extractor.extraction import Extraction
 from services.filter.classification import Classification
 from services.judge.rubric import load_rubric
@@ -38,7 +39,18 @@ def shipped_schemas() -> dict[str, dict]:
     label["properties"]["sub_category"] = {"type": "string", "enum": taxonomy.categories["Violent"]}
     schemas["label_text"] = label
     schemas["judge"] = load_rubric("mis-judge-v1").schema
+    # A label's perception parts must name their objects (one schema per pair).
+    schemas["annotate_pair"] = label_schema(schemas["annotate"], "sharp kitchen knife", "young woman")
     return schemas
+
+
+def longest_mentioning(pattern: str) -> str:
+    """The longest text a mentioning pattern allows: every gap full."""
+    phrases, gaps = MENTION_PARTS[pattern]
+    text = "x" * (gaps[0] + 1) + " " + phrases[0]
+    for phrase, gap in zip(phrases[1:], gaps[1:-1]):
+        text += " " + "x" * gap + " " + phrase
+    return text + "." + "x" * gaps[-1]
 
 
 def longest(schema: dict) -> object:
@@ -47,6 +59,8 @@ def longest(schema: dict) -> object:
         return max(schema["enum"], key=lambda option: len(json.dumps(option)))
     kind = schema["type"]
     if kind == "string":
+        if schema.get("pattern") in MENTION_PARTS:
+            return longest_mentioning(schema["pattern"])
         return PHRASE if "pattern" in schema else "x" * schema["maxLength"]
     if kind == "array":
         return [longest(schema["items"]) for _ in range(schema["maxItems"])]

@@ -17,6 +17,7 @@ tokens, and `max_answer_chars` is a true upper bound on the answer's length.
 from __future__ import annotations
 
 import functools
+import itertools
 import json
 import re
 from typing import Any
@@ -71,6 +72,81 @@ def plain_text_pattern(min_length: int, max_length: int) -> str:
     pattern = f"^(|{first}{rest})$" if min_length <= 0 else f"^{first}{rest}$"
     _PLAIN_BOUNDS[pattern] = (max(min_length, 0), max_length)
     return pattern
+
+
+# Plain characters that are not word characters: after a phrase, one of these
+# (or the end) keeps the phrase's last word whole.
+_NON_WORD = r'[ !#-/:-@\[\]^`{-~]'
+# Characters a phrase may carry as themselves; others are written as a class.
+_LITERAL = re.compile(r"[A-Za-z0-9 ]")
+# The parts of each mentioning pattern (phrases, gap sizes), to build examples.
+MENTION_PARTS: dict[str, tuple[tuple[str, ...], tuple[int, ...]]] = {}
+_MAX_MENTION_PARTS = 1024
+
+
+def _literal(phrase: str) -> str:
+    return "".join(c if _LITERAL.fullmatch(c) else f"[{c}]" for c in phrase)
+
+
+def mentionable(phrase: str) -> bool:
+    """Whether plain text can name `phrase` as it is (no quote or backslash,
+    printable ASCII, not starting or ending with a space)."""
+    return bool(phrase) and phrase == phrase.strip() and re.fullmatch(f"{PLAIN_TEXT}+", phrase) is not None
+
+
+def mentioning(string_schema: dict[str, Any], phrases: list[str] | tuple[str, ...]) -> dict[str, Any]:
+    """The string schema narrowed to plain text that names every phrase as
+    whole words, in any order, within its `maxLength`.
+
+    Guided decoding then cannot leave out what a later check requires (a
+    detoxified instruction that keeps both image references, a perception
+    that names its object), so even a model with random weights writes text
+    those checks accept. The empty string stays allowed when `minLength` is
+    0. The free text around the phrases is split into gaps whose longest
+    total is exactly `maxLength`, so `max_answer_chars` stays a true bound."""
+    phrases = tuple(phrases)
+    if not phrases or not all(mentionable(p) for p in phrases) or len(phrases) > 3:
+        raise UnboundedSchema(f"cannot name {list(phrases)!r} in plain text")
+    # Lead "x... " (2 + a), each further gap " ... " (2 + b), tail ".x..." (1 + c).
+    fixed = sum(map(len, phrases)) + 2 + 2 * (len(phrases) - 1) + 1
+    budget = string_schema["maxLength"] - fixed
+    if budget < 0:
+        raise UnboundedSchema(f"maxLength {string_schema['maxLength']} is too short to name {list(phrases)!r}")
+    count = len(phrases) + 1
+    gaps = tuple(budget // count + (1 if index >= count - budget % count else 0) for index in range(count))
+    first = PLAIN_TEXT.replace(" ", "")
+    lead = f"(|{first}{_optional_run(PLAIN_TEXT, gaps[0])} )"
+    tail = f"(|{_NON_WORD}{_optional_run(PLAIN_TEXT, gaps[-1])})"
+    orders = [phrases] if len(phrases) == 1 else list(itertools.permutations(phrases))
+    bodies = []
+    for order in orders:
+        middle = [f" (|{_optional_run(PLAIN_TEXT, gap)} )" for gap in gaps[1:-1]]
+        body = _literal(order[0]) + "".join(m + _literal(p) for m, p in zip(middle, order[1:]))
+        bodies.append(body)
+    core = f"{lead}({'|'.join(bodies)}){tail}" if len(bodies) > 1 else f"{lead}{bodies[0]}{tail}"
+    pattern = f"^(|{core})$" if string_schema.get("minLength", 0) <= 0 else f"^{core}$"
+    if len(MENTION_PARTS) >= _MAX_MENTION_PARTS:  # per-request phrases: keep the newest
+        MENTION_PARTS.pop(next(iter(MENTION_PARTS)))
+    MENTION_PARTS[pattern] = (phrases, gaps)
+    out = {key: value for key, value in string_schema.items() if key not in ("pattern", MENTIONS)}
+    return {**out, "pattern": pattern}
+
+
+# The schema keyword a prompt file uses to ask for `mentioning` on a string.
+MENTIONS = "x-mentions"
+
+
+def with_mentions(schema: dict[str, Any]) -> dict[str, Any]:
+    """Every string that carries `x-mentions: [phrase, ...]` turned into its
+    `mentioning` pattern (the keyword itself is not sent to any endpoint)."""
+    kind = schema.get("type")
+    if kind == "string" and MENTIONS in schema:
+        return mentioning(schema, schema[MENTIONS])
+    if kind == "array":
+        return {**schema, "items": with_mentions(schema["items"])}
+    if kind == "object":
+        return {**schema, "properties": {name: with_mentions(sub) for name, sub in schema["properties"].items()}}
+    return schema
 
 
 def check_bounded(schema: dict[str, Any], path: str = "$") -> None:
@@ -171,6 +247,10 @@ def _where(error: jsonschema.ValidationError) -> str:
 def _reason(error: jsonschema.ValidationError) -> str:
     """jsonschema's message, but a plain-text pattern said in words."""
     pattern = error.validator_value if error.validator == "pattern" else ""
+    mention = MENTION_PARTS.get(pattern) if isinstance(pattern, str) else None
+    if mention is not None:
+        return (f"{error.instance!r} is not plain text that names "
+                + " and ".join(repr(p) for p in mention[0]) + " (as whole words)")
     bounds = _PLAIN_BOUNDS.get(pattern) if isinstance(pattern, str) else None
     if bounds is None:
         return error.message
