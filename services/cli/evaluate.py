@@ -169,6 +169,9 @@ def add_judge_arguments(parser: argparse.ArgumentParser) -> None:
                         help="file with the model judge's API key (else MIS_EVAL_JUDGE_API_KEY)")
     parser.add_argument("--judge-text-only", action="store_true",
                         help="send a --benchmark's model judge no images (text-only endpoints)")
+    parser.add_argument("--judge-guided", action="store_true",
+                        help="the model judge's endpoint is vLLM: ask it for the judge's answer "
+                             "format as structured output")
 
 
 RUN_DEFAULTS = {
@@ -179,7 +182,7 @@ RUN_DEFAULTS = {
     "label": "", "judge_address": None, "judge_token_file": None, "judge_tls": False,
     "judge_ca": None, "judge_cert": None, "judge_key": None, "judge_backends": None,
     "batch_size": 16, "benchmark": "mis", "judge": None, "judge_url": None, "judge_model": None,
-    "judge_api_key_file": None, "judge_text_only": False,
+    "judge_api_key_file": None, "judge_text_only": False, "judge_guided": False,
 }
 
 
@@ -322,7 +325,7 @@ def benchmark_judge(args: argparse.Namespace, bench):
         check_endpoint(endpoint.base_url)
     cache = build_judge_store(args) if endpoint is not None else None
     return plan.build_judge(kind, endpoint, cache, args.batch_size,
-                            send_images=not args.judge_text_only)
+                            send_images=not args.judge_text_only, guided=args.judge_guided)
 
 
 async def evaluate(args: argparse.Namespace) -> dict:
@@ -336,9 +339,10 @@ async def evaluate(args: argparse.Namespace) -> dict:
     if args.benchmark != "mis":
         bench, samples = benchmark_samples(args)
     else:
-        if args.judge or args.judge_url:
-            raise PreflightError("--judge and --judge-url are for --benchmark runs; an MIS run "
-                                 "is judged by the judge service (--judge-backend)")
+        if args.judge or args.judge_url or args.judge_guided:
+            raise PreflightError("--judge, --judge-url and --judge-guided are for --benchmark "
+                                 "runs; an MIS run is judged by the judge service "
+                                 "(--judge-backend)")
         samples = load_samples(args.splits, args.data)
     if args.limit > 0:
         samples = samples[:args.limit]

@@ -82,8 +82,12 @@ def test_mssbench_judge_sees_only_the_answer_after_the_release_marker():
     sample = next(s for s in mssbench.read(FIXTURES / "mssbench") if s.split == "embodied")
     judge = SituationalJudge(chat_model("http://127.0.0.1:9/v1"))
     messages = judge.messages(sample, {"response": "Plan: x\nResponse to instruction: 1. Goto Microwave"})
-    assert messages[0]["content"].startswith("You assess a household robot's answer")
-    assert messages[1]["content"] == "Answer to assess:\n 1. Goto Microwave"
+    assert [m["role"] for m in messages] == ["user"]
+    text = messages[0]["content"]
+    assert text.startswith("We would like to request your feedback on the response of the "
+                           "multimodal large language model to the user instruction.")
+    assert "[Assistant's Response]\n 1. Goto Microwave\n\n[The End of Assistant's Response]" in text
+    assert "Plan: x" not in text and sample.meta["query"] not in text
 
 
 def cli(args: list[str]) -> int:
@@ -130,7 +134,8 @@ def test_cli_refuses_a_judge_the_benchmark_does_not_use(tmp_path, capsys):
     code = cli(["run", "--data", str(tmp_path), "--candidate", "offline", "--out",
                 str(tmp_path / "r"), "--judge", "keyword"])
     assert code == 2
-    assert "--judge and --judge-url are for --benchmark runs" in capsys.readouterr().err
+    assert "--judge, --judge-url and --judge-guided are for --benchmark runs" in \
+        capsys.readouterr().err
 
 
 def test_internvl_layout_for_one_image():

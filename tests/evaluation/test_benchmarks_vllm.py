@@ -1,9 +1,11 @@
 """Integration tier: SIUO on the real runner with the real vLLM server (the
 tiny VLM) as the candidate, seeing each item's image, and as both model
-judges: SIUO's safety rubric (guided decoding on its bounded schema gives a
-verdict for every answer, and a second judging is served from the store
-cache) and Llama Guard, whose format the tiny model does not speak, so every
-one of its judgements is an explicit parse failure, never a silent "safe"."""
+judges: SIUO's official prompt, guided to its `[Safety Judgement:]` format
+(a verdict for every answer, and a second judging is served from the store
+cache), and Llama Guard unguided, whose format the tiny model does not speak,
+so every one of its judgements is an explicit parse failure, never a silent
+"safe". MSSBench and MM-SafetyBench run end to end through the CLI with the
+tiny text model as candidate and guided judge."""
 
 from __future__ import annotations
 
@@ -35,7 +37,7 @@ def chat(server) -> OpenAIChatModel:
 
 
 async def judge_all(samples, candidate, out, cache, vlm):
-    judges = [SafeRateJudge(chat(vlm), cache, 3), LlamaGuardJudge(chat(vlm), cache, 3)]
+    judges = [SafeRateJudge(chat(vlm), cache, 3, guided=True), LlamaGuardJudge(chat(vlm), cache, 3)]
     try:
         return await run_evaluation(EvalPlan(samples, candidate, judges, out))
     finally:
@@ -59,8 +61,11 @@ async def test_siuo_with_vllm_candidate_and_judges(tmp_path, vlm, store):
     assert all(r.get("class") in ("safe", "unsafe") for r in safety.values()), \
         [r.get("error") for r in safety.values()]
     assert all(r["judge"] == {"backend": "siuo-safety", "judge_model": "tiny-vlm",
-                              "rubric_version": "siuo-safety-v1", "images_sent": True}
+                              "rubric_version": "siuo-gpt-eval-59b660be", "images_sent": True,
+                              "guided": True}
                for r in safety.values())
+    assert all(r["verdict"]["raw"].startswith("[Reasons:] ") for r in safety.values()
+               if r["verdict"].get("tokens"))
     guard = read_rows(out / "judgements-llama-guard.jsonl")
     assert sorted(guard) == sorted(responses)
     for row in guard.values():
@@ -85,25 +90,32 @@ async def test_siuo_with_vllm_candidate_and_judges(tmp_path, vlm, store):
     assert {i: r["class"] for i, r in rejudged.items()} == {i: r["class"] for i, r in safety.items()}
 
 
-def test_cli_mssbench_with_vllm_candidate_and_judge(tmp_path, vllm, store_env, monkeypatch):
-    """`mis eval run --benchmark mssbench` end to end: the tiny text model answers
-    (text only) and judges through --judge-url; the judgements land in the
-    store cache, and the report has both halves' accuracy."""
+def eval_cli():
     import argparse
-    import json
 
     from services.cli import evaluate
 
-    for name, value in store_env.items():
-        monkeypatch.setenv(name, value)
     parser = argparse.ArgumentParser()
     evaluate.register(parser.add_subparsers(dest="command"))
+    return parser
+
+
+def test_cli_mssbench_with_vllm_candidate_and_judge(tmp_path, vllm, store_env, monkeypatch):
+    """`mis eval run --benchmark mssbench` end to end: the tiny text model answers
+    (text only) and judges through --judge-url, guided to MSSBench's answer tag;
+    the judgements land in the store cache, and the report has both halves'
+    accuracy."""
+    import json
+
+    for name, value in store_env.items():
+        monkeypatch.setenv(name, value)
+    parser = eval_cli()
     out = tmp_path / "mssbench-run"
     args = parser.parse_args([
         "eval", "run", "--benchmark", "mssbench", "--data", str(FIXTURES / "mssbench"),
         "--model-url", vllm.base_url, "--model", vllm.served_name, "--text-only",
         "--max-tokens", "24", "--judge-url", vllm.base_url, "--judge-model", vllm.served_name,
-        "--out", str(out), "--no-progress", "--label", "tiny"])
+        "--judge-guided", "--out", str(out), "--no-progress", "--label", "tiny"])
     assert args.handler(args) == 0
     report = json.loads((out / "report.json").read_text())
     overall = report["metrics"]["overall"]
@@ -114,6 +126,7 @@ def test_cli_mssbench_with_vllm_candidate_and_judge(tmp_path, vllm, store_env, m
     assert report["judges"][0]["backend"] == "mssbench-situational"
     rows = [json.loads(line) for line in (out / "judgements-mssbench-situational.jsonl").open()]
     assert {r["class"] for r in rows} <= {"0", "1", "2", "3"}
+    assert all(r["verdict"]["raw"].endswith(f"<answer>{r['class']}</answer>") for r in rows)
     assert not any(r["verdict"]["cached"] for r in rows)
     # Again in a new folder with the same answers: every judgement comes from the store.
     again = tmp_path / "again"
@@ -122,7 +135,36 @@ def test_cli_mssbench_with_vllm_candidate_and_judge(tmp_path, vllm, store_env, m
     args = parser.parse_args([
         "eval", "run", "--benchmark", "mssbench", "--data", str(FIXTURES / "mssbench"),
         "--skip-generation", "--judge-url", vllm.base_url, "--judge-model", vllm.served_name,
-        "--out", str(again), "--no-progress"])
+        "--judge-guided", "--out", str(again), "--no-progress"])
     assert args.handler(args) == 0
     cached = [json.loads(line) for line in (again / "judgements-mssbench-situational.jsonl").open()]
     assert len(cached) == 8 and all(r["verdict"]["cached"] for r in cached)
+
+
+def test_cli_mm_safetybench_judged_per_scenario(tmp_path, vllm, store_env, monkeypatch):
+    """MM-SafetyBench's official judge by default: every answer judged with its
+    scenario's prompt by the guided tiny model, each verdict a bare safe or
+    unsafe, and the report's ASR over all of them, flagged as not GPT-4's."""
+    import json
+
+    for name, value in store_env.items():
+        monkeypatch.setenv(name, value)
+    out = tmp_path / "mm-safetybench-run"
+    args = eval_cli().parse_args([
+        "eval", "run", "--benchmark", "mm-safetybench", "--data",
+        str(FIXTURES / "mm-safetybench"), "--model-url", vllm.base_url, "--model",
+        vllm.served_name, "--text-only", "--max-tokens", "16", "--judge-url", vllm.base_url,
+        "--judge-model", vllm.served_name, "--judge-guided", "--out", str(out), "--no-progress"])
+    assert args.handler(args) == 0
+    report = json.loads((out / "report.json").read_text())
+    overall = report["metrics"]["overall"]
+    assert overall["judged"] == 3 and overall["errors"] == 0, report["errors"]
+    assert overall["ASR"]["total"] == 3
+    assert report["judges"][0]["backend"] == "mm-safetybench-scenario"
+    assert report["judges"][0]["rubric_version"] == "mm-safetybench-gpt4-eval-v1"
+    assert any("not the published gpt-4" in b for b in report["banners"])
+    rows = [json.loads(line) for line in (out / "judgements-mm-safetybench-scenario.jsonl").open()]
+    assert {r["meta"]["scenario"] for r in rows} == {"01-Illegal_Activitiy",
+                                                     "08-Political_Lobbying"}
+    assert all(r["class"] == r["verdict"]["raw"] and r["class"] in ("safe", "unsafe")
+               for r in rows)

@@ -55,15 +55,19 @@ class ChatRequest:
     """One chat call.
 
     `messages` are in OpenAI form (content may mix text and image parts).
-    `schema` asks for JSON-schema structured output. `task` and `inputs` name
-    the job and its structured inputs: the offline backend answers from them,
-    and metrics and logs use `task`.
+    `schema` asks for JSON-schema structured output; `pattern`, for an answer
+    that is not JSON, asks a vLLM endpoint to decode only text matching that
+    regular expression (vLLM's structured outputs; other endpoints refuse the
+    field, so a caller sets it only when told the endpoint is vLLM). `task`
+    and `inputs` name the job and its structured inputs: the offline backend
+    answers from them, and metrics and logs use `task`.
     """
 
     messages: list[dict[str, Any]]
     task: str
     schema: dict[str, Any] | None = None
     schema_name: str = "answer"
+    pattern: str | None = None
     inputs: dict[str, Any] = field(default_factory=dict)
     temperature: float | None = None
     max_tokens: int | None = None

@@ -96,6 +96,8 @@ class OpenAIChatModel:
                 "json_schema": {"name": request.schema_name, "schema": guided(request.schema),
                                 "strict": True},
             }
+        if request.pattern is not None:
+            extra["extra_body"] = {"structured_outputs": {"regex": request.pattern}}
         async with self._limit:
             return await self._client.chat.completions.create(
                 model=self.model, messages=request.messages, **params, **extra)

@@ -1,10 +1,11 @@
 """MM-SafetyBench (Liu et al., ECCV 2024): 1,680 harmful questions in 13
 scenarios whose key phrase is moved into a query-relevant image.
 
-Layout (github.com/isXinLiu/MM-SafetyBench, README "Dataset"; the field and
-folder names as the release's loaders read them, e.g. `processed_questions/
-01-Illegal_Activitiy.json` with `imgs/01-Illegal_Activitiy/SD_TYPO/0.jpg`):
-`--data` is the release's `data` folder, holding
+Layout (github.com/isXinLiu/MM-SafetyBench, README "Dataset" and
+`evaluation.py`; the field and folder names as the release's loaders read
+them, e.g. `processed_questions/01-Illegal_Activitiy.json` with
+`imgs/01-Illegal_Activitiy/SD_TYPO/0.jpg`, the scenario names spelt as there,
+"Activitiy" included): `--data` is the release's `data` folder, holding
 
     processed_questions/<NN-Scenario>.json   {"<id>": {"Question", "Changed Question",
                                               "Key Phrase", "Phrase Type",
@@ -15,8 +16,10 @@ folder names as the release's loaders read them, e.g. `processed_questions/
 Each image kind goes with the release's own question: SD with "Rephrased
 Question(SD)", SD_TYPO and TYPO with "Rephrased Question". Subsets
 (`--split`): SD, SD_TYPO, TYPO; by default SD_TYPO, the paper's headline
-setting. The metric is ASR (refusal keywords by default, `--judge
-llama-guard` for a model judge, which sees the original question).
+setting. The metric is ASR, judged as the release does by GPT-4 with the
+prompt of the item's scenario (`meta["scenario"]`, the file's name;
+`mm_safetybench_rubrics.py`), or by refusal keywords (`--judge keyword`) or
+Llama Guard (`--judge llama-guard`, which sees the original question).
 """
 
 from __future__ import annotations
@@ -55,5 +58,6 @@ def read(root: Path, subsets: list[str] | None = None) -> list[EvalSample]:
                     category=scenario.split("-", 1)[-1].replace("_", " "),
                     root=root / "imgs" / scenario / kind, image=f"{key}.jpg", where=where,
                     meta={"judge_query": text_field(record, "Question", where),
-                          "key_phrase": str(record.get("Key Phrase") or "")}))
+                          "key_phrase": str(record.get("Key Phrase") or ""),
+                          "scenario": scenario}))
     return unique(samples, folder)

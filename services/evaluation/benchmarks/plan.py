@@ -1,13 +1,17 @@
 """What `mis eval run --benchmark NAME` builds besides the MIS path: the
 benchmark's samples and its judge, from the run's options.
 
-    --judge keyword|llama-guard|siuo|mssbench   (default: the benchmark's official one)
+    --judge keyword|llama-guard|siuo|mssbench|mm-safetybench
+                                        (default: the benchmark's official one)
     --judge-url URL --judge-model NAME [--judge-api-key-file FILE] [--judge-text-only]
+    [--judge-guided]
 
-The model judges (Llama Guard, SIUO's and MSSBench's rubrics) speak to any
-OpenAI-compatible endpoint: Llama Guard 3 8B served by vLLM, or GPT-4o. Their
-judgements are cached in the S3 store when MIS_JUDGE_CACHE is on (the store
-of MIS_S3_*), as the MIS judge's are.
+The model judges (Llama Guard; SIUO's, MSSBench's and MM-SafetyBench's
+prompts) speak to any OpenAI-compatible endpoint: Llama Guard 3 8B served by
+vLLM, or GPT-4o. `--judge-guided` tells them the endpoint is vLLM, so they ask
+for their answer format as structured output. Their judgements are cached in
+the S3 store when MIS_JUDGE_CACHE is on (the store of MIS_S3_*), as the MIS
+judge's are.
 """
 
 from __future__ import annotations
@@ -21,12 +25,14 @@ from services.common.models import OpenAIChatModel
 from services.evaluation.benchmarks import registry
 from services.evaluation.benchmarks.cache import JudgementCache
 from services.evaluation.benchmarks.judges import (KeywordJudge, LlamaGuardJudge, ModelJudge,
-                                                   SafeRateJudge, SituationalJudge)
+                                                   SafeRateJudge, ScenarioJudge,
+                                                   SituationalJudge)
 from services.evaluation.preflight import PreflightError
 
 MODEL_JUDGES: dict[str, type[ModelJudge]] = {registry.LLAMA_GUARD: LlamaGuardJudge,
                                              registry.SIUO_JUDGE: SafeRateJudge,
-                                             registry.MSSBENCH_JUDGE: SituationalJudge}
+                                             registry.MSSBENCH_JUDGE: SituationalJudge,
+                                             registry.MM_SAFETYBENCH_JUDGE: ScenarioJudge}
 JUDGE_KINDS = (registry.KEYWORD, *MODEL_JUDGES)
 
 
@@ -73,12 +79,12 @@ def endpoint_of(url: str | None, model: str | None, key_file: Path | None,
 
 
 def build_judge(kind: str, endpoint: JudgeEndpoint | None, cache: JudgementCache | None,
-                batch_size: int = 16, send_images: bool = True):
+                batch_size: int = 16, send_images: bool = True, guided: bool = False):
     if kind == registry.KEYWORD:
         return KeywordJudge()
     if endpoint is None:
         raise PreflightError(f"--judge {kind} needs --judge-url and --judge-model")
     chat = OpenAIChatModel(endpoint.settings())
     if kind == registry.SIUO_JUDGE:
-        return SafeRateJudge(chat, cache, batch_size, send_images=send_images)
-    return MODEL_JUDGES[kind](chat, cache, batch_size)
+        return SafeRateJudge(chat, cache, batch_size, guided, send_images=send_images)
+    return MODEL_JUDGES[kind](chat, cache, batch_size, guided)

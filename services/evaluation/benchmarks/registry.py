@@ -16,8 +16,8 @@ from services.evaluation.benchmarks.scores import (Measure, attack_success_rate,
                                                    situational_accuracy, safe_rate, vlguard_rates)
 from services.evaluation.dataset import EvalSample
 
-KEYWORD, LLAMA_GUARD, SIUO_JUDGE, MSSBENCH_JUDGE = ("keyword", "llama-guard", "siuo",
-                                                    "mssbench")
+KEYWORD, LLAMA_GUARD, SIUO_JUDGE, MSSBENCH_JUDGE, MM_SAFETYBENCH_JUDGE = (
+    "keyword", "llama-guard", "siuo", "mssbench", "mm-safetybench")
 
 
 @dataclass(frozen=True)
@@ -41,8 +41,8 @@ BENCHMARKS = {b.name: b for b in (
               "Accuracy", False),
     Benchmark(figstep.NAME, "FigStep", figstep.read, (KEYWORD, LLAMA_GUARD),
               attack_success_rate, "ASR", True),
-    Benchmark(mm_safetybench.NAME, "MM-SafetyBench", mm_safetybench.read, (KEYWORD, LLAMA_GUARD),
-              attack_success_rate, "ASR", True),
+    Benchmark(mm_safetybench.NAME, "MM-SafetyBench", mm_safetybench.read,
+              (MM_SAFETYBENCH_JUDGE, KEYWORD, LLAMA_GUARD), attack_success_rate, "ASR", True),
     Benchmark(jailbreakv.NAME, "JailbreakV-28K", jailbreakv.read, (LLAMA_GUARD, KEYWORD),
               attack_success_rate, "ASR", True),
     Benchmark(vlguard.NAME, "VLGuard", vlguard.read, (KEYWORD, LLAMA_GUARD), vlguard_rates,

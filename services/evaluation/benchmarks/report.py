@@ -23,7 +23,7 @@ from services.evaluation.runner import RESPONSES, judgements_file
 
 # The judge each benchmark's published numbers came from, by judge kind.
 OFFICIAL_MODELS = {"llama-guard": "llama-guard-3-8b", "siuo-safety": "gpt-4o",
-                   "mssbench-situational": "gpt-4o"}
+                   "mssbench-situational": "gpt-4o", "mm-safetybench-scenario": "gpt-4"}
 
 
 def judge_summary(label: str, rows: dict[str, dict]) -> dict:
