@@ -469,7 +469,7 @@ def report_command(args: argparse.Namespace) -> int:
 
 def compare_command(args: argparse.Namespace) -> int:
     from services.evaluation.compare import ReportError, load_report, model_names, render_comparison
-    from services.evaluation.general import change_beside, change_html, change_lines
+    from services.evaluation.general_change import change_beside, change_html, change_lines
 
     try:
         first, second = (load_report(path) for path in (args.first, args.second))

@@ -19,7 +19,10 @@ IMAGES = {
     "services.Dockerfile": "mis-services",
     "t2i.Dockerfile": "mis-t2i-refiner",
     "trainer.Dockerfile": "mis-trainer",
+    "eval.Dockerfile": "mis-eval",
 }
+# The pins an install may use: the platform's, or lmms-eval's own environment's.
+PINS = ("-c requirements/constraints.txt", "-c requirements/lmms-eval.txt")
 
 
 def dockerfile(name: str):
@@ -76,7 +79,9 @@ def test_installs_with_the_pinned_constraints(name):
                 if "pip install" in item.arguments]
     assert installs
     for command in installs:
-        assert "-c requirements/constraints.txt" in command, command
+        for step in command.split("&&"):
+            if "pip install" in step:
+                assert any(pin in step for pin in PINS), step
 
 
 @pytest.mark.parametrize("name", list(IMAGES))
@@ -132,6 +137,32 @@ def test_services_image_has_the_coordinator_kubernetes_client():
                         for item in stage.all("RUN"))
     assert '"."' in installs
     assert any(dep.startswith("kubernetes") for dep in pyproject()["project"]["dependencies"])
+
+
+def test_eval_image_has_lmms_eval_for_mis_eval_general():
+    """lmms-eval, pinned as .venv-lmms is, in its own environment that reaches
+    the runtime stage, and MIS_LMMS_PYTHON naming its interpreter, which is
+    where `mis eval general` looks."""
+    from services.evaluation.general import LMMS_PYTHON_VARIABLE
+
+    parsed = dockerfile("eval.Dockerfile")
+    assert exec_form(parsed.final.last("ENTRYPOINT")) == ["mis"]
+    assert exec_form(parsed.final.last("CMD"))[0] == "eval"
+    steps = [step.strip() for stage in parsed.stages for item in stage.all("RUN")
+             for step in item.arguments.split("&&")]
+    lmms_install = next(step for step in steps if step.endswith("lmms-eval torch"))
+    venv = lmms_install.split("/bin/pip")[0]
+    assert "-c requirements/lmms-eval.txt" in lmms_install
+    pinned = (REPO / "requirements" / "lmms-eval.txt").read_text().splitlines()
+    assert any(line.startswith("lmms-eval==") for line in pinned)
+    # The platform itself goes into another environment, with the platform's pins.
+    core = next(step for step in steps if step.endswith('"."'))
+    assert "-c requirements/constraints.txt" in core and not core.startswith(venv + "/")
+    copied = [copy_sources(item) for item in parsed.final.all("COPY")]
+    assert ([venv], "build") in copied
+    env = " ".join(item.arguments for item in parsed.final.all("ENV"))
+    assert f"{LMMS_PYTHON_VARIABLE}={venv}/bin/python" in env
+    assert "pip uninstall -y torchvision" in " ".join(steps)  # as make setup-lmms does
 
 
 def test_trainer_image_runs_the_trainer_module():

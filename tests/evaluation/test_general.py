@@ -10,7 +10,7 @@ import socket
 import pytest
 
 from services.cli.main import main
-from services.evaluation.general import general_change
+from services.evaluation.general_change import general_change
 from tests.evaluation.support import make_mis_test
 
 
@@ -42,6 +42,22 @@ def test_bad_input_is_one_line_naming_the_option(tmp_path, capsys, extra, messag
     assert message.format(port=port, tmp=tmp_path) in err
     assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
     assert not (tmp_path / "run").exists()
+
+
+def test_lmms_eval_from_the_variable_the_evaluation_image_sets(tmp_path, capsys, monkeypatch):
+    from services.evaluation.general import lmms_python
+
+    python = tmp_path / "lmms" / "bin" / "python"
+    python.parent.mkdir(parents=True)
+    python.write_text("")
+    monkeypatch.setenv("MIS_LMMS_PYTHON", str(python))
+    assert lmms_python(None) == python
+    assert lmms_python(tmp_path / "lmms" / "bin") == tmp_path / "lmms" / "bin"  # the flag first
+    monkeypatch.setenv("MIS_LMMS_PYTHON", str(tmp_path / "nowhere"))
+    argv = ["eval", "general", "--endpoint", f"http://127.0.0.1:{closed_port()}/v1", "--model",
+            "m", "--tasks", "mmstar", "--out", str(tmp_path / "run")]
+    assert main(argv) == 2
+    assert f"MIS_LMMS_PYTHON={tmp_path / 'nowhere'}: no such file" in capsys.readouterr().err
 
 
 def general_json(scores: dict[str, float], version: str = "0.7.3") -> dict:
