@@ -10,6 +10,7 @@ repeats its origin's instruction, so it shares its origin's verdict."""
 
 from __future__ import annotations
 
+import base64
 from dataclasses import dataclass
 from typing import Sequence
 
@@ -60,10 +61,32 @@ def fingerprint_of(sample: Sample) -> filter_pb2.Fingerprint:
     return fingerprint
 
 
+def embedding_fields(fingerprint: filter_pb2.Fingerprint) -> list[str]:
+    """The manifest entry's trailing fields for a fingerprint with image
+    embeddings (embedder, base64 rows), so a resumed run keeps the semantic
+    rule for samples it restores from the manifest; none without."""
+    if not fingerprint.image_embeddings:
+        return []
+    return [fingerprint.image_embedder, base64.b64encode(fingerprint.image_embeddings).decode("ascii")]
+
+
+def recorded_fingerprint(sample_id: str, text: str, phash1: str, phash2: str,
+                         embedded: list[str]) -> filter_pb2.Fingerprint:
+    """A done sample's fingerprint back from its manifest entry."""
+    fingerprint = filter_pb2.Fingerprint(item_id=sample_id, instruction_text=text,
+                                         image1_phash=phash1, image2_phash=phash2)
+    if embedded:
+        fingerprint.image_embedder = embedded[0]
+        fingerprint.image_embeddings = base64.b64decode(embedded[1])
+    return fingerprint
+
+
 def thresholds_of(config: coordinator_pb2.RunConfig) -> Thresholds:
-    """The run's near-duplicate thresholds; 0 keeps the default (6 bits, 0.9)."""
+    """The run's near-duplicate thresholds; 0 keeps the default (6 bits, 0.9;
+    semantic near-duplicates off)."""
     return Thresholds(config.dedup_max_image_distance or DEFAULT_THRESHOLDS.max_image_distance,
-                      config.dedup_min_text_similarity or DEFAULT_THRESHOLDS.min_text_similarity)
+                      config.dedup_min_text_similarity or DEFAULT_THRESHOLDS.min_text_similarity,
+                      config.dedup_min_image_similarity)
 
 
 def split_limits(targets: coordinator_pb2.SplitTargets) -> dict[int, int]:

@@ -16,11 +16,12 @@ and not with its square:
         a seed the first stage fanned out into `samples` samples (0: rejected)
     ["sample", sample_id, seed_id, query_index, outcome, stage_keys, split,
      instruction_text, image1_phash, image2_phash, prompt_tokens, completion_tokens, gpu_seconds,
-     origin, fork_branches]
+     origin, fork_branches, [image_embedder, image_embeddings_base64]]
         a sample that is done or rejected after the stages named (the last one
         rejected it, or finished it); a fork names its origin, and a sample
         the branch stages it was forked to (its entry stands for it only
-        when theirs are there too)
+        when theirs are there too); the last two only when the filter gave
+        image embeddings (a run with semantic near-duplicates on)
 
 What a resume still reads from the outputs, it reads concurrently
 (`ConcurrentReader`): the keys are known before they are needed, so they are

@@ -41,8 +41,8 @@ from services.common.backoff import Backoff, retry
 from services.common.store import AsyncStore, ObjectNotFound, StoreError
 from services.coordinator import layout
 from services.coordinator.callers import RETRYABLE_ITEM_CODES, BatchCaller
-from services.coordinator.finish import (DoneRecord, done_record, fingerprint_of, select_samples,
-                                         split_limits, thresholds_of)
+from services.coordinator.finish import (DoneRecord, done_record, embedding_fields, fingerprint_of,
+                                         recorded_fingerprint, select_samples, split_limits, thresholds_of)
 from services.coordinator.manifest import (SAMPLE, SEED, ConcurrentReader, ManifestWriter, Restored,
                                            load_manifest, next_segment)
 from services.coordinator.metrics import CoordinatorMetrics
@@ -51,7 +51,7 @@ from services.coordinator.runconfig import stage_config
 from services.coordinator.sample import DONE, FAILED, REJECTED, SPLIT_NAMES, Sample, Seed
 from services.coordinator.stages import (BRANCH_SPLITS, BY_KEY, PIPELINE, PipelineStage, RunContext,
                                          StageCallError, TransientStageError, following, forks)
-from services.filter.near_duplicates import NearDuplicateIndex
+from services.filter.deduplication import RunDeduplication
 
 log = logging.getLogger("mis.coordinator.pipeline")
 
@@ -86,7 +86,7 @@ class PipelineRun:
             max_attempts=attempts, initial_seconds=0.25, max_seconds=5.0))
         self.metrics = metrics or CoordinatorMetrics()
         self.done: list[DoneRecord] = []
-        self.near_duplicates = NearDuplicateIndex(thresholds_of(config))
+        self.near_duplicates = RunDeduplication(thresholds_of(config))
         self.dedup_seconds = 0.0
         # Of each item in flight, for its manifest entry: tokens and GPU-seconds
         # so far, and the stages that gave it a result.
@@ -283,7 +283,7 @@ class PipelineRun:
         """Count a sample the manifest records as done or rejected, as replaying
         its outputs would have."""
         (_, sample_id, seed_id, query_index, outcome, passed, split, text, phash1, phash2,
-         *cost, origin, _forks) = entry
+         *cost, origin, _forks) = entry[:15]
         for number, key in enumerate(passed):
             counts = self.tracker.stages[BY_KEY[key].stage]
             if outcome == REJECTED and number == len(passed) - 1:
@@ -296,8 +296,7 @@ class PipelineRun:
             self.tracker.per_split[SPLIT_NAMES.get(split, "unknown")] += 1
             branch = sample_id[len(origin) + 1:] if origin else ""
             record = DoneRecord(sample_id, seed_id, seed_index, query_index, split, origin, branch)
-            self._remember_done(record, filter_pb2.Fingerprint(
-                item_id=sample_id, instruction_text=text, image1_phash=phash1, image2_phash=phash2))
+            self._remember_done(record, recorded_fingerprint(sample_id, text, phash1, phash2, entry[15:]))
 
     def _add_recorded_cost(self, cost: list) -> None:
         self.tracker.prompt_tokens += int(cost[0])
@@ -498,7 +497,7 @@ class PipelineRun:
         self.manifest.note([SAMPLE, item.id, item.seed_id, item.query_index,
                             item.outcome, passed, item.classified.split if item.classified else 0,
                             fingerprint.instruction_text, fingerprint.image1_phash, fingerprint.image2_phash,
-                            prompt, completion, gpu, item.origin, branches])
+                            prompt, completion, gpu, item.origin, branches, *embedding_fields(fingerprint)])
 
     async def _fail(self, stage: PipelineStage, item: Seed | Sample, reason: str, attempts: int) -> None:
         failure = coordinator_pb2.SampleFailure(sample_id=item.id, stage=stage.stage,

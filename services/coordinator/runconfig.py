@@ -210,6 +210,9 @@ def validate_run_config(config: coordinator_pb2.RunConfig) -> None:
     if not 0 <= config.dedup_min_text_similarity <= 1:
         raise RunConfigError("dedup_min_text_similarity",
                              "must be between 0 and 1 (0 takes the filter's default)")
+    if not 0 <= config.dedup_min_image_similarity <= 1:
+        raise RunConfigError("dedup_min_image_similarity",
+                             "must be between 0 (off) and 1: both images' cosine similarity")
     for info in PIPELINE:
         info.check_config(config)
 

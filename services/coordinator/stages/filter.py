@@ -27,7 +27,8 @@ class Filter(PipelineStage):
         return filter_pb2.ClassifyBatchRequest(
             items=[filter_pb2.FilterItem(id=s.id, instruction=s.instruction, images=s.pair)
                    for s in items],
-            options=filter_pb2.FilterOptions(backend=backend, taxonomy=run.taxonomy))
+            options=filter_pb2.FilterOptions(backend=backend, taxonomy=run.taxonomy,
+                                             image_embeddings=run.config.dedup_min_image_similarity > 0))
 
     def advance(self, item: Sample, result: filter_pb2.ClassifyResult, run_id: str) -> list[Sample]:
         item.classified = result
