@@ -54,9 +54,10 @@ class RunDeduplication:
 def merged(first_rules: list[filter_pb2.Duplicate], second_rules: list[filter_pb2.Duplicate],
            orders: dict[str, int]) -> list[filter_pb2.Duplicate]:
     """Every item either answer names, in order. Each answer points at its
-    own first item, which the other may find a duplicate: an item points at
-    the earlier of the two it is named a duplicate of (the first answer's on
-    a tie), and through it at the first item neither finds a duplicate."""
+    rule's group's first item, which the other rule may find a duplicate: an
+    item points at the earlier of the two it is named a duplicate of (the
+    first answer's on a tie), and through it at an item neither rule finds a
+    duplicate. The kept set is the union's whatever the pointers say."""
     named: dict[str, filter_pb2.Duplicate] = {}
     for duplicate in (*first_rules, *second_rules):
         held = named.get(duplicate.item_id)
