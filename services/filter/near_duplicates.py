@@ -39,10 +39,12 @@ approximation is a candidate the first index never proposes:
 
 `should_stop` is checked before each item and each query of the indexes, so
 a caller whose client has gone (or whose deadline passed) stops the work.
+Bucket keys are stable digests (not the per-process `hash`): a saved index loads (index_state.py).
 """
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from typing import Callable
@@ -306,7 +308,9 @@ class NearDuplicateIndex:
             return [0]  # one bucket: every group is a candidate
         bands, rows = self.bands
         signature = self._signature(tokens)
-        return [hash((band, signature[band * rows:(band + 1) * rows].tobytes())) for band in range(bands)]
+        return [(band << 56) | int.from_bytes(hashlib.blake2b(signature[band * rows:(band + 1) * rows]
+                                                              .tobytes(), digest_size=7).digest(), "little")
+                for band in range(bands)]
 
     def _image_keys(self, value: int) -> list[int]:
         return [(position << 64) | ((value >> shift) & mask)
