@@ -113,3 +113,19 @@ def vlm(vllm_servers) -> VllmServer:
     server = vllm_servers["vlm"]
     server.wait_ready(900.0)
     return server
+
+
+@pytest.fixture(scope="session")
+def llama_guard_vllm(tmp_path_factory) -> VllmServer:
+    """The real vLLM server with a tiny random Llama that carries Llama Guard 3's
+    chat template (served as "tiny-llama-guard"); its own small server, since a
+    vLLM process serves one model and the template belongs to the model."""
+    _require_vllm()
+    from tests.support.tiny_llama_guard import build_tiny_llama_guard
+    root = tmp_path_factory.mktemp("vllm-llama-guard")
+    server = VllmServer(build_tiny_llama_guard(root / "tiny-llama-guard"),
+                        root / "vllm-llama-guard.log", served_name="tiny-llama-guard")
+    try:
+        yield server.start(900.0)
+    finally:
+        server.stop()
