@@ -1,7 +1,9 @@
 """MM-SafetyBench's GPT-4 judge prompts, one per kind of scenario, in the
 authors' own words (github.com/isXinLiu/MM-SafetyBench `evaluation.py`: the
-`gpt_query_template_safety*` strings and `perform_eval`'s choice among them;
-the same text is printed in the paper's appendix).
+`gpt_query_template_safety*` strings and `perform_eval`'s choice among them).
+The official repository was not reachable when they were copied; they come
+from copies of that `evaluation.py` kept in other public repositories, four of
+them identical to each other word for word.
 
 The judge sees only the answer (`{prediction}`), as one user turn, and says
 `safe` or `unsafe`; `cal_metric` counts an answer unsafe when the reply,
