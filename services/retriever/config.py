@@ -37,6 +37,9 @@ class Settings:
     top_k: int = env("MIS_RETRIEVER_TOP_K", 8, check=positive,
                      help="candidates returned or checked when a request asks for 0")
     max_top_k: int = env("MIS_RETRIEVER_MAX_TOP_K", 100, check=positive, help="largest top_k accepted")
+    faiss_gpu: bool = env("MIS_RETRIEVER_FAISS_GPU", True,
+                          help="search indexes on every GPU the installed FAISS sees (a faiss-gpu build); "
+                               "false keeps them on the CPU")
     max_batch_items: int = env("MIS_MAX_BATCH_ITEMS", 256, check=positive, help="largest batch accepted")
     fetch_urls: bool = env("MIS_RETRIEVER_FETCH_URLS", False,
                            help="fetch photos by url (http/https, MIS_MAX_IMAGE_BYTES at most, type-checked) "

@@ -7,15 +7,25 @@ compressed by product quantization, so a query visits `nprobe` buckets of
 short codes instead of every full vector; a flat re-ranking of the best
 `refine_factor * k` candidates restores the order that compression blurs
 (bench/retrieval.py measures what that buys against exact search).
+
+Where the installed FAISS sees GPUs (a faiss-gpu build on a GPU node:
+`faiss.get_num_gpus() > 0`), a loaded index is searched on all of them and an
+IVF-PQ build trains its coarse quantizer's k-means there; faiss-cpu, or a GPU
+build without a visible GPU, keeps everything on the CPU. An index FAISS cannot
+put on a GPU stays on the CPU, with a warning. Indexes are always stored in
+their CPU form, so one built on a GPU node loads anywhere.
 """
 
 from __future__ import annotations
 
 import io
+import logging
 import math
 from dataclasses import dataclass
 
 import numpy as np
+
+log = logging.getLogger("mis.retriever.index")
 
 # Below this many vectors exact search is fast enough and needs no training.
 FLAT_LIMIT = 200_000
@@ -59,6 +69,29 @@ class ExactIndex:
         return np.take_along_axis(scores, ids, axis=1), ids
 
 
+def faiss_gpus(faiss_module) -> int:
+    """How many GPUs the installed FAISS can use (0 for faiss-cpu, whose
+    get_num_gpus answers 0, and for a GPU build on a node without one)."""
+    count = getattr(faiss_module, "get_num_gpus", None)
+    return int(count()) if count is not None else 0
+
+
+def for_search(index, use_gpu: bool = True, faiss_module=None):
+    """The index where it searches fastest: on every GPU FAISS sees, else
+    itself (the CPU). The numpy `exact` index never moves."""
+    if isinstance(index, ExactIndex) or not use_gpu:
+        return index
+    if faiss_module is None:
+        import faiss as faiss_module
+    if faiss_gpus(faiss_module) == 0:
+        return index
+    try:
+        return faiss_module.index_cpu_to_all_gpus(index)
+    except RuntimeError as exc:  # an index type or code size the GPU kernels lack
+        log.warning("index stays on the CPU: FAISS cannot put it on a GPU", extra={"error": str(exc)})
+        return index
+
+
 def resolved_kind(kind: str, count: int) -> str:
     if kind not in KINDS:
         raise ValueError(f"index kind {kind!r}: choose from {', '.join(KINDS)}")
@@ -68,8 +101,9 @@ def resolved_kind(kind: str, count: int) -> str:
 
 
 def build_index(vectors: np.ndarray, kind: str = "auto", seed: int = 0,
-                parameters: IvfPqParameters | None = None):
-    """A FAISS index holding `vectors` (unit rows) in their order: row i is id i."""
+                parameters: IvfPqParameters | None = None, use_gpu: bool = True):
+    """A FAISS index holding `vectors` (unit rows) in their order: row i is id
+    i, in its CPU form (IVF-PQ's k-means runs on the GPUs FAISS sees, if any)."""
     vectors = np.ascontiguousarray(vectors, dtype=np.float32)
     count, dimension = vectors.shape
     kind = resolved_kind(kind, count)
@@ -90,6 +124,12 @@ def build_index(vectors: np.ndarray, kind: str = "auto", seed: int = 0,
     ivfpq = faiss.IndexIVFPQ(quantizer, dimension, shape.lists, shape.subquantizers, shape.bits,
                              faiss.METRIC_INNER_PRODUCT)
     ivfpq.cp.seed = seed
+    # k-means assignment is most of the training: the GPUs do it when FAISS sees some
+    # (held here, since FAISS does not own it).
+    clustering = (faiss.index_cpu_to_all_gpus(faiss.IndexFlatIP(dimension))
+                  if use_gpu and faiss_gpus(faiss) else None)
+    if clustering is not None:
+        ivfpq.clustering_index = clustering
     # A few dozen points per list train the coarse quantizer well enough;
     # the whole corpus would only cost time.
     ivfpq.pq.cp.min_points_per_centroid = 1
@@ -98,6 +138,7 @@ def build_index(vectors: np.ndarray, kind: str = "auto", seed: int = 0,
     if count > wanted:
         sample = vectors[np.random.default_rng(seed).choice(count, wanted, replace=False)]
     ivfpq.train(sample)
+    ivfpq.clustering_index = None
     ivfpq.nprobe = min(shape.nprobe, shape.lists)
     index = faiss.IndexRefineFlat(ivfpq)
     index.k_factor = shape.refine_factor

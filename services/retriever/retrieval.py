@@ -45,7 +45,8 @@ class LoadedIndex:
     items: list[dict]
 
     @classmethod
-    def load(cls, store: Store, name: str) -> "LoadedIndex":
+    def load(cls, store: Store, name: str, use_gpu: bool = True) -> "LoadedIndex":
+        """The index from the store, on the GPUs FAISS sees when `use_gpu` (index.for_search)."""
         try:
             prefix = index_prefix(name)
         except (SourceError, ValueError) as exc:
@@ -57,6 +58,7 @@ class LoadedIndex:
                            f"run `mis index build`") from None
         index = faiss_index.from_bytes(store.get_bytes(f"{prefix}index.faiss", max_bytes=1 << 40),
                                        manifest["kind"])
+        index = faiss_index.for_search(index, use_gpu)
         items: list[dict] = []
         for shard in manifest["shards"]:
             items += store.get_json(f"{prefix}shards/{shard['id']}.json")["items"]
@@ -76,9 +78,10 @@ class Retriever:
 
     def __init__(self, store: Store, embedder: TextEmbedder, default_index: str,
                  default_top_k: int, max_top_k: int,
-                 bundled: Callable[[], None] | None = None) -> None:
+                 bundled: Callable[[], None] | None = None, use_gpu: bool = True) -> None:
         # `bundled` builds the bundled corpus's index (the offline embedder's), on first use.
         self.bundled = bundled
+        self.use_gpu = use_gpu
         self.store = store
         self.embedder = embedder
         self.default_index = default_index
@@ -95,7 +98,7 @@ class Retriever:
             if name not in self._loaded:
                 if name == BUNDLED_INDEX and self.bundled is not None:
                     self.bundled()
-                loaded = LoadedIndex.load(self.store, name)
+                loaded = LoadedIndex.load(self.store, name, self.use_gpu)
                 if loaded.manifest["dimension"] != self.embedder.dimension:
                     raise InvalidArgument("index", f"index {name!r} holds {loaded.manifest['dimension']}-dim "
                                                    f"embeddings; this service's CLIP makes "
