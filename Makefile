@@ -107,6 +107,7 @@ images:
 	docker build -f docker/t2i.Dockerfile -t mis-t2i-refiner:dev .
 	docker build -f docker/trainer.Dockerfile -t mis-trainer:dev .
 	docker build -f docker/eval.Dockerfile -t mis-eval:dev .
+	docker build -f docker/retriever.Dockerfile -t mis-retriever:dev .
 
 clean:
 	rm -rf $(VENV) $(VLLM_VENV) $(LMMS_VENV) node_modules .pytest_cache build *.egg-info

@@ -20,6 +20,7 @@ IMAGES = {
     "t2i.Dockerfile": "mis-t2i-refiner",
     "trainer.Dockerfile": "mis-trainer",
     "eval.Dockerfile": "mis-eval",
+    "retriever.Dockerfile": "mis-retriever",
 }
 # The pins an install may use: the platform's, or lmms-eval's own environment's.
 PINS = ("-c requirements/constraints.txt", "-c requirements/lmms-eval.txt")
@@ -107,7 +108,7 @@ def test_dockerignore_keeps_the_context_small():
         assert not ignore.excluded(path), path
 
 
-@pytest.mark.parametrize("name", ["services.Dockerfile", "t2i.Dockerfile"])
+@pytest.mark.parametrize("name", ["services.Dockerfile", "t2i.Dockerfile", "retriever.Dockerfile"])
 def test_service_images_start_the_mis_command(name):
     final = dockerfile(name).final
     entrypoint = exec_form(final.last("ENTRYPOINT"))
@@ -130,6 +131,29 @@ def test_t2i_image_serves_the_t2i_refiner_with_its_extra():
     assert '".[t2i]"' in installs and "torch==" in installs
     extras = pyproject()["project"]["optional-dependencies"]
     assert any(requirement.startswith("diffusers") for requirement in extras["t2i"])
+
+
+def test_retriever_image_serves_the_retriever_with_the_retrieval_extra():
+    """CLIP (torch, transformers) and FAISS reach the image through the
+    `retrieval` extra, which must name them; torch is the pinned CPU build."""
+    parsed = dockerfile("retriever.Dockerfile")
+    assert exec_form(parsed.final.last("CMD")) == ["serve", "retriever"]
+    from services.registry import SERVICES
+
+    assert "retriever" in SERVICES
+    installs = [item.arguments for stage in parsed.stages for item in stage.all("RUN")
+                if "pip install" in item.arguments]
+    assert any('".[retrieval]"' in command for command in installs)
+    assert any("torch==2.13.0" in command and "TORCH_INDEX_URL" in command for command in installs)
+    extras = pyproject()["project"]["optional-dependencies"]["retrieval"]
+    for package in ("faiss-cpu", "torch==", "transformers", "tokenizers"):
+        assert any(requirement.startswith(package) for requirement in extras), package
+    assert "https://download.pytorch.org/whl/cpu" in (DOCKER / "retriever.Dockerfile").read_text()
+    # The chart deploys the retriever from this image.
+    import yaml
+
+    values = yaml.safe_load((REPO / "charts" / "mis" / "values.yaml").read_text())
+    assert values["services"]["retriever"]["image"]["repository"].endswith("/" + IMAGES["retriever.Dockerfile"])
 
 
 def test_services_image_has_the_coordinator_kubernetes_client():
