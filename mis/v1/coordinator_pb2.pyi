@@ -83,16 +83,25 @@ class StageConfig(_message.Message):
     def __init__(self, stage: _Optional[_Union[_common_pb2.Stage, str]] = ..., endpoints: _Optional[_Iterable[str]] = ..., backend: _Optional[str] = ..., concurrency: _Optional[int] = ..., batch_size: _Optional[int] = ..., timeout_seconds: _Optional[float] = ..., max_attempts: _Optional[int] = ...) -> None: ...
 
 class SplitTargets(_message.Message):
-    __slots__ = ("train", "easy", "hard", "real")
+    __slots__ = ("train", "easy", "hard", "real", "by_split")
+    class BySplitEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: int
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[int] = ...) -> None: ...
     TRAIN_FIELD_NUMBER: _ClassVar[int]
     EASY_FIELD_NUMBER: _ClassVar[int]
     HARD_FIELD_NUMBER: _ClassVar[int]
     REAL_FIELD_NUMBER: _ClassVar[int]
+    BY_SPLIT_FIELD_NUMBER: _ClassVar[int]
     train: int
     easy: int
     hard: int
     real: int
-    def __init__(self, train: _Optional[int] = ..., easy: _Optional[int] = ..., hard: _Optional[int] = ..., real: _Optional[int] = ...) -> None: ...
+    by_split: _containers.ScalarMap[str, int]
+    def __init__(self, train: _Optional[int] = ..., easy: _Optional[int] = ..., hard: _Optional[int] = ..., real: _Optional[int] = ..., by_split: _Optional[_Mapping[str, int]] = ...) -> None: ...
 
 class RunConfig(_message.Message):
     __slots__ = ("name", "seeds", "taxonomy", "stages", "targets", "render", "refinement_rounds", "queries_per_seed", "max_cot_regenerations", "use_judge", "dedup_max_image_distance", "dedup_min_text_similarity", "dedup_min_image_similarity")

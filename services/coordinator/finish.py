@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Sequence
 
 from mis.v1 import coordinator_pb2, filter_pb2
-from services.coordinator.sample import SPLIT_NAMES, Sample
+from services.coordinator.sample import SPLIT_NAMES, Sample, split_target
 from services.filter.fingerprints import Thresholds
 
 DEFAULT_THRESHOLDS = Thresholds()
@@ -90,9 +90,8 @@ def thresholds_of(config: coordinator_pb2.RunConfig) -> Thresholds:
 
 
 def split_limits(targets: coordinator_pb2.SplitTargets) -> dict[int, int]:
-    """Each split's target (0: none), by split, for every split with a target field."""
-    fields = targets.DESCRIPTOR.fields_by_name
-    return {split: getattr(targets, name) for split, name in SPLIT_NAMES.items() if name in fields}
+    """Each split's target (0: none), by split: its own field or its `by_split` entry."""
+    return {split: split_target(targets, name) for split, name in SPLIT_NAMES.items()}
 
 
 def select_samples(run_id: str, done: Sequence[DoneRecord], duplicates: dict[str, dict],

@@ -18,7 +18,7 @@ import yaml
 from google.protobuf import descriptor, json_format
 
 from mis.v1 import common_pb2, coordinator_pb2
-from services.coordinator.sample import SPLIT_NAMES
+from services.coordinator.sample import SPLIT_NAMES, split_target
 from services.coordinator.stages import BY_KEY, BY_STAGE, PIPELINE, PipelineStage
 from services.coordinator.stages.base import RunConfigError
 from services.coordinator.stages.extract import DEFAULT_QUERIES_PER_SEED
@@ -123,6 +123,12 @@ def _check_keys(value: Any, message: descriptor.Descriptor, path: str) -> None:
             raise RunConfigError(where, f"unknown key (expected one of {known})")
         if field.message_type is not None and field.message_type.full_name.startswith("google.protobuf."):
             continue
+        if field.message_type is not None and field.message_type.GetOptions().map_entry:
+            if not isinstance(inner, dict):
+                raise RunConfigError(where, "expected a mapping")
+            for name, item in inner.items():
+                _check_scalar(item, field.message_type.fields_by_name["value"], f"{where}.{name}")
+            continue
         items = [inner]
         if field.is_repeated:
             if not isinstance(inner, list):
@@ -195,9 +201,17 @@ def validate_run_config(config: coordinator_pb2.RunConfig) -> None:
         for position, endpoint in enumerate(stage.endpoints):
             if not endpoint.strip():
                 raise RunConfigError(f"{key}.endpoints[{position}]", "empty endpoint")
+    named = config.targets.DESCRIPTOR.fields_by_name
+    for name in config.targets.by_split:
+        if name in named:
+            raise RunConfigError(f"targets.by_split.{name}", f"{name} has its own key, targets.{name}")
+        if name not in SPLIT_NAMES.values():
+            raise RunConfigError(f"targets.by_split.{name}",
+                                 f"unknown split (splits: {', '.join(SPLIT_NAMES.values())})")
     for name in SPLIT_NAMES.values():
-        if getattr(config.targets, name) < 0:
-            raise RunConfigError(f"targets.{name}", "must be 0 (no target) or more")
+        if split_target(config.targets, name) < 0:
+            key = f"targets.{name}" if name in named else f"targets.by_split.{name}"
+            raise RunConfigError(key, "must be 0 (no target) or more")
     if not 0 <= config.queries_per_seed <= 5:
         raise RunConfigError("queries_per_seed", "must be between 1 and 5 (0 takes the default of 2)")
     if config.refinement_rounds < 0:

@@ -14,6 +14,15 @@ from services.coordinator import layout
 SPLIT_NAMES = {common_pb2.SPLIT_TRAIN: "train", common_pb2.SPLIT_EASY: "easy",
                common_pb2.SPLIT_HARD: "hard", common_pb2.SPLIT_REAL: "real"}
 
+
+def split_target(targets, name: str) -> int:
+    """A split's target in a run's `SplitTargets` (0: none): its own field,
+    else its `by_split` entry (a split added after the named ones)."""
+    if name in targets.DESCRIPTOR.fields_by_name:
+        return getattr(targets, name)
+    return targets.by_split.get(name, 0)
+
+
 # Outcomes of a sample; "" while it is still in the pipeline.
 DONE, REJECTED, FAILED = "done", "rejected", "failed"
 
