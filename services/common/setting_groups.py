@@ -66,6 +66,10 @@ class ModelEndpointSettings:
     timeout_seconds: float = env("TIMEOUT_SECONDS", 120.0, check=positive, help="deadline per request")
     max_attempts: int = env("MAX_ATTEMPTS", 4, check=positive, help="attempts on 429, 5xx and timeouts")
     temperature: float = env("TEMPERATURE", 0.0, check=non_negative)
+    seed: int | None = env("SEED", None,
+                           help="sampling seed: each call is seeded from it and the call's own inputs, so "
+                                "a rerun samples the same answers (vLLM honours it; OpenAI best effort); "
+                                "empty: unseeded")
     max_tokens: int = env("MAX_TOKENS", 1024, check=positive)
 
     def resolved_api_key(self) -> str:

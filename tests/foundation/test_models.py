@@ -193,3 +193,31 @@ async def test_retry_path_survives_a_vllm_restart(vllm):
             restarter.join()
         await model.close()
     assert completion.attempts > 1 and completion.completion_tokens > 0
+
+
+def test_the_endpoint_seed_gives_each_call_its_own_repeatable_seed():
+    seeded = OpenAIChatModel(ModelEndpointSettings(backend="openai", model="m", api_key="k", seed=7))
+    call = ChatRequest(messages=[], task="detox", inputs={"query": "q1"})
+    other = ChatRequest(messages=[], task="detox", inputs={"query": "q2"})
+    retry = ChatRequest(messages=[], task="detox", inputs={"query": "q1"}, seed=1)
+    seeds = [seeded.parameters(r)["seed"] for r in (call, call, other, retry)]
+    assert seeds[0] == seeds[1] and len({seeds[0], seeds[2], seeds[3]}) == 3
+    unseeded = OpenAIChatModel(ModelEndpointSettings(backend="openai", model="m", api_key="k"))
+    assert "seed" not in unseeded.parameters(call) and unseeded.parameters(retry)["seed"] == 1
+
+
+@pytest.mark.integration
+async def test_a_seeded_endpoint_samples_the_same_answer_again_on_vllm(vllm):
+    """Sampling at temperature 1 from random weights, a rerun of the same call
+    writes the same answer: what makes a run on vLLM reproducible."""
+    model = OpenAIChatModel(settings_for(vllm, seed=11, temperature=1.0))
+    ask = lambda words: ChatRequest(  # noqa: E731
+        messages=[{"role": "user", "content": words}], task="chat", inputs={"words": words}, max_tokens=24)
+    try:
+        first = await model.complete(ask("Describe the two objects."))
+        again = await model.complete(ask("Describe the two objects."))
+        other = await model.complete(ask("Describe the two other objects."))
+    finally:
+        await model.close()
+    assert first.text == again.text and len(first.text) > 0
+    assert other.text != first.text

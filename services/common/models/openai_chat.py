@@ -24,6 +24,7 @@ from services.common.setting_groups import ModelEndpointSettings
 from services.common.metrics import Metrics
 from services.common.models.base import (ChatRequest, Completion, ModelError, ModelUnavailable,
                                          OutputParseError, TokenMeter)
+from services.common.models.offline import stable_hash
 from services.common.models.schema import (SchemaViolation, UnboundedSchema, check_bounded,
                                            guided, max_answer_chars, parse_json_answer)
 
@@ -70,9 +71,19 @@ class OpenAIChatModel:
     def parameters(self, request: ChatRequest) -> dict[str, Any]:
         temperature = self.settings.temperature if request.temperature is None else request.temperature
         params: dict[str, Any] = {"temperature": temperature, "max_tokens": self.max_tokens(request)}
-        if request.seed is not None:
-            params["seed"] = request.seed
+        seed = self.seed(request)
+        if seed is not None:
+            params["seed"] = seed
         return params
+
+    def seed(self, request: ChatRequest) -> int | None:
+        """The call's sampling seed. With the endpoint's seed set, it comes
+        from that seed and what the call is about (task, inputs, the
+        request's own seed such as a regeneration's attempt), so a rerun of
+        the same run samples the same answers while different calls differ."""
+        if self.settings.seed is None:
+            return request.seed
+        return stable_hash(self.settings.seed, request.task, request.inputs, request.seed) % (1 << 31)
 
     def max_tokens(self, request: ChatRequest) -> int:
         """What the request asks for, else a structured call's own bound (the
