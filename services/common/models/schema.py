@@ -77,6 +77,7 @@ def plain_text_pattern(min_length: int, max_length: int) -> str:
 # Plain characters that are not word characters: after a phrase, one of these
 # (or the end) keeps the phrase's last word whole.
 _NON_WORD = r'[ !#-/:-@\[\]^`{-~]'
+_NON_WORD_FIRST = r'[!#-/:-@\[\]^`{-~]'
 # Characters a phrase may carry as themselves; others are written as a class.
 _LITERAL = re.compile(r"[A-Za-z0-9 ]")
 # The parts of each mentioning pattern (phrases, gap sizes), to build examples.
@@ -107,7 +108,9 @@ def mentioning(string_schema: dict[str, Any], phrases: list[str] | tuple[str, ..
     phrases = tuple(phrases)
     if not phrases or not all(mentionable(p) for p in phrases) or len(phrases) > 3:
         raise UnboundedSchema(f"cannot name {list(phrases)!r} in plain text")
-    # Lead "x... " (2 + a), each further gap " ... " (2 + b), tail ".x..." (1 + c).
+    # Lead "x... " or "(" (at most 2 + a), each further gap ", ... " (at most
+    # 2 + b), tail "'s..." (at most 1 + c): a phrase is always beside a
+    # non-word character or an end.
     fixed = sum(map(len, phrases)) + 2 + 2 * (len(phrases) - 1) + 1
     budget = string_schema["maxLength"] - fixed
     if budget < 0:
@@ -115,12 +118,12 @@ def mentioning(string_schema: dict[str, Any], phrases: list[str] | tuple[str, ..
     count = len(phrases) + 1
     gaps = tuple(budget // count + (1 if index >= count - budget % count else 0) for index in range(count))
     first = PLAIN_TEXT.replace(" ", "")
-    lead = f"(|{first}{_optional_run(PLAIN_TEXT, gaps[0])} )"
+    lead = f"(|{_NON_WORD_FIRST}|{first}{_optional_run(PLAIN_TEXT, gaps[0])}{_NON_WORD})"
     tail = f"(|{_NON_WORD}{_optional_run(PLAIN_TEXT, gaps[-1])})"
     orders = [phrases] if len(phrases) == 1 else list(itertools.permutations(phrases))
     bodies = []
     for order in orders:
-        middle = [f" (|{_optional_run(PLAIN_TEXT, gap)} )" for gap in gaps[1:-1]]
+        middle = [f"{_NON_WORD}(|{_optional_run(PLAIN_TEXT, gap)}{_NON_WORD})" for gap in gaps[1:-1]]
         body = _literal(order[0]) + "".join(m + _literal(p) for m, p in zip(middle, order[1:]))
         bodies.append(body)
     core = f"{lead}({'|'.join(bodies)}){tail}" if len(bodies) > 1 else f"{lead}{bodies[0]}{tail}"
