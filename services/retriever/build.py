@@ -6,9 +6,12 @@ durable mark that the shard is done. A build killed at any moment (SIGKILL
 included) loses at most the shard in flight: the next run lists the marks,
 skips those shards and embeds the rest. The FAISS index is assembled from all
 shards at the end and written with its manifest, which is written last of all.
+An index of kind `lance` is instead streamed, shard by shard, into a LanceDB
+table (lance.py); its manifest names the database.
 
 Store layout under `indexes/NAME/`: `build.json` (what is being built),
-`shards/ID.npy` and `shards/ID.json`, `index.faiss`, `manifest.json`.
+`shards/ID.npy` and `shards/ID.json`, `index.faiss` (not for `lance`),
+`manifest.json`.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ import numpy as np
 from services.common.images import ImageRejected
 from services.common.store import Store, check_key
 from services.retriever import index as faiss_index
+from services.retriever import lance
 from services.retriever.sources import Shard, Source, SourceError, image_of
 
 log = logging.getLogger("mis.retriever.build")
@@ -61,15 +65,19 @@ def _vectors_bytes(vectors: np.ndarray) -> bytes:
 
 class IndexBuilder:
     def __init__(self, store: Store, name: str, source: Source,
-                 embedder: ImageEmbedder | None, kind: str = "auto") -> None:
+                 embedder: ImageEmbedder | None, kind: str = "auto", lancedb: str = "") -> None:
         self.store = store
         self.name = name
         self.prefix = index_prefix(name)
         self.source = source
         self.embedder = embedder
         self.kind = kind
+        self.lancedb = lancedb
         if source.layout != "laion" and embedder is None:
             raise SourceError(f"a {source.layout} corpus needs a CLIP model to embed its images")
+        if (kind == lance.KIND) != bool(lancedb):
+            raise SourceError(f"a LanceDB database is needed for kind {lance.KIND} and only for it, "
+                              f"got kind {kind} and database {lancedb!r}")
 
     def corpus(self) -> str:
         """Where the items came from, as provenance records it: layout and place."""
@@ -133,12 +141,27 @@ class IndexBuilder:
             self.store.put_json(self.shard_key(shard_id, "json"), {"items": records})
             on_shard(ShardDone(shard_id, position, total, len(records), resumed=False))
 
-    def assemble(self) -> dict:
-        """The FAISS index over every recorded shard, stored with its manifest."""
-        vectors, shards = [], []
+    def shard_vectors(self, shard_id: str) -> np.ndarray:
+        data = self.store.get_bytes(self.shard_key(shard_id, "npy"), max_bytes=1 << 40)
+        return np.load(io.BytesIO(data))
+
+    def assemble(self, ann_min_rows: int = lance.ANN_MIN_ROWS) -> dict:
+        """The index over every recorded shard, stored with its manifest
+        (`ann_min_rows`: from how many rows a LanceDB table gets an ANN index)."""
+        shards: list[dict] = []
+        if self.kind == lance.KIND:
+            def stream():
+                for shard_id in self.source.shard_ids:
+                    rows = self.shard_vectors(shard_id)
+                    shards.append({"id": shard_id, "count": int(len(rows))})
+                    yield rows, self.store.get_json(self.shard_key(shard_id, "json"))["items"]
+            count, dimension = lance.write_table(self.lancedb, self.name, stream(), ann_min_rows)
+            if not count:
+                raise SourceError(f"{self.source.root}: no readable items in any shard")
+            return self._finish(lance.KIND, count, dimension, shards, self.lancedb)
+        vectors = []
         for shard_id in self.source.shard_ids:
-            data = self.store.get_bytes(self.shard_key(shard_id, "npy"), max_bytes=1 << 40)
-            rows = np.load(io.BytesIO(data))
+            rows = self.shard_vectors(shard_id)
             if len(rows):
                 vectors.append(rows)
             shards.append({"id": shard_id, "count": int(len(rows))})
@@ -147,10 +170,14 @@ class IndexBuilder:
         matrix = np.concatenate(vectors)
         built = faiss_index.build_index(matrix, self.kind)
         self.store.put_bytes(f"{self.prefix}index.faiss", faiss_index.to_bytes(built))
-        manifest = {"name": self.name, "kind": faiss_index.kind_of(built),
-                    "count": int(matrix.shape[0]), "dimension": int(matrix.shape[1]),
-                    "corpus": self.corpus(),
-                    "model": self.embedder.name if self.embedder else "", "shards": shards}
+        return self._finish(faiss_index.kind_of(built), int(matrix.shape[0]), int(matrix.shape[1]), shards)
+
+    def _finish(self, kind: str, count: int, dimension: int, shards: list[dict], lancedb: str = "") -> dict:
+        manifest = {"name": self.name, "kind": kind, "count": count, "dimension": dimension,
+                    "corpus": self.corpus(), "model": self.embedder.name if self.embedder else "",
+                    "shards": shards}
+        if lancedb:
+            manifest["lancedb"] = lancedb  # where the table is; the service may name another place
         self.store.put_json(f"{self.prefix}manifest.json", manifest)
         return manifest
 

@@ -40,6 +40,9 @@ class Settings:
     faiss_gpu: bool = env("MIS_RETRIEVER_FAISS_GPU", True,
                           help="search indexes on every GPU the installed FAISS sees (a faiss-gpu build); "
                                "false keeps them on the CPU")
+    lancedb: str = env("MIS_RETRIEVER_LANCEDB", "",
+                       help="LanceDB database (a folder) holding indexes of kind lance; unset: where "
+                            "each was built (its manifest's)")
     max_batch_items: int = env("MIS_MAX_BATCH_ITEMS", 256, check=positive, help="largest batch accepted")
     fetch_urls: bool = env("MIS_RETRIEVER_FETCH_URLS", False,
                            help="fetch photos by url (http/https, MIS_MAX_IMAGE_BYTES at most, type-checked) "

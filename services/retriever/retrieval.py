@@ -2,7 +2,9 @@
 
 An index is loaded from the store once (manifest, FAISS index, item records)
 and kept; a query embeds the phrase with the CLIP text tower and searches by
-cosine similarity. Knows nothing of gRPC.
+cosine similarity. An index of kind `lance` is opened in its LanceDB
+database instead, which holds the records too (lance.py). Knows nothing of
+gRPC.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import numpy as np
 from services.common.errors import InvalidArgument, NotFound
 from services.common.store import ObjectNotFound, Store
 from services.retriever import index as faiss_index
+from services.retriever import lance
 from services.retriever.build import index_prefix
 from services.retriever.sources import SourceError
 
@@ -42,11 +45,12 @@ class LoadedIndex:
     name: str
     manifest: dict
     index: object
-    items: list[dict]
+    items: list[dict] | None  # None: the index holds the records (lance)
 
     @classmethod
-    def load(cls, store: Store, name: str, use_gpu: bool = True) -> "LoadedIndex":
-        """The index from the store, on the GPUs FAISS sees when `use_gpu` (index.for_search)."""
+    def load(cls, store: Store, name: str, use_gpu: bool = True, lancedb: str = "") -> "LoadedIndex":
+        """The index from the store, on the GPUs FAISS sees when `use_gpu`
+        (index.for_search); a `lance` one from `lancedb`, or where it was built."""
         try:
             prefix = index_prefix(name)
         except (SourceError, ValueError) as exc:
@@ -56,6 +60,8 @@ class LoadedIndex:
         except ObjectNotFound:
             raise NotFound(f"index {name!r}: not built (no {prefix}manifest.json); "
                            f"run `mis index build`") from None
+        if manifest["kind"] == lance.KIND:
+            return cls._load_lance(name, manifest, lancedb or manifest["lancedb"])
         index = faiss_index.from_bytes(store.get_bytes(f"{prefix}index.faiss", max_bytes=1 << 40),
                                        manifest["kind"])
         index = faiss_index.for_search(index, use_gpu)
@@ -66,11 +72,26 @@ class LoadedIndex:
             raise NotFound(f"index {name!r}: {len(items)} item records for {index.ntotal} vectors")
         return cls(name, manifest, index, items)
 
+    @classmethod
+    def _load_lance(cls, name: str, manifest: dict, database: str) -> "LoadedIndex":
+        try:
+            index = lance.LanceIndex.open(database, name)
+        except lance.LanceUnavailable as exc:
+            raise InvalidArgument("index", f"index {name!r}: {exc}") from None
+        except ValueError as exc:  # LanceDB: no such table
+            raise NotFound(f"index {name!r}: no table {name!r} in LanceDB {database!r}: {exc}") from None
+        if index.ntotal != manifest["count"]:
+            raise NotFound(f"index {name!r}: {index.ntotal} rows in LanceDB for {manifest['count']} items")
+        return cls(name, manifest, index, None)
+
     def search(self, query: np.ndarray, k: int) -> list[Candidate]:
-        scores, ids = faiss_index.search(self.index, query.reshape(1, -1), k)
-        return [Candidate(self.items[i]["item_id"], self.items[i].get("url", ""),
-                          self.items[i].get("caption", ""), float(score), self.items[i].get("image"))
-                for score, i in zip(scores[0], ids[0]) if i >= 0]
+        if self.items is None:
+            hits = self.index.nearest(query, k)
+        else:
+            scores, ids = faiss_index.search(self.index, query.reshape(1, -1), k)
+            hits = [(float(score), self.items[i]) for score, i in zip(scores[0], ids[0]) if i >= 0]
+        return [Candidate(item["item_id"], item.get("url", ""), item.get("caption", ""), score, item.get("image"))
+                for score, item in hits]
 
 
 class Retriever:
@@ -78,10 +99,12 @@ class Retriever:
 
     def __init__(self, store: Store, embedder: TextEmbedder, default_index: str,
                  default_top_k: int, max_top_k: int,
-                 bundled: Callable[[], None] | None = None, use_gpu: bool = True) -> None:
+                 bundled: Callable[[], None] | None = None, use_gpu: bool = True,
+                 lancedb: str = "") -> None:
         # `bundled` builds the bundled corpus's index (the offline embedder's), on first use.
         self.bundled = bundled
         self.use_gpu = use_gpu
+        self.lancedb = lancedb
         self.store = store
         self.embedder = embedder
         self.default_index = default_index
@@ -98,7 +121,7 @@ class Retriever:
             if name not in self._loaded:
                 if name == BUNDLED_INDEX and self.bundled is not None:
                     self.bundled()
-                loaded = LoadedIndex.load(self.store, name, self.use_gpu)
+                loaded = LoadedIndex.load(self.store, name, self.use_gpu, self.lancedb)
                 if loaded.manifest["dimension"] != self.embedder.dimension:
                     raise InvalidArgument("index", f"index {name!r} holds {loaded.manifest['dimension']}-dim "
                                                    f"embeddings; this service's CLIP makes "

@@ -46,7 +46,7 @@ def build_retriever(settings: Settings, store: Store) -> Retriever:
     return Retriever(store, embedder, settings.index or (BUNDLED_INDEX if offline else ""),
                      settings.top_k, settings.max_top_k,
                      bundled=functools.partial(ensure_bundled_index, store, embedder) if offline else None,
-                     use_gpu=settings.faiss_gpu)
+                     use_gpu=settings.faiss_gpu, lancedb=settings.lancedb)
 
 
 async def build(settings: Settings, metrics: Metrics) -> Wiring:
