@@ -1,6 +1,7 @@
 # syntax=docker/dockerfile:1
 # The retriever with real corpora: CLIP's towers through transformers on CPU
-# torch and FAISS indexes (the `retrieval` extra), for the MIS-real split.
+# torch and FAISS indexes (the `retrieval` extra), and LanceDB for indexes of
+# kind lance (the `vectordb` extra), for the MIS-real split.
 #   docker run -v /models/clip:/models/clip -e MIS_RETRIEVER_CLIP_PATH=/models/clip \
 #       -e MIS_RETRIEVER_INDEX=my-photos mis-retriever:dev     # mis serve retriever
 # and `mis index build` from the same image builds the indexes it searches.
@@ -27,7 +28,7 @@ RUN /opt/mis/bin/pip install --index-url "${TORCH_INDEX_URL}" --no-deps -c requi
 COPY pyproject.toml ./
 COPY mis mis
 COPY services services
-RUN /opt/mis/bin/pip install -c requirements/constraints.txt ".[retrieval]" \
+RUN /opt/mis/bin/pip install -c requirements/constraints.txt ".[retrieval,vectordb]" \
  && /opt/mis/bin/python -m compileall -q /opt/mis/lib
 
 # Runtime stage: the virtual environment and nothing else, as a non-root user.

@@ -135,7 +135,8 @@ def test_t2i_image_serves_the_t2i_refiner_with_its_extra():
 
 def test_retriever_image_serves_the_retriever_with_the_retrieval_extra():
     """CLIP (torch, transformers) and FAISS reach the image through the
-    `retrieval` extra, which must name them; torch is the pinned CPU build."""
+    `retrieval` extra, which must name them, and LanceDB through `vectordb`;
+    torch is the pinned CPU build."""
     parsed = dockerfile("retriever.Dockerfile")
     assert exec_form(parsed.final.last("CMD")) == ["serve", "retriever"]
     from services.registry import SERVICES
@@ -143,11 +144,13 @@ def test_retriever_image_serves_the_retriever_with_the_retrieval_extra():
     assert "retriever" in SERVICES
     installs = [item.arguments for stage in parsed.stages for item in stage.all("RUN")
                 if "pip install" in item.arguments]
-    assert any('".[retrieval]"' in command for command in installs)
+    assert any('".[retrieval,vectordb]"' in command for command in installs)
     assert any("torch==2.13.0" in command and "TORCH_INDEX_URL" in command for command in installs)
     extras = pyproject()["project"]["optional-dependencies"]["retrieval"]
     for package in ("faiss-cpu", "torch==", "transformers", "tokenizers"):
         assert any(requirement.startswith(package) for requirement in extras), package
+    assert any(requirement.startswith("lancedb") for requirement
+               in pyproject()["project"]["optional-dependencies"]["vectordb"])
     assert "https://download.pytorch.org/whl/cpu" in (DOCKER / "retriever.Dockerfile").read_text()
     # The chart deploys the retriever from this image.
     import yaml
