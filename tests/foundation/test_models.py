@@ -202,8 +202,12 @@ def test_the_endpoint_seed_gives_each_call_its_own_repeatable_seed():
     retry = ChatRequest(messages=[], task="detox", inputs={"query": "q1"}, seed=1)
     seeds = [seeded.parameters(r)["seed"] for r in (call, call, other, retry)]
     assert seeds[0] == seeds[1] and len({seeds[0], seeds[2], seeds[3]}) == 3
+    # Asking again after an answer that did not fit samples with another seed.
+    assert seeded.parameters(call, parse_attempt=1)["seed"] not in seeds
     unseeded = OpenAIChatModel(ModelEndpointSettings(backend="openai", model="m", api_key="k"))
     assert "seed" not in unseeded.parameters(call) and unseeded.parameters(retry)["seed"] == 1
+    assert "seed" not in unseeded.parameters(call, parse_attempt=1)
+    assert unseeded.parameters(retry, parse_attempt=1)["seed"] != 1
 
 
 @pytest.mark.integration

@@ -68,22 +68,27 @@ class OpenAIChatModel:
         )
         self._endpoint = settings.base_url or "api.openai.com"
 
-    def parameters(self, request: ChatRequest) -> dict[str, Any]:
+    def parameters(self, request: ChatRequest, parse_attempt: int = 0) -> dict[str, Any]:
         temperature = self.settings.temperature if request.temperature is None else request.temperature
         params: dict[str, Any] = {"temperature": temperature, "max_tokens": self.max_tokens(request)}
-        seed = self.seed(request)
+        seed = self.seed(request, parse_attempt)
         if seed is not None:
             params["seed"] = seed
         return params
 
-    def seed(self, request: ChatRequest) -> int | None:
+    def seed(self, request: ChatRequest, parse_attempt: int = 0) -> int | None:
         """The call's sampling seed. With the endpoint's seed set, it comes
         from that seed and what the call is about (task, inputs, the
         request's own seed such as a regeneration's attempt), so a rerun of
-        the same run samples the same answers while different calls differ."""
+        the same run samples the same answers while different calls differ.
+        A re-ask after an answer that did not fit gets a seed of its own:
+        the same seed would only sample the same answer again."""
+        again = (parse_attempt,) if parse_attempt else ()
         if self.settings.seed is None:
-            return request.seed
-        return stable_hash(self.settings.seed, request.task, request.inputs, request.seed) % (1 << 31)
+            if request.seed is None or not again:
+                return request.seed
+            return stable_hash(request.seed, *again) % (1 << 31)
+        return stable_hash(self.settings.seed, request.task, request.inputs, request.seed, *again) % (1 << 31)
 
     def max_tokens(self, request: ChatRequest) -> int:
         """What the request asks for, else a structured call's own bound (the
@@ -118,13 +123,13 @@ class OpenAIChatModel:
             self.metrics.model_calls.labels(self._endpoint, outcome).inc()
 
     async def complete(self, request: ChatRequest) -> Completion:
-        params = self.parameters(request)
         started = time.perf_counter()
         attempts = 0
         spent_prompt = spent_completion = 0
         last_error: SchemaViolation | None = None
         raw = ""
-        for _ in range(max(1, self.parse_attempts if request.schema else 1)):
+        for parse_attempt in range(max(1, self.parse_attempts if request.schema else 1)):
+            params = self.parameters(request, parse_attempt)
             try:
                 response, made = await retry(
                     lambda: self._create(request, params), policy=self.backoff,
