@@ -2,6 +2,10 @@
 
 Call sites say which errors are transient with a predicate; the attempt
 counting, jittered exponential delays and the final error live here once.
+A policy is bounded by attempts and, when it sets `max_elapsed_seconds`, by
+time: no attempt starts once that much time has passed since the first, so
+"retried for about a minute" is a bound the code keeps, not a sum of
+per-layer delays.
 """
 
 from __future__ import annotations
@@ -22,6 +26,8 @@ class Backoff:
     max_seconds: float = 8.0
     multiplier: float = 2.0
     jitter: float = 0.2
+    # No attempt starts later than this after the first (None: attempts only).
+    max_elapsed_seconds: float | None = None
 
     def delay(self, attempt: int, hint: float | None = None) -> float:
         """Delay before attempt `attempt + 1` (attempts count from 1)."""
@@ -30,14 +36,26 @@ class Backoff:
         base = min(self.initial_seconds * self.multiplier ** (attempt - 1), self.max_seconds)
         return base * (1 + random.uniform(-self.jitter, self.jitter))
 
+    def next_delay(self, attempt: int, started: float, hint: float | None = None) -> float | None:
+        """The delay before another attempt, or None when the policy is spent:
+        `attempt` attempts made, or the next would start past the time bound."""
+        if attempt >= self.max_attempts:
+            return None
+        delay = self.delay(attempt, hint)
+        if self.max_elapsed_seconds is not None and \
+                time.monotonic() + delay - started > self.max_elapsed_seconds:
+            return None
+        return delay
+
 
 class RetriesExhausted(Exception):
     """Every attempt failed with a transient error; `last` is the final one."""
 
-    def __init__(self, attempts: int, last: BaseException) -> None:
-        super().__init__(f"gave up after {attempts} attempts: {last}")
+    def __init__(self, attempts: int, last: BaseException, seconds: float = 0.0) -> None:
+        super().__init__(f"gave up after {attempts} attempts in {seconds:.1f} s: {last}")
         self.attempts = attempts
         self.last = last
+        self.seconds = seconds
 
 
 async def retry(call: Callable[[], Awaitable[T]], *, policy: Backoff,
@@ -46,7 +64,7 @@ async def retry(call: Callable[[], Awaitable[T]], *, policy: Backoff,
                 on_retry: Callable[[int, BaseException], None] | None = None) -> tuple[T, int]:
     """Run `call` until it succeeds or a non-transient error or the attempt
     bound; return (result, attempts made)."""
-    attempt = 0
+    attempt, started = 0, time.monotonic()
     while True:
         attempt += 1
         try:
@@ -54,11 +72,12 @@ async def retry(call: Callable[[], Awaitable[T]], *, policy: Backoff,
         except Exception as exc:
             if not transient(exc):
                 raise
-            if attempt >= policy.max_attempts:
-                raise RetriesExhausted(attempt, exc) from exc
+            delay = policy.next_delay(attempt, started, retry_after(exc))
+            if delay is None:
+                raise RetriesExhausted(attempt, exc, time.monotonic() - started) from exc
             if on_retry is not None:
                 on_retry(attempt, exc)
-            await asyncio.sleep(policy.delay(attempt, retry_after(exc)))
+            await asyncio.sleep(delay)
 
 
 def retry_blocking(call: Callable[[], T], *, policy: Backoff,
@@ -66,7 +85,7 @@ def retry_blocking(call: Callable[[], T], *, policy: Backoff,
                    sleep: Callable[[float], None] = time.sleep) -> tuple[T, int]:
     """`retry` for blocking code (the store runs in worker threads): the same
     attempt bound, delays and final `RetriesExhausted`."""
-    attempt = 0
+    attempt, started = 0, time.monotonic()
     while True:
         attempt += 1
         try:
@@ -74,6 +93,7 @@ def retry_blocking(call: Callable[[], T], *, policy: Backoff,
         except Exception as exc:
             if not transient(exc):
                 raise
-            if attempt >= policy.max_attempts:
-                raise RetriesExhausted(attempt, exc) from exc
-            sleep(policy.delay(attempt))
+            delay = policy.next_delay(attempt, started)
+            if delay is None:
+                raise RetriesExhausted(attempt, exc, time.monotonic() - started) from exc
+            sleep(delay)

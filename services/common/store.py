@@ -9,11 +9,16 @@ any S3. Every call is retried with bounded backoff on transport faults and
 5xx answers, so a restarting S3 server costs time, not data; a client error
 (a bad key, another bucket, a wrong digest, an object too large) is never
 retried and is never a StoreError, which callers report as "try again later".
+
+This is the one retry layer of the store: callers do not retry around it.
+One whose writes must outlast a longer outage (the coordinator's durable
+state) takes the same store with a longer policy (`with_backoff`).
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import hashlib
 import io
 import json
@@ -149,8 +154,10 @@ class Store:
     client: Minio
     bucket: str
     max_image_bytes: int = 20 * 1024 * 1024
-    # The one retry layer of every store call: about 8 s of backoff in all.
-    backoff: Backoff = Backoff(max_attempts=6, initial_seconds=0.25, max_seconds=4.0)
+    # The one retry layer of every store call: at most 6 attempts and 8 s of
+    # retrying (a service's own caller retries it after that).
+    backoff: Backoff = Backoff(max_attempts=6, initial_seconds=0.25, max_seconds=4.0,
+                               max_elapsed_seconds=8.0)
     known_keys_limit: int = 100_000
     max_object_bytes: int = MAX_OBJECT_BYTES
 
@@ -171,6 +178,10 @@ class Store:
                        region=settings.region, http_client=http)
         return cls(client, settings.bucket, settings.max_image_bytes)
 
+    def with_backoff(self, backoff: Backoff) -> "Store":
+        """The same store (client and bucket) under another retry policy."""
+        return dataclasses.replace(self, backoff=backoff)
+
     # -- plumbing ---------------------------------------------------------------------------
 
     def _call(self, what: str, call: Callable[[], T]) -> T:
@@ -178,7 +189,8 @@ class Store:
         try:
             return retry_blocking(call, policy=self.backoff, transient=_transient)[0]
         except RetriesExhausted as exc:
-            raise store_error(f"{what} (after {exc.attempts} attempts)", exc.last) from exc.last
+            raise store_error(f"{what} (gave up after {exc.attempts} attempts in {exc.seconds:.1f} s, "
+                              f"the retry bound)", exc.last) from exc.last
         except (InvalidReference, ObjectTooLarge):
             raise
         except Exception as exc:
@@ -294,10 +306,11 @@ class Store:
         check_key(key)
         self._call(f"delete {key}", lambda: self.client.remove_object(self.bucket, key))
 
-    def list_keys(self, prefix: str, recursive: bool = True) -> Iterator[str]:
-        """Keys under `prefix`, in the server's (lexicographic) order."""
-        objects = self._call(f"list {prefix}", lambda: list(
-            self.client.list_objects(self.bucket, prefix=prefix, recursive=recursive)))
+    def list_keys(self, prefix: str, recursive: bool = True, start_after: str | None = None) -> Iterator[str]:
+        """Keys under `prefix`, in the server's (lexicographic) order; only
+        those after `start_after` when it is given."""
+        objects = self._call(f"list {prefix}", lambda: list(self.client.list_objects(
+            self.bucket, prefix=prefix, recursive=recursive, start_after=start_after)))
         for item in objects:
             yield item.object_name
 

@@ -1,0 +1,74 @@
+"""The store's one retry layer against the real S3 server stopped and started:
+an outage shorter than the retry bound is ridden out by the write that met
+it, a longer one fails the write with an error that names the key, the
+attempts and the bound. The coordinator's durable writes are this same
+layer with a longer bound (runs.DURABLE_STORE), not a loop around it."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import threading
+
+import pytest
+
+from services.common.backoff import Backoff
+from services.common.store import ObjectNotFound, Store, StoreError
+
+
+class WatchedClient:
+    """The S3 client, passing every call through and signalling the first
+    failure, so the test knows a write met the dead store."""
+
+    def __init__(self, client) -> None:
+        self._client = client
+        self.failed = threading.Event()
+
+    def __getattr__(self, name: str):
+        attribute = getattr(self._client, name)
+        if not callable(attribute):
+            return attribute
+
+        def call(*args, **kwargs):
+            try:
+                return attribute(*args, **kwargs)
+            except Exception:
+                self.failed.set()
+                raise
+        return call
+
+
+def short_bound(seconds: float) -> Backoff:
+    return Backoff(max_attempts=1000, initial_seconds=0.05, max_seconds=0.2, max_elapsed_seconds=seconds)
+
+
+async def test_an_outage_shorter_than_the_bound_is_ridden_out_by_the_write(store, s3_server):
+    watched = WatchedClient(store.client)
+    durable = Store(watched, store.bucket).with_backoff(short_bound(60.0))
+    await asyncio.to_thread(s3_server.stop)
+    try:
+        write = asyncio.create_task(asyncio.to_thread(durable.put_json, "runs/r/outage.json", {"n": 1}))
+        assert await asyncio.to_thread(watched.failed.wait, 30), "the write never met the stopped store"
+        assert not write.done()  # still retrying, not failed
+    finally:
+        await asyncio.to_thread(s3_server.start)
+    await asyncio.wait_for(write, 60)
+    assert store.get_json("runs/r/outage.json") == {"n": 1}
+
+
+async def test_an_outage_longer_than_the_bound_fails_the_write_naming_key_attempts_and_bound(store, s3_server):
+    bounded = store.with_backoff(short_bound(1.0))
+    await asyncio.to_thread(s3_server.stop)
+    try:
+        with pytest.raises(StoreError) as raised:
+            await asyncio.to_thread(bounded.put_json, "runs/r/lost.json", {"n": 2})
+    finally:
+        await asyncio.to_thread(s3_server.start)
+    assert not isinstance(raised.value, ObjectNotFound)
+    found = re.match(r"put runs/r/lost\.json \(gave up after (\d+) attempts in ([\d.]+) s, the retry bound\)",
+                     str(raised.value))
+    assert found, str(raised.value)
+    # Retried (more than one attempt), and no attempt started past the bound.
+    assert int(found[1]) > 1 and float(found[2]) <= 1.0
+    with pytest.raises(ObjectNotFound):
+        store.get_json("runs/r/lost.json")
