@@ -82,6 +82,13 @@ class Settings:
     resolve_seconds: float = env("MIS_RESOLVE_SECONDS", 5.0, check=positive,
                                  help="how often DNS names of replicated stages are re-resolved")
     resume: bool = env("MIS_RESUME", True, help="resume unfinished runs found in the store at start")
+    stage_calls_in_flight: int = env("MIS_STAGE_CALLS_IN_FLIGHT", 0, check=non_negative,
+                                     help="calls in flight to each stage across all runs, handed out round "
+                                          "robin among the runs waiting (0: the largest concurrency of the "
+                                          "runs using the stage)")
+    checkpoint_seconds: float = env("MIS_CHECKPOINT_SECONDS", 30.0, check=non_negative,
+                                    help="how often a run's checkpoint is made at least (resume reads it "
+                                         "and what came after it)")
     auth_tokens_file: Path | None = env("MIS_AUTH_TOKENS_FILE", None,
                                         help="bearer tokens, one per line as name:token; "
                                              "unset: no authentication (local stack only)")

@@ -8,6 +8,8 @@ run's durable state and no other database is needed.
     runs/<run>/samples/<sample>/<stage>.json every later stage, by its declared key
     runs/<run>/failures/<item>.json          an item that exhausted its retries
     runs/<run>/manifest/<n>.json             outcomes so far, to resume without replaying them
+    runs/<run>/checkpoint.json               the manifest folded, with the near-duplicate index
+    runs/<run>/feed.json                     no seed at or past this index has been started
     runs/<run>/result.json                   the finished samples, after dedup and targets
     runs/<run>/progress.json                 the last progress snapshot
     runs/<run>/review.json                   reviewers' decisions and the versions they exported
@@ -70,6 +72,14 @@ def manifest_prefix(run_id: str) -> str:
 
 def manifest_segment(run_id: str, number: int) -> str:
     return f"{RUNS}{run_id}/manifest/{number:08d}.json"
+
+
+def checkpoint_record(run_id: str) -> str:
+    return f"{RUNS}{run_id}/checkpoint.json"
+
+
+def feed_record(run_id: str) -> str:
+    return f"{RUNS}{run_id}/feed.json"
 
 
 def result_record(run_id: str) -> str:

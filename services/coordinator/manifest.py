@@ -51,17 +51,21 @@ HEX = "0123456789abcdef"
 
 @dataclass
 class Restored:
-    """The manifest of a run as read back: entries by seed, consumed by the walk."""
+    """The manifest of a run as read back: entries by seed, consumed by the
+    walk; `folded`: the ids whose entries a checkpoint has counted already."""
 
     seeds: dict[str, list] = field(default_factory=dict)
     samples: dict[str, dict[str, list]] = field(default_factory=dict)  # seed id -> sample id -> entry
     segments: int = 0
+    folded: set[str] = field(default_factory=set)
 
-    def add(self, entry: list) -> None:
+    def add(self, entry: list, folded: bool = False) -> None:
         if entry[0] == SEED:
             self.seeds[entry[1]] = entry
         elif entry[0] == SAMPLE:
             self.samples.setdefault(entry[2], {})[entry[1]] = entry
+        if folded:
+            self.folded.add(entry[1])
 
 
 class ConcurrentReader:
@@ -86,6 +90,35 @@ class ConcurrentReader:
     def take(self, key: str) -> Any:
         return self.cache.pop(key, None)
 
+    async def probe(self, keys: Iterable[str]) -> set[str]:
+        """Read each key that is not in the cache yet: the ones that exist
+        (their values into the cache). Absent is absent; any other failure
+        (after the store's retries) is raised, never taken for absent."""
+        keys = list(dict.fromkeys(keys))
+        wanted = [key for key in keys if key not in self.cache]
+        values = await asyncio.gather(*(self.get(key) for key in wanted), return_exceptions=True)
+        found = set()
+        for key, value in zip(wanted, values):
+            if isinstance(value, ObjectNotFound):
+                continue
+            if isinstance(value, BaseException):
+                raise value
+            self.cache[key] = value
+            found.add(key)
+        return found | {key for key in keys if key in self.cache}
+
+    async def list_recent(self, run_id: str, first_segment: int) -> set[str]:
+        """What a resume from a checkpoint lists: the manifest segments from
+        `first_segment` on and the failure records, never the outputs."""
+        loop = asyncio.get_running_loop()
+        after = layout.manifest_segment(run_id, first_segment - 1) if first_segment else None
+        segments, failures = await asyncio.gather(
+            loop.run_in_executor(self.pool, lambda: list(self.store.sync.list_keys(
+                layout.manifest_prefix(run_id), start_after=after))),
+            loop.run_in_executor(self.pool, lambda: list(self.store.sync.list_keys(
+                layout.failures_prefix(run_id)))))
+        return set(segments) | set(failures)
+
     async def list_run(self, run_id: str) -> set[str]:
         """Every key of a run, listed by sub-prefix in parallel."""
         prefix = layout.run_prefix(run_id)
@@ -104,12 +137,17 @@ class ConcurrentReader:
 
 
 class ManifestWriter:
-    """Buffers outcome entries and writes them as numbered segments."""
+    """Buffers outcome entries and writes them as numbered segments; with a
+    segment, the checkpoint when `checkpoint` makes one (it is made at the
+    moment the segment's entries are taken, so it holds exactly the entries
+    of this segment and those before it, and written after the segment)."""
 
     def __init__(self, run_id: str, write: Callable[[str, Any], Awaitable[None]], first_segment: int,
-                 flush_items: int | None = None, flush_seconds: float | None = None) -> None:
+                 flush_items: int | None = None, flush_seconds: float | None = None,
+                 checkpoint: Callable[[int], Callable[[], Awaitable[None]] | None] | None = None) -> None:
         self.run_id = run_id
         self.write = write
+        self.checkpoint = checkpoint
         self.next_segment = first_segment
         self.flush_items = flush_items or FLUSH_ITEMS
         self.flush_seconds = flush_seconds or FLUSH_SECONDS
@@ -132,8 +170,11 @@ class ManifestWriter:
             self.full.clear()
             key = layout.manifest_segment(self.run_id, self.next_segment)
             self.next_segment += 1
+            store_checkpoint = self.checkpoint(self.next_segment) if self.checkpoint else None
             await self.write(key, {"entries": entries})
             self.written += len(entries)
+            if store_checkpoint is not None:
+                await store_checkpoint()
 
     async def run(self) -> None:
         """Flush whenever the buffer fills or `flush_seconds` pass, until
@@ -152,10 +193,12 @@ class ManifestWriter:
         self.full.set()
 
 
-async def load_manifest(reader: ConcurrentReader, run_id: str, existing: set[str]) -> Restored:
-    """Every segment the listing found, read concurrently; a segment that
-    cannot be read is skipped (its outcomes are replayed from the outputs)."""
-    keys = sorted(segment_keys(run_id, existing))
+async def load_manifest(reader: ConcurrentReader, run_id: str, existing: set[str],
+                        first: int = 0) -> Restored:
+    """Every segment the listing found from number `first` on, read
+    concurrently; a segment that cannot be read is skipped (its outcomes are
+    replayed from the outputs)."""
+    keys = sorted(key for key, number in segment_keys(run_id, existing).items() if number >= first)
     restored = Restored(segments=len(keys))
     values = await asyncio.gather(*(reader.get(key) for key in keys), return_exceptions=True)
     for key, value in zip(keys, values):
@@ -179,5 +222,5 @@ def segment_keys(run_id: str, existing: set[str]) -> dict[str, int]:
     return found
 
 
-def next_segment(run_id: str, existing: set[str]) -> int:
-    return max(segment_keys(run_id, existing).values(), default=-1) + 1
+def next_segment(run_id: str, existing: set[str], first: int = 0) -> int:
+    return max(max(segment_keys(run_id, existing).values(), default=-1) + 1, first)

@@ -25,16 +25,19 @@ from typing import AsyncIterator, Awaitable, Callable, Protocol
 from google.protobuf import json_format, timestamp_pb2
 
 from mis.v1 import common_pb2, coordinator_pb2
+from services.common.backoff import Backoff
 from services.common.errors import FailedPrecondition, InvalidArgument, NotFound
 from services.common.store import AsyncStore, ObjectNotFound, Store
 from services.coordinator import layout
 from services.coordinator.inputs import InputsChanged, check_unchanged, inputs_digest, load_inputs
 from services.coordinator.localpaths import LocalRoots
 from services.coordinator.metrics import CoordinatorMetrics
+from services.coordinator.fairshare import shares_for
 from services.coordinator.pipeline import PipelineRun
 from services.coordinator.progress import ProgressTracker
 from services.coordinator.callers import BatchCaller
 from services.coordinator.runconfig import RunConfigError, validate_run_config, validate_served
+from services.coordinator.stages import PIPELINE
 
 log = logging.getLogger("mis.coordinator.runs")
 
@@ -42,6 +45,10 @@ State = coordinator_pb2.RunState
 ACTIVE = {State.RUN_STATE_PENDING, State.RUN_STATE_RUNNING}
 # Matched as a whole string: `$` would let a trailing newline through.
 _RUN_ID = re.compile(r"[a-z0-9][a-z0-9._-]{0,62}")
+# The store's one retry layer, bounded for durable run state: a restarting
+# store is ridden out for up to a minute (no attempt starts after 60 s), then
+# the write fails and the run is FAILED with the error (retry-failed resumes it).
+DURABLE_STORE = Backoff(max_attempts=60, initial_seconds=0.25, max_seconds=8.0, max_elapsed_seconds=60.0)
 
 
 class CallerFactory(Protocol):
@@ -76,8 +83,15 @@ def _slug(name: str) -> str:
 
 class RunManager:
     def __init__(self, store: Store, callers: CallerFactory, *, resume: bool = True,
-                 metrics: CoordinatorMetrics | None = None, roots: LocalRoots | None = None) -> None:
+                 metrics: CoordinatorMetrics | None = None, roots: LocalRoots | None = None,
+                 store_retry: Backoff = DURABLE_STORE, checkpoint_seconds: float | None = None,
+                 stage_calls_in_flight: int = 0) -> None:
+        store = store.with_backoff(store_retry)
         self.store = store
+        self.checkpoint_seconds = checkpoint_seconds
+        # Shared by every run this process drives: a stage's calls in flight
+        # go round robin among the runs waiting (fairshare.py).
+        self.shares = shares_for((stage.key for stage in PIPELINE), stage_calls_in_flight)
         self.roots = roots or LocalRoots.parse("")
         self.metrics = metrics or CoordinatorMetrics()
         self.async_store = AsyncStore(store)
@@ -257,7 +271,8 @@ class RunManager:
             check_unchanged(handle.run.inputs_sha256, inputs)
             callers, close = await self.callers.open(handle.run.config)
             engine = PipelineRun(run_id, handle.run.config, inputs, callers, self.async_store,
-                                 handle.tracker, metrics=self.metrics)
+                                 handle.tracker, metrics=self.metrics,
+                                 checkpoint_seconds=self.checkpoint_seconds, shares=self.shares)
             result = await engine.execute()
             failed = len(result["failed"])
             counts = ", ".join(f"{k} {v}" for k, v in sorted(result["per_split"].items())) or "no samples"
@@ -342,4 +357,4 @@ def _tracker_from(progress: coordinator_pb2.RunProgress) -> ProgressTracker:
     return tracker
 
 
-__all__ = ["RunManager", "RunHandle", "CallerFactory"]
+__all__ = ["RunManager", "RunHandle", "CallerFactory", "DURABLE_STORE"]

@@ -32,7 +32,9 @@ async def build(settings: Settings, metrics: Metrics) -> Wiring:
     own_metrics = CoordinatorMetrics(metrics)
     callers = GrpcCallers(settings.addresses, settings.resolve_seconds,
                           settings.server.max_message_bytes, metrics=own_metrics)
-    runs = RunManager(store, callers, resume=settings.resume, metrics=own_metrics, roots=roots)
+    runs = RunManager(store, callers, resume=settings.resume, metrics=own_metrics, roots=roots,
+                      checkpoint_seconds=settings.checkpoint_seconds,
+                      stage_calls_in_flight=settings.stage_calls_in_flight)
     await runs.start()
     servicer = CoordinatorServicer(runs, store, trainings, roots)
     return Wiring([binding(coordinator_pb2, "CoordinatorService",
