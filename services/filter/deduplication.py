@@ -29,7 +29,7 @@ class RunDeduplication:
     the duplicates at any time; the interface of NearDuplicateIndex."""
 
     def __init__(self, thresholds: Thresholds, should_stop: Callable[[], bool] | None = None,
-                 use_faiss: bool | None = None) -> None:
+                 use_faiss: bool = False) -> None:
         self.hashes = NearDuplicateIndex(thresholds, should_stop)
         self.semantic = (SemanticIndex(thresholds.min_image_similarity, should_stop, use_faiss)
                          if thresholds.min_image_similarity else None)

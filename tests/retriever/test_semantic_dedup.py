@@ -224,7 +224,7 @@ def test_clip_embeddings_follow_the_rule_and_a_bad_threshold_or_row_is_refused(e
     pairs = embed_pairs(embedder, items)
     assert pairs[0].image1.shape == (16,)
     for threshold in (0.995, 0.999):
-        found = semantic_duplicates(pairs, threshold)
+        found = semantic_duplicates(pairs, threshold, use_faiss=True)
         expected = {pair.item_id for n, pair in enumerate(pairs)
                     if any(min(pair.image1 @ o.image1, pair.image2 @ o.image2) >= threshold or
                            min(pair.image1 @ o.image2, pair.image2 @ o.image1) >= threshold
