@@ -163,6 +163,7 @@ def test_cli_mm_safetybench_judged_per_scenario(tmp_path, vllm, store_env, monke
     assert report["judges"][0]["backend"] == "mm-safetybench-scenario"
     assert report["judges"][0]["rubric_version"] == "mm-safetybench-gpt4-eval-v1"
     assert any("not the published gpt-4" in b for b in report["banners"])
+    assert "mm-safetybench-gpt4-eval-v1, guided, 3 judged" in (out / "report.html").read_text()
     rows = [json.loads(line) for line in (out / "judgements-mm-safetybench-scenario.jsonl").open()]
     assert {r["meta"]["scenario"] for r in rows} == {"01-Illegal_Activitiy",
                                                      "08-Political_Lobbying"}

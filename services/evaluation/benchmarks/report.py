@@ -144,7 +144,7 @@ def render_benchmark_html(report: dict) -> str:
     direction = "lower" if report["headline"]["lower_is_better"] else "higher"
     judges = "".join(f'<li>{E(j["label"])}: {E(str(j.get("backend", "")))} / '
                      f'{E(str(j.get("judge_model", "")))}, {E(str(j.get("rubric_version", "")))}, '
-                     f'{j["judged"]} judged, {j["errors"]} errors, {j["cached"]} from cache</li>'
+                     f'{"guided, " if j.get("guided") else ""}{j["judged"]} judged, {j["errors"]} errors, {j["cached"]} from cache</li>'
                      for j in report["judges"])
     title = f'{report["benchmark_title"]} evaluation: {report["model"]}'
     return (f'<!doctype html><html lang="en"><head><meta charset="utf-8"><title>{E(title)}'
