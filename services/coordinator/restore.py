@@ -201,31 +201,43 @@ class RestoreWalk:
 
     async def _read_ahead(self, window: list[Seed]) -> None:
         """Fetch concurrently the stored outputs that restoring `window` will
-        read: first-stage outputs the manifest does not sum up, then the
-        outputs of their samples (and forks) that it does not cover. Listed
-        keys are read; without a listing, every such key below the feed
-        record is probed."""
+        read: first-stage outputs the manifest does not sum up, then, a
+        stage at a time, the outputs of their samples (and forks) that it
+        does not cover. Listed keys are read; without a listing, the keys
+        below the feed record are probed, each stage's only for the samples
+        whose output of the stage before exists."""
         run, first = self.run, PIPELINE[0]
         keys = {item.output_key(self.run_id, first.key): item for item in window
                 if not self._covered(item) and (item.index < self.stored_below if self.probing else True)}
-        await self._fetch(keys)
-        later = []
-        for key, item in keys.items():
-            stored = run.reader.cache.get(key)
-            if stored is None:
-                continue
+        level = []
+        for key in await self._fetch(keys):
+            item = keys[key]
             recorded = self.restored.samples.get(item.seed.id, {})
-            for sample in first.advance(item, first.result_from_json(stored["result"]), self.run_id):
-                if not entry_usable(sample.id, recorded):
-                    ids = [sample.id] + [layout.fork_id(sample.id, b.key) for b in PIPELINE if b.branches_from]
-                    later += [layout.stage_output(self.run_id, sid, stage.key) for sid in ids for stage in PIPELINE[1:]]
-        await self._fetch(later)
+            stored = run.reader.cache[key]
+            level += [(sample.id, following(first), False) for sample in first.advance(
+                item, first.result_from_json(stored["result"]), self.run_id)
+                if not entry_usable(sample.id, recorded)]
+        branches = [stage for stage in PIPELINE if stage.branches_from and stage.used(run.config)]
+        while level:
+            wanted = {layout.stage_output(self.run_id, sid, stage.key): (sid, stage, fork)
+                      for sid, stage, fork in level if stage is not None}
+            level = []
+            for key in await self._fetch(wanted):
+                sid, stage, fork = wanted[key]
+                level.append((sid, following(stage), fork))
+                if not fork:
+                    level += [(layout.fork_id(sid, branch.key), branch, True)
+                              for branch in branches if branch.branches_from == stage.key]
 
-    async def _fetch(self, keys) -> None:
+    async def _fetch(self, keys) -> set[str]:
+        """Read `keys` that exist into the reader's cache; the ones that do."""
         if self.probing:
-            self.existing.update(await self.run.reader.probe(keys))
-        else:
-            await self.run.reader.fetch(key for key in keys if key in self.existing)
+            found = await self.run.reader.probe(keys)
+            self.existing.update(found)
+            return found
+        found = {key for key in keys if key in self.existing}
+        await self.run.reader.fetch(found)
+        return {key for key in found if key in self.run.reader.cache}
 
     def _covered(self, item: Seed) -> bool:
         """Whether the manifest records the seed and every sample of it."""
