@@ -46,8 +46,14 @@ def train_tokenizer(extra_special: tuple[str, ...] = (), model_max_length: int =
     trainer = trainers.BpeTrainer(vocab_size=600, special_tokens=SPECIAL_TOKENS + list(extra_special),
                                   initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
     bpe.train_from_iterator(CORPUS * 20, trainer)
+    # Every special token is declared special, not only eos and pad: vLLM's
+    # xgrammar masks only declared ones, so an undeclared "<image>" passed the
+    # grammar as the text "<image>" inside a guided string, and the answer,
+    # decoded without special tokens, then broke the pattern it had met.
+    others = [t for t in SPECIAL_TOKENS + list(extra_special) if t not in ("<|im_end|>", "<|endoftext|>")]
     tokenizer = PreTrainedTokenizerFast(tokenizer_object=bpe, eos_token="<|im_end|>",
-                                        pad_token="<|endoftext|>", model_max_length=model_max_length)
+                                        pad_token="<|endoftext|>", additional_special_tokens=others,
+                                        model_max_length=model_max_length)
     tokenizer.chat_template = CHAT_TEMPLATE
     return tokenizer
 
