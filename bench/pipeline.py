@@ -1,10 +1,10 @@
 """Throughput of a coordinator run against two baselines on the same vLLM
-server and the same seeds, and the coordinator's per-sample overhead.
+servers and the same seeds, and the coordinator's per-sample overhead.
 
 Throughput is seeds taken to an outcome per second (each seed yields its
-samples or its rejections; with the tests' tiny random-weight model most seeds
-are rejected at extraction, so samples per second would read zero), printed
-with the samples it made.
+samples or its rejections; with the tests' random-weight models most queries
+are rejected on the way, so samples per second alone would read near zero),
+printed with the samples each side made.
 
 - candidate: a coordinator run (`RunManager`, the pipelined engine with its
   durable store writes) over the five stage services;
@@ -15,9 +15,10 @@ with the samples it made.
   concurrency as the server can take. Target: candidate >= 0.9 of (b).
 
 The stage services run in this process as real gRPC servers with their model
-endpoints pointed at the vLLM server (the tiny text-only model the tests use,
-so images are not sent; built locally, no download). Then the same comparison
-with the offline backends gives the coordinator's overhead per sample.
+endpoints pointed at two vLLM servers: the tiny text model and the tiny VLM
+the tests use (built locally, no download), the VLM sent both images, with
+seeded sampling as in the integration tier. Then the same comparison with the
+offline backends gives the coordinator's overhead per sample.
 
     python -m bench.pipeline                 # vLLM (starts it: minutes on CPU) and offline
     python -m bench.pipeline --offline-only  # only the overhead with offline backends
@@ -177,19 +178,27 @@ async def main_async(args: argparse.Namespace) -> int:
             if not args.offline_only:
                 from tests.support.processes import VLLM_PYTHON, VllmServer, vllm_env
                 from tests.support.tiny_llm import build_tiny_llm
+                from tests.support.tiny_vlm import build_tiny_vlm
                 if not VLLM_PYTHON.exists():
                     print("vLLM venv missing (make setup-vllm): the vLLM comparison is skipped")
                     return 0
-                model = build_tiny_llm(Path(scratch) / "tiny-llm")
-                vllm = VllmServer(model, Path(scratch) / "vllm.log").start()
+                llm = VllmServer(build_tiny_llm(Path(scratch) / "tiny-llm"), Path(scratch) / "llm.log")
+                vlm = VllmServer(build_tiny_vlm(Path(scratch) / "tiny-vlm"), Path(scratch) / "vlm.log",
+                                 served_name="tiny-vlm", images_per_prompt=2)
                 try:
-                    vllm_vars = {**vllm_env(vllm, "MIS_LLM_"), **vllm_env(vllm, "MIS_VLM_"),
-                                 "MIS_VLM_SEND_IMAGES": "false",
+                    llm.launch(), vlm.launch()
+                    llm.wait_ready(900.0), vlm.wait_ready(900.0)
+                    # The integration tier's settings: the VLM sees both images,
+                    # and seeded sampling makes both sides send the same answers.
+                    vllm_vars = {**vllm_env(llm, "MIS_LLM_"), **vllm_env(vlm, "MIS_VLM_"),
+                                 "MIS_VLM_SEND_IMAGES": "true",
+                                 "MIS_LLM_TEMPERATURE": "1.0", "MIS_VLM_TEMPERATURE": "1.0",
+                                 "MIS_LLM_SEED": "1", "MIS_VLM_SEED": "1",
                                  "MIS_LLM_CONCURRENCY": "64", "MIS_VLM_CONCURRENCY": "64"}
                     await measure(store, {**env, **vllm_vars}, args.seeds, args.concurrency,
                                   args.rounds, "vllm")
                 finally:
-                    vllm.stop()
+                    llm.stop(), vlm.stop()
         finally:
             s3.stop()
     return 0

@@ -12,6 +12,11 @@ lists its properties, requires them all and forbids others. Free-text strings
 are plain text (`PLAIN_TEXT`): printable ASCII without `"` or `\\`, so no
 escape sequence and no multi-byte character makes one character cost several
 tokens, and `max_answer_chars` is a true upper bound on the answer's length.
+Plain text has no `<` either: every special token of the tokenizers we serve
+is spelled `<...>`, and xgrammar (vLLM's guided decoding) does not mask special
+tokens, so a model could emit one as "text" inside a guided string; decoded
+without special tokens, the answer would then lack it and could break the
+very pattern the grammar checked.
 """
 
 from __future__ import annotations
@@ -25,8 +30,8 @@ from typing import Any
 import jsonschema
 from jsonschema.validators import Draft202012Validator
 
-# Printable ASCII (space to tilde) except the quote and the backslash.
-PLAIN_TEXT = r'[ !#-\[\]-~]'
+# Printable ASCII (space to tilde) except the quote, the backslash and `<`.
+PLAIN_TEXT = r'[ !#-;=-\[\]-~]'
 
 
 class SchemaViolation(ValueError):
@@ -76,8 +81,8 @@ def plain_text_pattern(min_length: int, max_length: int) -> str:
 
 # Plain characters that are not word characters: after a phrase, one of these
 # (or the end) keeps the phrase's last word whole.
-_NON_WORD = r'[ !#-/:-@\[\]^`{-~]'
-_NON_WORD_FIRST = r'[!#-/:-@\[\]^`{-~]'
+_NON_WORD = r'[ !#-/:;=-@\[\]^`{-~]'
+_NON_WORD_FIRST = r'[!#-/:;=-@\[\]^`{-~]'
 # Characters a phrase may carry as themselves; others are written as a class.
 _LITERAL = re.compile(r"[A-Za-z0-9 ]")
 # The parts of each mentioning pattern (phrases, gap sizes), to build examples.
@@ -258,7 +263,7 @@ def _reason(error: jsonschema.ValidationError) -> str:
     if bounds is None:
         return error.message
     return (f"{error.instance!r} is not plain text of {bounds[0]} to {bounds[1]} characters "
-            "(printable ASCII without \" or \\, not starting with a space)")
+            "(printable ASCII without \", \\ or <, not starting with a space)")
 
 
 def check(value: Any, schema: dict[str, Any]) -> None:
