@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import random
-import threading
 import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
@@ -27,6 +26,7 @@ from tests.coordinator.conftest import (SERVICE_ENV, STAGE_SERVICES, address_env
 from tests.coordinator.recording import Recording
 from tests.support.processes import ServiceUnderTest
 from tests.support.waiting import until
+from tests.support.watched_s3 import WatchedClient
 
 STAGE_BUCKET = "coordinator-stages"
 
@@ -192,28 +192,6 @@ async def test_a_replica_killed_mid_run_costs_retries_not_samples(services, star
     reference_config = small_config(limit=10)
     assert dataset_signature(store, "replicas") == await reference_run(
         services, reference_store, reference_config, "replicas")
-
-
-class WatchedClient:
-    """The store's S3 client, passing every call through and noting failures,
-    so a test knows the coordinator met the dead store instead of guessing."""
-
-    def __init__(self, client) -> None:
-        self._client = client
-        self.failed = threading.Event()
-
-    def __getattr__(self, name: str):
-        attribute = getattr(self._client, name)
-        if not callable(attribute):
-            return attribute
-
-        def call(*args, **kwargs):
-            try:
-                return attribute(*args, **kwargs)
-            except Exception:
-                self.failed.set()
-                raise
-        return call
 
 
 async def test_the_store_restarting_mid_run_costs_time_not_samples(services, s3_server, store):

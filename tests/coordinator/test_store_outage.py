@@ -8,34 +8,12 @@ from __future__ import annotations
 
 import asyncio
 import re
-import threading
 
 import pytest
 
 from services.common.backoff import Backoff
 from services.common.store import ObjectNotFound, Store, StoreError
-
-
-class WatchedClient:
-    """The S3 client, passing every call through and signalling the first
-    failure, so the test knows a write met the dead store."""
-
-    def __init__(self, client) -> None:
-        self._client = client
-        self.failed = threading.Event()
-
-    def __getattr__(self, name: str):
-        attribute = getattr(self._client, name)
-        if not callable(attribute):
-            return attribute
-
-        def call(*args, **kwargs):
-            try:
-                return attribute(*args, **kwargs)
-            except Exception:
-                self.failed.set()
-                raise
-        return call
+from tests.support.watched_s3 import WatchedClient
 
 
 def short_bound(seconds: float) -> Backoff:

@@ -1,0 +1,28 @@
+"""An S3 client wrapper that signals the first failed call, so a test knows a
+write met a dead store instead of guessing when it did."""
+
+from __future__ import annotations
+
+import threading
+
+
+class WatchedClient:
+    """The store's S3 client, passing every call through and setting
+    `failed` when one raises."""
+
+    def __init__(self, client) -> None:
+        self._client = client
+        self.failed = threading.Event()
+
+    def __getattr__(self, name: str):
+        attribute = getattr(self._client, name)
+        if not callable(attribute):
+            return attribute
+
+        def call(*args, **kwargs):
+            try:
+                return attribute(*args, **kwargs)
+            except Exception:
+                self.failed.set()
+                raise
+        return call
