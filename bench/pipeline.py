@@ -112,7 +112,9 @@ async def coordinator_run(store: Store, addresses, config, label: str) -> int:
     await manager.close()
     if run.state != coordinator_pb2.RUN_STATE_SUCCEEDED:
         raise RuntimeError(f"bench run ended {run.state}: {run.message}")
-    return run.progress.samples_total
+    # The samples that reached an accepted outcome, as the direct client counts
+    # them (it does not deduplicate, so near-duplicates count too).
+    return sum(run.progress.per_split.values()) + run.progress.near_duplicates
 
 
 async def measure(store: Store, env: dict, seeds: int, concurrency: int, rounds: int, label: str) -> None:

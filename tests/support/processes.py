@@ -128,6 +128,10 @@ class VllmServer:
              # without disable_any_whitespace a model may pad JSON forever.
              "--structured-outputs-config",
              '{"backend": "xgrammar", "disable_any_whitespace": true}',
+             # Seeded requests (MIS_*_SEED) crash vLLM 0.32's CPU worker when a
+             # prefill is chunked ("CPU Generator does not use offset", then the
+             # server is gone): every prompt is prefilled whole (docs/stages.md).
+             "--no-enable-chunked-prefill", "--max-num-batched-tokens", "8192",
              *(["--limit-mm-per-prompt", f'{{"image": {self.images_per_prompt}}}']
                if self.images_per_prompt else [])]),
             env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
