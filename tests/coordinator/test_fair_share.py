@@ -16,6 +16,7 @@ from services.coordinator.runs import RunManager
 from tests.coordinator.conftest import small_config
 from tests.coordinator.recording import Recording
 from tests.coordinator.test_pipeline import finished
+from tests.support.waiting import until
 
 SUCCEEDED = coordinator_pb2.RUN_STATE_SUCCEEDED
 
@@ -37,9 +38,11 @@ async def test_slots_go_round_robin_among_the_runs_waiting_not_first_come():
     # Then the big run queues six more calls, and only after them the small run its three.
     tasks += [asyncio.create_task(call("big")) for _ in range(6)]
     tasks += [asyncio.create_task(call("small")) for _ in range(3)]
+    # Every queued call is waiting in the share before the slot is released.
+    await until(lambda: sum(len(turns) for turns in share.waiting.values()) == 9,
+                "the nine queued calls waiting in the share")
     order = [first]
     while len(order) < 10:
-        await asyncio.sleep(0)  # a turn of the loop: the queued calls reach the share
         release.set()
         run_id, release = await granted.get()
         order.append(run_id)
