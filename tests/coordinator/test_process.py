@@ -207,13 +207,17 @@ async def test_the_store_restarting_mid_run_costs_time_not_samples(services, s3_
     run = await manager.create(config, "store-restart")
     await until(lambda: list(store.list_keys(layout.run_prefix(run.id) + "samples/")),
                 "the run's first durable output")
-    # Stop and start the S3 server on the same port and folder, mid-run.
-    await asyncio.to_thread(s3_server.stop)
-    assert manager.get(run.id).run.state == pb.RUN_STATE_RUNNING
-    callers.gates["filter"].set()
-    # Calls and writes meanwhile meet the dead store.
-    assert await asyncio.to_thread(watched.failed.wait, 60), "no store call failed while it was down"
-    await asyncio.to_thread(s3_server.start)
+    # Stop and start the S3 server on the same port and folder, mid-run. On a
+    # thread of the test's own: the coordinator's retrying store calls hold the
+    # loop's default executor threads while the store is down.
+    loop = asyncio.get_running_loop()
+    with ThreadPoolExecutor(1) as own:
+        await loop.run_in_executor(own, s3_server.stop)
+        assert manager.get(run.id).run.state == pb.RUN_STATE_RUNNING
+        callers.gates["filter"].set()
+        # Calls and writes meanwhile meet the dead store.
+        assert await loop.run_in_executor(own, watched.failed.wait, 60), "no store call failed while it was down"
+        await loop.run_in_executor(own, s3_server.start)
     async for snapshot in manager.watch(run.id, interval=0.1):
         run = snapshot
     await manager.close()
