@@ -65,7 +65,7 @@ class SeedSource(_message.Message):
     def __init__(self, uri: _Optional[str] = ..., format: _Optional[_Union[SeedFormat, str]] = ..., limit: _Optional[int] = ...) -> None: ...
 
 class StageConfig(_message.Message):
-    __slots__ = ("stage", "endpoints", "backend", "concurrency", "batch_size", "timeout_seconds", "max_attempts")
+    __slots__ = ("stage", "endpoints", "backend", "concurrency", "batch_size", "timeout_seconds", "max_attempts", "options")
     STAGE_FIELD_NUMBER: _ClassVar[int]
     ENDPOINTS_FIELD_NUMBER: _ClassVar[int]
     BACKEND_FIELD_NUMBER: _ClassVar[int]
@@ -73,6 +73,7 @@ class StageConfig(_message.Message):
     BATCH_SIZE_FIELD_NUMBER: _ClassVar[int]
     TIMEOUT_SECONDS_FIELD_NUMBER: _ClassVar[int]
     MAX_ATTEMPTS_FIELD_NUMBER: _ClassVar[int]
+    OPTIONS_FIELD_NUMBER: _ClassVar[int]
     stage: _common_pb2.Stage
     endpoints: _containers.RepeatedScalarFieldContainer[str]
     backend: str
@@ -80,7 +81,8 @@ class StageConfig(_message.Message):
     batch_size: int
     timeout_seconds: float
     max_attempts: int
-    def __init__(self, stage: _Optional[_Union[_common_pb2.Stage, str]] = ..., endpoints: _Optional[_Iterable[str]] = ..., backend: _Optional[str] = ..., concurrency: _Optional[int] = ..., batch_size: _Optional[int] = ..., timeout_seconds: _Optional[float] = ..., max_attempts: _Optional[int] = ...) -> None: ...
+    options: _struct_pb2.Struct
+    def __init__(self, stage: _Optional[_Union[_common_pb2.Stage, str]] = ..., endpoints: _Optional[_Iterable[str]] = ..., backend: _Optional[str] = ..., concurrency: _Optional[int] = ..., batch_size: _Optional[int] = ..., timeout_seconds: _Optional[float] = ..., max_attempts: _Optional[int] = ..., options: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ...) -> None: ...
 
 class SplitTargets(_message.Message):
     __slots__ = ("train", "easy", "hard", "real", "by_split")

@@ -16,9 +16,9 @@ from typing import Sequence
 
 from mis.v1 import coordinator_pb2, filter_pb2
 from services.coordinator.sample import SPLIT_NAMES, Sample, split_target
+from services.coordinator.stages.filter import FILTER
 from services.filter.fingerprints import Thresholds
 
-DEFAULT_THRESHOLDS = Thresholds()
 QUERY_BITS = 20  # queries per seed stay far below a million
 
 
@@ -82,11 +82,11 @@ def recorded_fingerprint(sample_id: str, text: str, phash1: str, phash2: str,
 
 
 def thresholds_of(config: coordinator_pb2.RunConfig) -> Thresholds:
-    """The run's near-duplicate thresholds; 0 keeps the default (6 bits, 0.9;
-    semantic near-duplicates off)."""
-    return Thresholds(config.dedup_max_image_distance or DEFAULT_THRESHOLDS.max_image_distance,
-                      config.dedup_min_text_similarity or DEFAULT_THRESHOLDS.min_text_similarity,
-                      config.dedup_min_image_similarity)
+    """The run's near-duplicate thresholds: the filter stage's options
+    (defaults 6 bits, 0.9; semantic near-duplicates off)."""
+    options = FILTER.option_values(config)
+    return Thresholds(options["dedup_max_image_distance"], options["dedup_min_text_similarity"],
+                      options["dedup_min_image_similarity"])
 
 
 def split_limits(targets: coordinator_pb2.SplitTargets) -> dict[int, int]:

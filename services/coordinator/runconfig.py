@@ -2,6 +2,12 @@
 message, with defaults filled in and every mistake reported as the key at
 fault and the reason (`stages.render.concurrency: must be 1 or more`).
 
+A stage's own options sit under its settings, `stages.render.options:
+{refinement_rounds: 1, width: 512}`, checked against the options its
+declaration lists (stages/options.py); the RunConfig fields they once were
+(`refinement_rounds`, `render: {...}`, ...) are still read, as deprecated
+aliases.
+
 YAML is friendlier than the proto's JSON form in three ways, all optional:
 stages may be a mapping keyed by stage name (`render: {concurrency: 2}`),
 stage and seed-format names may be short and lower-case (`render`,
@@ -122,6 +128,9 @@ def _check_keys(value: Any, message: descriptor.Descriptor, path: str) -> None:
             known = ", ".join(f.name for f in message.fields)
             raise RunConfigError(where, f"unknown key (expected one of {known})")
         if field.message_type is not None and field.message_type.full_name.startswith("google.protobuf."):
+            # A free mapping (a stage's options): its keys are checked against the declarations.
+            if field.message_type.full_name == "google.protobuf.Struct" and not isinstance(inner, dict):
+                raise RunConfigError(where, "expected a mapping")
             continue
         if field.message_type is not None and field.message_type.GetOptions().map_entry:
             if not isinstance(inner, dict):
@@ -212,22 +221,8 @@ def validate_run_config(config: coordinator_pb2.RunConfig) -> None:
         if split_target(config.targets, name) < 0:
             key = f"targets.{name}" if name in named else f"targets.by_split.{name}"
             raise RunConfigError(key, "must be 0 (no target) or more")
-    if not 0 <= config.queries_per_seed <= 5:
-        raise RunConfigError("queries_per_seed", "must be between 1 and 5 (0 takes the default of 2)")
-    if config.refinement_rounds < 0:
-        raise RunConfigError("refinement_rounds", "must be 0 or more")
-    if config.max_cot_regenerations < 0:
-        raise RunConfigError("max_cot_regenerations", "must be 0 or more")
-    if not 0 <= config.dedup_max_image_distance <= 64:
-        raise RunConfigError("dedup_max_image_distance",
-                             "must be between 1 and 64 bits (0 takes the filter's default)")
-    if not 0 <= config.dedup_min_text_similarity <= 1:
-        raise RunConfigError("dedup_min_text_similarity",
-                             "must be between 0 and 1 (0 takes the filter's default)")
-    if not 0 <= config.dedup_min_image_similarity <= 1:
-        raise RunConfigError("dedup_min_image_similarity",
-                             "must be between 0 (off) and 1: both images' cosine similarity")
     for info in PIPELINE:
+        info.run_options(config)  # each stage's own options, and their deprecated aliases
         info.check_config(config)
 
 

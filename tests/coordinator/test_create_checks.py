@@ -106,7 +106,7 @@ async def test_an_unknown_renderer_is_refused_at_create_run_with_no_stage_called
       "render": {"width": MAX_SIDE, "height": MAX_SIDE, "steps": 50}}, "config.stages.render.batch_size",
      f"8 pairs per call at {MAX_SIDE}x{MAX_SIDE}, 50 steps and 5 refinement rounds is 2.01e+10 "
      "pixel-steps, over the limit of 8.59e+09 per call of t2i-refiner; lower the batch size, "
-     "render.steps, the size or the rounds"),
+     "the steps, the size or the rounds"),
     ({"render": {"rendrer": "offline"}}, "config.render.rendrer", None),
     ({"render": {"width": "wide"}}, "config.render.width", None),
 ])

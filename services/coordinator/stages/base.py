@@ -4,10 +4,11 @@ A stage is one small object: its key (in store keys, YAML and the CLI), its
 `Stage` enum, the service that serves it (which names its `mis serve`
 command, its package and its MIS_*_ADDRESS setting), the batch RPC, how a
 batch request is built from the items in hand, how a result moves a sample
-on, the provenance a result carries, and what it adds to the exported
-record (its fields, and the provenance lists it declares, from which the
-export's records and Parquet columns are derived). The executor
-(pipeline.py) and the export know nothing else about any stage.
+on, the provenance a result carries, what it adds to the exported record
+(its fields, and the provenance lists it declares, from which the export's
+records and Parquet columns are derived), and its own run options
+(stages/options.py). The executor (pipeline.py) and the export know nothing
+else about any stage.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from google.protobuf import json_format
 from mis.v1 import common_pb2, coordinator_pb2
 from services.coordinator import layout
 from services.coordinator.sample import Sample
+from services.coordinator.stages.options import OptionValue, RunConfigError, StageOption, resolve_options
 
 
 class TransientStageError(Exception):
@@ -29,16 +31,6 @@ class TransientStageError(Exception):
 
 class StageCallError(Exception):
     """The stage refused the whole call; retrying would not help."""
-
-
-class RunConfigError(ValueError):
-    """A run config is malformed, or asks for what a stage does not serve;
-    `key` is the path to the value at fault."""
-
-    def __init__(self, key: str, reason: str) -> None:
-        super().__init__(f"{key}: {reason}" if key else reason)
-        self.key = key
-        self.reason = reason
 
 
 def not_served(value: str, service: str, served) -> str:
@@ -125,6 +117,9 @@ class PipelineStage:
     branches_from: str = ""
     # What this stage adds to the exported record's provenance (export_result fills them).
     provenance_lists: tuple[ProvenanceList, ...] = ()
+    # The stage's own run options, beyond the settings every stage has: a run
+    # sets them at `stages.<key>.options.<name>`; `run_options` reads them.
+    options: tuple[StageOption, ...] = ()
 
     @property
     def module(self) -> str:
@@ -142,6 +137,18 @@ class PipelineStage:
         """The run's settings of this stage as written (empty when it has none)."""
         return next((s for s in config.stages if s.stage == self.stage),
                     coordinator_pb2.StageConfig(stage=self.stage))
+
+    def run_options(self, config: coordinator_pb2.RunConfig) -> dict[str, OptionValue]:
+        """The run's value of each of this stage's options, checked, by name:
+        `stages.<key>.options`, else the deprecated RunConfig field the option
+        names, else its default. What request building and the checks read."""
+        given = self.given(config)
+        return resolve_options(self.key, self.options, given.options if given.HasField("options") else None,
+                               config)
+
+    def option_values(self, config: coordinator_pb2.RunConfig) -> dict[str, Any]:
+        """`run_options`, the values alone."""
+        return {name: found.value for name, found in self.run_options(config).items()}
 
     def check_config(self, config: coordinator_pb2.RunConfig) -> None:
         """Checks of the run's options for this stage that need no service;

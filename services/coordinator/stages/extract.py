@@ -7,7 +7,7 @@ from __future__ import annotations
 from mis.v1 import common_pb2, extractor_pb2, extractor_pb2_grpc
 from services.coordinator import layout
 from services.coordinator.sample import Sample, Seed
-from services.coordinator.stages.base import PipelineStage, RunContext, StageApi
+from services.coordinator.stages.base import PipelineStage, RunContext, StageApi, StageOption
 
 DEFAULT_QUERIES_PER_SEED = 2
 
@@ -20,12 +20,17 @@ class Extract(PipelineStage):
     info_api = StageApi(extractor_pb2_grpc.ExtractorServiceStub, "GetInfo", "info",
                         extractor_pb2.ExtractorServiceGetInfoRequest)
     result_type = extractor_pb2.ExtractResult
+    options = (
+        StageOption("queries_per_seed", int, DEFAULT_QUERIES_PER_SEED,
+                    "harmful queries the extractor asks for per seed", minimum=1, maximum=5,
+                    legacy=("queries_per_seed",)),
+    )
 
     def request(self, items: list[Seed], run: RunContext, backend: str):
         return extractor_pb2.ExtractBatchRequest(
             seeds=[item.seed for item in items], options=extractor_pb2.ExtractOptions(
                 backend=backend, taxonomy=run.taxonomy,
-                queries_per_seed=run.config.queries_per_seed or DEFAULT_QUERIES_PER_SEED))
+                queries_per_seed=self.option_values(run.config)["queries_per_seed"]))
 
     def rejected(self, result: extractor_pb2.ExtractResult) -> bool:
         return result.HasField("rejection") or not result.queries

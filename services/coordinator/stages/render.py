@@ -3,12 +3,10 @@ refined after a VLM review) by the t2i-refiner; its GPU stage."""
 
 from __future__ import annotations
 
-from google.protobuf import json_format
-
 from mis.v1 import common_pb2, t2i_refiner_pb2, t2i_refiner_pb2_grpc
 from services.coordinator.sample import Sample
 from services.coordinator.stages.base import (PipelineStage, ProvenanceList, RunConfigError, RunContext,
-                                              StageApi, not_served)
+                                              StageApi, StageOption, not_served)
 
 # One drawing round in the exported provenance (the browser shows them).
 ROUNDS = ProvenanceList("rounds", (
@@ -16,8 +14,9 @@ ROUNDS = ProvenanceList("rounds", (
     ("guidance_scale", float), ("width", int), ("height", int), ("negative_prompt", str), ("review", str),
     ("refined_prompt1", str), ("refined_prompt2", str), ("renderer", str), ("reviewer", str)))
 
-_OPTION_NAMES = frozenset(name for field in t2i_refiner_pb2.RenderOptions.DESCRIPTOR.fields
-                          for name in (field.name, field.json_name))
+def _render_option(name: str, kind: type, default, description: str, **bounds) -> StageOption:
+    """A RenderOptions field as a run option; once the `render` mapping's key."""
+    return StageOption(name, kind, default, description, legacy=(f"render.{name}",), **bounds)
 
 
 class Render(PipelineStage):
@@ -30,40 +29,37 @@ class Render(PipelineStage):
     result_type = t2i_refiner_pb2.RenderPairResult
     batch_size = 2
     provenance_lists = (ROUNDS,)
+    # The t2i-refiner's RenderOptions, by field name; 0 or empty takes the service's default.
+    options = (
+        _render_option("renderer", str, "", "renderer backend (empty: the stage backend, else the "
+                       "service's default)"),
+        _render_option("reviewer", str, "", "VLM reviewer backend (empty: the service's default)"),
+        _render_option("width", int, 0, "image width in pixels", minimum=0),
+        _render_option("height", int, 0, "image height in pixels", minimum=0),
+        _render_option("steps", int, 0, "diffusion steps per image", minimum=0),
+        _render_option("guidance_scale", float, 0.0, "classifier-free guidance scale", minimum=0),
+        _render_option("negative_prompt", str, "", "what the renderer should keep out of the images"),
+        _render_option("seed", int, 0, "base seed; each image's seed derives from it", minimum=0),
+        StageOption("refinement_rounds", int, 0, "review-and-redraw rounds after the first drawing",
+                    minimum=0, legacy=("refinement_rounds", "render.refinement_rounds")),
+        _render_option("skip_review", bool, False, "draw once and never call the reviewer"),
+    )
 
-    def options(self, config) -> t2i_refiner_pb2.RenderOptions:
-        """The run's `render` options (a free mapping in the run config) as
-        the message; an unknown key or a mistyped value is named by its key."""
-        options = t2i_refiner_pb2.RenderOptions()
-        if not config.HasField("render"):
-            return options
-        for key, value in json_format.MessageToDict(config.render).items():
-            if key not in _OPTION_NAMES:
-                known = ", ".join(f.name for f in t2i_refiner_pb2.RenderOptions.DESCRIPTOR.fields)
-                raise RunConfigError(f"render.{key}", f"unknown key (expected one of {known})")
-            try:
-                json_format.ParseDict({key: value}, options)
-            except json_format.ParseError as exc:
-                raise RunConfigError(f"render.{key}", f"{value!r} is not a valid value: {exc}") from None
-        return options
-
-    def check_config(self, config) -> None:
-        options = self.options(config)
-        for name in ("width", "height", "steps", "guidance_scale", "seed", "refinement_rounds"):
-            if getattr(options, name) < 0:
-                raise RunConfigError(f"render.{name}", "must be 0 or more")
+    def render_options(self, config) -> t2i_refiner_pb2.RenderOptions:
+        """The run's options as the message the t2i-refiner takes."""
+        return t2i_refiner_pb2.RenderOptions(**self.option_values(config))
 
     def check_served(self, config, info: common_pb2.StageInfo, service: str) -> None:
-        """The renderer (`render.renderer`, else the stage backend, else the
+        """The renderer (`renderer`, else the stage backend, else the
         service's default) must be one the service has; the size, steps and
         guidance within what it draws; the rounds within the service's limit;
-        the reviewer one of its backends."""
-        options = self.options(config)
-        backend = self.given(config).backend
+        the reviewer one of its backends. Each named by the key it was set at."""
+        found = self.run_options(config)
+        options = t2i_refiner_pb2.RenderOptions(**{name: v.value for name, v in found.items()})
         if options.renderer:
-            renderer, key = options.renderer, "render.renderer"
+            renderer, key = options.renderer, found["renderer"].key
         else:
-            renderer, key = backend or info.default_renderer, f"stages.{self.key}.backend"
+            renderer, key = self.given(config).backend or info.default_renderer, f"stages.{self.key}.backend"
         renderers = {r.name: r for r in info.renderers}
         if renderer not in renderers:
             raise RunConfigError(key, not_served(renderer, service, sorted(renderers)))
@@ -72,21 +68,19 @@ class Render(PipelineStage):
             value = getattr(options, side)
             step = limits.multiple_of or 1
             if value and not (step <= value <= largest and value % step == 0):
-                raise RunConfigError(f"render.{side}", f"{value} is not a {side} renderer {renderer!r} "
+                raise RunConfigError(found[side].key, f"{value} is not a {side} renderer {renderer!r} "
                                      f"of {service} draws (a multiple of {step}, at most {largest})")
         if limits.max_steps and options.steps > limits.max_steps:
-            raise RunConfigError("render.steps", f"{options.steps} is over the {limits.max_steps} steps "
-                                 f"renderer {renderer!r} of {service} takes")
+            raise RunConfigError(found["steps"].key, f"{options.steps} is over the {limits.max_steps} "
+                                 f"steps renderer {renderer!r} of {service} takes")
         if limits.max_guidance_scale and options.guidance_scale > limits.max_guidance_scale:
-            raise RunConfigError("render.guidance_scale", f"{options.guidance_scale:g} is over the "
+            raise RunConfigError(found["guidance_scale"].key, f"{options.guidance_scale:g} is over the "
                                  f"{limits.max_guidance_scale:g} renderer {renderer!r} of {service} takes")
-        rounds, key = ((config.refinement_rounds, "refinement_rounds") if config.refinement_rounds
-                       else (options.refinement_rounds, "render.refinement_rounds"))
-        if info.max_refinement_rounds and rounds > info.max_refinement_rounds:
-            raise RunConfigError(key, f"{rounds} is over the {info.max_refinement_rounds} refinement "
-                                 f"rounds {service} takes")
+        if info.max_refinement_rounds and options.refinement_rounds > info.max_refinement_rounds:
+            raise RunConfigError(found["refinement_rounds"].key, f"{options.refinement_rounds} is over the "
+                                 f"{info.max_refinement_rounds} refinement rounds {service} takes")
         if options.reviewer and options.reviewer not in info.backends:
-            raise RunConfigError("render.reviewer", not_served(options.reviewer, service, info.backends))
+            raise RunConfigError(found["reviewer"].key, not_served(options.reviewer, service, info.backends))
         self.check_batch(config, info, service)
         self.check_work(config, options, info, service)
 
@@ -100,23 +94,20 @@ class Render(PipelineStage):
         pairs = self.given(config).batch_size or self.batch_size
         width, height = options.width or info.default_width, options.height or info.default_height
         steps = options.steps or info.default_steps
-        rounds = config.refinement_rounds or options.refinement_rounds or info.default_refinement_rounds
+        rounds = options.refinement_rounds or info.default_refinement_rounds
         work = pairs * 2 * (rounds + 1) * steps * width * height
         if work > info.max_work_pixel_steps:
             raise RunConfigError(f"stages.{self.key}.batch_size",
                                  f"{pairs} pairs per call at {width}x{height}, {steps} steps and {rounds} "
                                  f"refinement rounds is {work:.2e} pixel-steps, over the limit of "
                                  f"{info.max_work_pixel_steps:.2e} per call of {service}; lower the "
-                                 f"batch size, render.steps, the size or the rounds")
+                                 f"batch size, the steps, the size or the rounds")
 
     def request(self, items: list[Sample], run: RunContext, backend: str):
-        """The run's `render` options; the stage backend names the renderer
-        unless the options do; `refinement_rounds` is a run-level knob."""
-        options = self.options(run.config)
+        """The run's options; the stage backend names the renderer unless the options do."""
+        options = self.render_options(run.config)
         if backend and not options.renderer:
             options.renderer = backend
-        if run.config.refinement_rounds:
-            options.refinement_rounds = run.config.refinement_rounds
         return t2i_refiner_pb2.RenderPairBatchRequest(
             instructions=[sample.instruction for sample in items], options=options)
 
