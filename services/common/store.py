@@ -13,6 +13,9 @@ retried and is never a StoreError, which callers report as "try again later".
 This is the one retry layer of the store: callers do not retry around it.
 One whose writes must outlast a longer outage (the coordinator's durable
 state) takes the same store with a longer policy (`with_backoff`).
+Synchronous calls wait out their backoff in the calling thread; `AsyncStore`
+waits on the event loop instead and holds a thread for one attempt at a time,
+so a minute-long outage does not take every worker thread of the process.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ import hashlib
 import io
 import json
 import re
+import time
 from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import timedelta
@@ -32,7 +36,7 @@ import urllib3
 from minio import Minio
 from minio.error import InvalidResponseError, S3Error, ServerError
 
-from services.common.backoff import Backoff, RetriesExhausted, retry_blocking
+from services.common.backoff import Backoff, RetriesExhausted, retry, retry_blocking
 from services.common.setting_groups import StoreSettings
 from services.common.images import ImageInfo, ImageRejected, inspect_image
 from mis.v1 import common_pb2
@@ -55,9 +59,12 @@ class StoreError(RuntimeError):
     status, else the exception's type name.
     """
 
-    def __init__(self, message: str, code: str = "") -> None:
+    def __init__(self, message: str, code: str = "", transient: bool = False) -> None:
         super().__init__(message)
         self.code = code
+        # The store was unreachable or failing (worth another attempt), as
+        # opposed to an answer that another attempt would repeat.
+        self.transient = transient
 
 
 class ObjectNotFound(StoreError, KeyError):
@@ -132,19 +139,25 @@ def _transient(exc: BaseException) -> bool:
     return isinstance(exc, (urllib3.exceptions.HTTPError, ConnectionError, TimeoutError))
 
 
+def gave_up(error: StoreError, attempts: int, seconds: float) -> StoreError:
+    """`error`, the last of a call's attempts, saying the retry bound was spent."""
+    return type(error)(f"{error} (gave up after {attempts} attempts in {seconds:.1f} s, "
+                       f"the retry bound)", error.code, error.transient)
+
+
 def store_error(what: str, exc: BaseException) -> StoreError:
     """The StoreError (or ObjectNotFound) for what the client raised."""
     status = _status_of(exc)
     if isinstance(exc, S3Error):
         kind = ObjectNotFound if exc.code in _NOT_FOUND else StoreError
-        return kind(f"{what}: {exc.code}: {exc.message}", exc.code)
+        return kind(f"{what}: {exc.code}: {exc.message}", exc.code, _transient(exc))
     if status == 404:
         # Some S3 servers (rclone among them) send error bodies minio cannot
         # parse; the HTTP status still says what happened.
         return ObjectNotFound(f"{what}: not found", "404")
     if status:
-        return StoreError(f"{what}: HTTP {status}", str(status))
-    return StoreError(f"{what}: {type(exc).__name__}: {exc}", type(exc).__name__)
+        return StoreError(f"{what}: HTTP {status}", str(status), _transient(exc))
+    return StoreError(f"{what}: {type(exc).__name__}: {exc}", type(exc).__name__, _transient(exc))
 
 
 @dataclass
@@ -189,8 +202,10 @@ class Store:
         try:
             return retry_blocking(call, policy=self.backoff, transient=_transient)[0]
         except RetriesExhausted as exc:
-            raise store_error(f"{what} (gave up after {exc.attempts} attempts in {exc.seconds:.1f} s, "
-                              f"the retry bound)", exc.last) from exc.last
+            last = store_error(what, exc.last)
+            if self.backoff.max_attempts == 1:
+                raise last from exc.last  # one attempt asked for: its caller retries
+            raise gave_up(last, exc.attempts, exc.seconds) from exc.last
         except (InvalidReference, ObjectTooLarge):
             raise
         except Exception as exc:
@@ -319,38 +334,62 @@ class Store:
                                                 expires=timedelta(seconds=ttl_seconds))
 
 
+# One attempt per call: AsyncStore retries it on the event loop.
+_ONE_ATTEMPT = Backoff(max_attempts=1)
+
+
 class AsyncStore:
-    """The store for asyncio code: each call runs in a worker thread."""
+    """The store for asyncio code, under the same retry policy as `sync`.
+
+    Each attempt runs in a worker thread and the waits between attempts are
+    on the event loop. A retrying call holds no thread while it waits, so
+    during a store outage the coordinator's durable writes (retried for up
+    to a minute) do not take every thread of the loop's default executor, and
+    other work handed to threads is not queued behind them.
+    """
 
     def __init__(self, store: Store) -> None:
         self.sync = store
+        self._once = store.with_backoff(_ONE_ATTEMPT)
+
+    async def _retrying(self, call: Callable[..., T], *args: Any) -> T:
+        started = time.monotonic()
+        try:
+            return (await retry(lambda: asyncio.to_thread(call, *args), policy=self.sync.backoff,
+                                transient=_retryable))[0]
+        except RetriesExhausted as exc:
+            raise gave_up(exc.last, exc.attempts, time.monotonic() - started) from exc.last
 
     async def put_image(self, data: bytes) -> common_pb2.ImageRef:
-        return await asyncio.to_thread(self.sync.put_image, data)
+        return await self._retrying(self._once.put_image, data)
 
     async def get_image(self, ref: common_pb2.ImageRef) -> bytes:
-        return await asyncio.to_thread(self.sync.get_image, ref)
+        return await self._retrying(self._once.get_image, ref)
 
     async def put_json(self, key: str, value: Any) -> None:
-        await asyncio.to_thread(self.sync.put_json, key, value)
+        await self._retrying(self._once.put_json, key, value)
 
     async def get_json(self, key: str) -> Any:
-        return await asyncio.to_thread(self.sync.get_json, key)
+        return await self._retrying(self._once.get_json, key)
 
     async def put_bytes(self, key: str, data: bytes, content_type: str = "application/octet-stream") -> None:
-        await asyncio.to_thread(self.sync.put_bytes, key, data, content_type)
+        await self._retrying(self._once.put_bytes, key, data, content_type)
 
     async def get_bytes(self, key: str) -> bytes:
-        return await asyncio.to_thread(self.sync.get_bytes, key)
+        return await self._retrying(self._once.get_bytes, key)
 
     async def exists(self, key: str) -> bool:
-        return await asyncio.to_thread(self.sync.exists, key)
+        return await self._retrying(self._once.exists, key)
 
     async def list_keys(self, prefix: str) -> list[str]:
-        return await asyncio.to_thread(lambda: list(self.sync.list_keys(prefix)))
+        return await self._retrying(lambda: list(self._once.list_keys(prefix)))
 
     async def presigned_url(self, key: str, ttl_seconds: int = 3600) -> str:
         return await asyncio.to_thread(self.sync.presigned_url, key, ttl_seconds)
+
+
+def _retryable(exc: BaseException) -> bool:
+    return isinstance(exc, StoreError) and exc.transient
 
 
 __all__ = ["Store", "AsyncStore", "StoreError", "ObjectNotFound", "InvalidReference",

@@ -2,17 +2,19 @@
 an outage shorter than the retry bound is ridden out by the write that met
 it, a longer one fails the write with an error that names the key, the
 attempts and the bound. The coordinator's durable writes are this same
-layer with a longer bound (runs.DURABLE_STORE), not a loop around it."""
+layer with a longer bound (runs.DURABLE_STORE), not a loop around it, and
+while they wait out an outage they hold no worker thread."""
 
 from __future__ import annotations
 
 import asyncio
 import re
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
 from services.common.backoff import Backoff
-from services.common.store import ObjectNotFound, Store, StoreError
+from services.common.store import AsyncStore, ObjectNotFound, Store, StoreError
 from tests.support.watched_s3 import WatchedClient
 
 
@@ -43,10 +45,51 @@ async def test_an_outage_longer_than_the_bound_fails_the_write_naming_key_attemp
     finally:
         await asyncio.to_thread(s3_server.start)
     assert not isinstance(raised.value, ObjectNotFound)
-    found = re.match(r"put runs/r/lost\.json \(gave up after (\d+) attempts in ([\d.]+) s, the retry bound\)",
-                     str(raised.value))
+    found = re.match(r"put runs/r/lost\.json: .* \(gave up after (\d+) attempts in ([\d.]+) s, "
+                     r"the retry bound\)$", str(raised.value))
     assert found, str(raised.value)
     # Retried (more than one attempt), and no attempt started past the bound.
     assert int(found[1]) > 1 and float(found[2]) <= 1.0
     with pytest.raises(ObjectNotFound):
         store.get_json("runs/r/lost.json")
+
+
+async def test_async_writes_riding_out_an_outage_leave_the_worker_threads_free(store, s3_server):
+    # Four worker threads and four times as many durable writes: were each
+    # write to wait out its backoff in a thread, every thread would be held
+    # until the outage ended and the call below would queue behind them.
+    threads = ThreadPoolExecutor(4)
+    asyncio.get_running_loop().set_default_executor(threads)
+    watched = WatchedClient(store.client)
+    durable = AsyncStore(Store(watched, store.bucket).with_backoff(short_bound(60.0)))
+    await asyncio.to_thread(s3_server.stop)
+    try:
+        writes = [asyncio.create_task(durable.put_json(f"runs/r/held-{n}.json", {"n": n}))
+                  for n in range(16)]
+        assert await asyncio.to_thread(watched.failed.wait, 30), "no write met the stopped store"
+        ran = await asyncio.wait_for(asyncio.to_thread(lambda: "ran"), 30)
+        assert ran == "ran"
+        assert not any(write.done() for write in writes)  # all still retrying
+    finally:
+        await asyncio.get_running_loop().run_in_executor(None, s3_server.start)
+    await asyncio.wait_for(asyncio.gather(*writes), 60)
+    assert [store.get_json(f"runs/r/held-{n}.json") for n in range(16)] == [{"n": n} for n in range(16)]
+
+
+async def test_an_async_call_past_the_bound_names_the_key_attempts_and_bound(store, s3_server):
+    bounded = AsyncStore(store.with_backoff(short_bound(1.0)))
+    await asyncio.to_thread(s3_server.stop)
+    try:
+        with pytest.raises(StoreError) as raised:
+            await bounded.get_json("runs/r/unreadable.json")
+    finally:
+        await asyncio.to_thread(s3_server.start)
+    assert not isinstance(raised.value, ObjectNotFound) and raised.value.transient
+    found = re.match(r"get runs/r/unreadable\.json: .* \(gave up after (\d+) attempts in ([\d.]+) s, "
+                     r"the retry bound\)$", str(raised.value))
+    assert found, str(raised.value)
+    assert int(found[1]) > 1 and float(found[2]) <= 1.5
+    # A missing object is an answer, not an outage: one attempt, no retry.
+    with pytest.raises(ObjectNotFound) as missing:
+        await bounded.get_json("runs/r/never-written.json")
+    assert "gave up" not in str(missing.value) and not missing.value.transient
