@@ -71,7 +71,9 @@ class LocalStack:
         env.update(self.env)
         return env
 
-    def start(self, timeout: float = 60.0) -> "LocalStack":
+    def start(self, timeout: float = 300.0) -> "LocalStack":
+        # A hang guard: a service that exits is reported at once with its log,
+        # and a loaded laptop can take minutes to import every service.
         for sub in ("logs", "ports"):
             (self.workdir / sub).mkdir(parents=True, exist_ok=True)
         self.s3 = LocalS3Server(self.workdir / "s3", log_path=self.workdir / "logs" / "s3.log")

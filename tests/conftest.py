@@ -61,7 +61,7 @@ def start_service(tmp_path, store_env):
     """Start `mis serve NAME` as a real process; every one is stopped at teardown."""
     started: list[ServiceUnderTest] = []
 
-    def start(name: str, env: dict[str, str] | None = None, timeout: float = 60.0) -> ServiceUnderTest:
+    def start(name: str, env: dict[str, str] | None = None, timeout: float = 240.0) -> ServiceUnderTest:
         service = ServiceUnderTest(name, tmp_path / f"svc-{name}-{len(started)}",
                                    {**store_env, **(env or {})})
         started.append(service)

@@ -52,7 +52,8 @@ class LocalS3Server:
     def endpoint(self) -> str:
         return f"{self.host}:{self.port}"
 
-    def start(self, timeout: float = 15.0) -> "LocalS3Server":
+    def start(self, timeout: float = 60.0) -> "LocalS3Server":
+        # A hang guard; an rclone that exits is seen at once.
         self.data_dir.mkdir(parents=True, exist_ok=True)
         if not self.port:
             self.port = free_port(self.host)

@@ -40,7 +40,10 @@ class ServiceUnderTest:
     def log_text(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
 
-    def start(self, timeout: float = 60.0) -> "ServiceUnderTest":
+    def start(self, timeout: float = 240.0) -> "ServiceUnderTest":
+        # A hang guard, not a speed check: a service that exits is seen at
+        # once, and on a machine with every core busy importing torch alone
+        # can take most of a minute.
         self.workdir.mkdir(parents=True, exist_ok=True)
         port_file = self.workdir / f"{self.name}.port"
         port_file.unlink(missing_ok=True)
