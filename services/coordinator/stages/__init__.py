@@ -2,7 +2,8 @@
 
 Everything else that names a stage is derived from `PIPELINE`: the registry
 of services and their address variables, the coordinator's address settings,
-run-config keys and defaults, store keys, the CLI's progress rows, the
+run-config keys and defaults, each stage's own run options and their
+deprecated RunConfig aliases, store keys, the CLI's progress rows, the
 export's fields and the benchmark's wiring. Adding a stage is a module here
 and one line below; see docs/adding-a-stage.md.
 
@@ -20,6 +21,7 @@ from services.coordinator.stages.base import (PipelineStage, ProvenanceList, Run
 from services.coordinator.stages.detoxify import DETOXIFY
 from services.coordinator.stages.extract import EXTRACT
 from services.coordinator.stages.filter import FILTER
+from services.coordinator.stages.options import OptionValue, StageOption
 from services.coordinator.stages.render import RENDER
 from services.coordinator.stages.retrieve import RETRIEVE
 
@@ -46,6 +48,14 @@ def provenance_lists() -> tuple[ProvenanceList, ...]:
     return tuple(listed for stage in PIPELINE for listed in stage.provenance_lists)
 
 
+def deprecated_aliases() -> dict[str, tuple[PipelineStage, StageOption]]:
+    """Each RunConfig field (or key of a mapping field, `render.width`) that
+    a stage's option once was, and the stage and option it is read as: the
+    one table of deprecated run-config keys, from the declarations."""
+    return {path: (stage, option) for stage in PIPELINE for option in stage.options
+            for path in option.legacy}
+
+
 def following(stage: PipelineStage, sample: object = None) -> PipelineStage | None:
     """Where `sample` goes after `stage`: a fresh fork to its branch, anything
     else to the next main-line stage (None after the last). Branch stages
@@ -65,6 +75,6 @@ def forks(stage: PipelineStage, sample: object, config) -> list:
             if branch.used(config) and branch.takes(sample)]
 
 
-__all__ = ["PIPELINE", "BY_KEY", "BY_STAGE", "BRANCHES", "BRANCH_SPLITS", "following", "forks",
-           "provenance_lists", "PipelineStage", "ProvenanceList", "RunContext", "StageApi", "StageCallError",
-           "TransientStageError"]
+__all__ = ["PIPELINE", "BY_KEY", "BY_STAGE", "BRANCHES", "BRANCH_SPLITS", "deprecated_aliases", "following",
+           "forks", "provenance_lists", "OptionValue", "PipelineStage", "ProvenanceList", "RunContext",
+           "StageApi", "StageCallError", "StageOption", "TransientStageError"]

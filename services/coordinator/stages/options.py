@@ -32,6 +32,13 @@ OPTION_TYPES: tuple[type, ...] = (int, float, bool, str)
 _TYPE_WORDS = {int: "an integer", float: "a number", bool: "true or false", str: "a string"}
 
 
+def _shown(value: Any) -> str:
+    """A value as the run wrote it: a Struct holds 3 as 3.0."""
+    if isinstance(value, float) and value.is_integer():
+        return repr(int(value))
+    return repr(value)
+
+
 def _camel(name: str) -> str:
     """The protobuf JSON spelling of a field name, which a mapping field also accepted."""
     head, *rest = name.split("_")
@@ -74,7 +81,7 @@ class StageOption:
             if fits and kind is int:
                 fits = float(value).is_integer()
         if not fits:
-            raise RunConfigError(key, f"expected {_TYPE_WORDS[kind]}, got {value!r}")
+            raise RunConfigError(key, f"expected {_TYPE_WORDS[kind]}, got {_shown(value)}")
         value = kind(value)
         low, high = self.minimum, self.maximum
         if low is not None and high is not None and not low <= value <= high:
