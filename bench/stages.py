@@ -16,13 +16,12 @@ from importlib import resources
 from pathlib import Path
 
 from bench.harness import compare
-from mis.v1 import (cot_annotator_pb2, cot_annotator_pb2_grpc, detoxifier_pb2,
-                    detoxifier_pb2_grpc, extractor_pb2, extractor_pb2_grpc, filter_pb2,
-                    filter_pb2_grpc, t2i_refiner_pb2, t2i_refiner_pb2_grpc)
+from mis.v1 import cot_annotator_pb2, detoxifier_pb2, extractor_pb2, filter_pb2, t2i_refiner_pb2
 from services.common.channels import open_channel
 from services.common.metrics import Metrics
 from services.common.settings import load_settings
 from services.common.store import AsyncStore, Store
+from services.coordinator.stages import PIPELINE
 from services.extractor.seeds import read_seeds
 from services.stack import LocalStack
 
@@ -83,19 +82,15 @@ async def realistic_requests(logic: dict) -> dict:
     }
 
 
-STUBS = {
-    "extractor": (extractor_pb2_grpc.ExtractorServiceStub, "ExtractBatch"),
-    "detoxifier": (detoxifier_pb2_grpc.DetoxifierServiceStub, "DetoxifyBatch"),
-    "t2i-refiner": (t2i_refiner_pb2_grpc.T2IRefinerServiceStub, "RenderPairBatch"),
-    "filter": (filter_pb2_grpc.FilterServiceStub, "ClassifyBatch"),
-    "cot-annotator": (cot_annotator_pb2_grpc.CotAnnotatorServiceStub, "AnnotateBatch"),
-}
+# The main-line stages, by service: each one's batch RPC is its declared `api`.
+# A branch (retrieve) needs a corpus and forks of filtered samples; not measured here.
+MEASURED = {stage.service: stage.api for stage in PIPELINE if not stage.branches_from}
 
 
 def main() -> None:
     rounds = int(os.environ.get("BENCH_ROUNDS", "5"))
     with tempfile.TemporaryDirectory() as scratch:
-        stack = LocalStack(Path(scratch), services=list(STUBS))
+        stack = LocalStack(Path(scratch), services=list(MEASURED))
         stack.start()
         try:
             env = {k: v for k, v in stack.base_env().items() if k.startswith("MIS_")}
@@ -105,10 +100,10 @@ def main() -> None:
             requests = loop.run_until_complete(realistic_requests(logic))
             print(f"gRPC batch RPC vs in-process logic, offline backends, {SEEDS} demo seeds, "
                   f"at most {DOWNSTREAM_ITEMS} items downstream")
-            for name, (stub_class, method) in STUBS.items():
+            for name, api in MEASURED.items():
                 request, count = requests[name]
                 channel = open_channel(stack.processes[name].address, deadline_seconds=300)
-                rpc = getattr(stub_class(channel), method)
+                rpc = getattr(api.stub(channel), api.method)
 
                 def over_grpc(rpc=rpc, request=request, count=count) -> int:
                     loop.run_until_complete(rpc(request))
