@@ -13,8 +13,8 @@ import grpc
 from services.cli.pace import Pace, duration
 from services.common.interceptors import REQUEST_ID_KEY
 from services.coordinator.client import (CoordinatorClient, default_address, default_ca_file,
-                                         default_client_pair, default_token_file, progress_lines,
-                                         state_name)
+                                         default_client_pair, default_token_file, option_lines,
+                                         progress_lines, state_name)
 from services.coordinator.runconfig import RunConfigError, load_run_config
 
 FINISHED = {"succeeded", "failed", "cancelled"}
@@ -97,7 +97,8 @@ def list_runs(args: argparse.Namespace) -> int:
 
 def get(args: argparse.Namespace) -> int:
     with coordinator_client(args) as client:
-        print("\n".join(progress_lines(client.get(args.run_id))))
+        run = client.get(args.run_id)
+        print("\n".join(progress_lines(run) + option_lines(run)))
     return 0
 
 

@@ -13,7 +13,7 @@ samples over their split's target) is browsable the same way, with why and
 their images. Text search, split, category, sub-category and left-out-kind
 filters apply to both (also from the query string, `browser.html?q=knife&sub=...`,
 so a filtered view can be linked). The dataset card (README.md) is shown at
-the top. Images are referenced relatively: the folder can be copied or
+the top, with the run's stage options as the stages' declarations read them. Images are referenced relatively: the folder can be copied or
 served as is; no server and no network are needed."""
 
 from __future__ import annotations
@@ -23,6 +23,12 @@ import json
 import os
 import re
 from pathlib import Path
+
+from google.protobuf import json_format
+
+from mis.v1 import coordinator_pb2
+from services.coordinator.stages import run_options
+from services.coordinator.stages.options import RunConfigError
 
 DEFAULT_PAGE_SIZE = 48
 
@@ -48,8 +54,8 @@ details{font-size:12px;margin-top:4px}
 .muted{color:#6b7385;font-size:12px}
 .provenance table{border-collapse:collapse;margin:4px 0}.provenance td,.provenance th{border:1px solid #e1e4ea;padding:2px 4px;text-align:left;vertical-align:top}
 section h2{font-size:17px;margin:14px 20px 0}
-#card{margin:10px 20px;background:#fff;border:1px solid #d8dbe2;border-radius:6px;padding:6px 12px;font-size:13px}
-#card table{border-collapse:collapse}#card td,#card th{border:1px solid #e1e4ea;padding:2px 6px}
+#card,#run-options{margin:10px 20px;background:#fff;border:1px solid #d8dbe2;border-radius:6px;padding:6px 12px;font-size:13px}
+#card table,#run-options table{border-collapse:collapse}#card td,#card th,#run-options td,#run-options th{border:1px solid #e1e4ea;padding:2px 6px}
 #card pre{background:#f4f5f7;padding:6px;overflow:auto;max-height:320px}
 """
 
@@ -231,6 +237,26 @@ def card_html(readme: str) -> str:
     return "".join(out)
 
 
+def run_options_html(card: dict) -> str:
+    """The stages' own options of the run the dataset came from (the card's
+    `run_config`), each as its stage reads it, from the stages' declarations;
+    empty for a dataset with no run config (an imported one)."""
+    written = card.get("run_config")
+    if not written:
+        return ""
+    try:
+        config = json_format.ParseDict(written, coordinator_pb2.RunConfig(), ignore_unknown_fields=True)
+        found = run_options(config)
+    except (json_format.ParseError, RunConfigError):
+        return ""
+    e = html.escape
+    rows = "".join(f"<tr><td>{e(key)}</td><td>{e(name)}</td><td>{e(json.dumps(value.value))}</td>"
+                   f"<td>{'' if value.given else 'default'}</td></tr>"
+                   for key, options in found.items() for name, value in options.items())
+    return (f'<details id="run-options"><summary>run options</summary><table><tr><th>stage</th>'
+            f'<th>option</th><th>value</th><th></th></tr>{rows}</table></details>')
+
+
 def _data(rows: list[dict], rejected: list[dict], card: dict) -> str:
     accepted = card.get("review", {}).get("accepted", [])
     payload = {"samples": rows, "rejected": rejected, "accepted": accepted, "page_size": DEFAULT_PAGE_SIZE}
@@ -260,7 +286,7 @@ def render_browser(rows: list[dict], card: dict, rejected: list[dict] | None = N
         "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">"
         f"<title>{e(title)}</title><style>{_STYLE}</style></head><body>"
         f"<header><h1>{e(title)}</h1><div class=\"counts\" id=\"counts\">{len(rows)} samples "
-        f"({e(per_split)}); {len(rejected)} left out</div></header>{card_section}"
+        f"({e(per_split)}); {len(rejected)} left out</div></header>{card_section}{run_options_html(card)}"
         f"<div class=\"controls\"><label>search <input id=\"q\" type=\"search\" "
         f"placeholder=\"instruction, id, category, reason\"></label><label>split <select id=\"split\">"
         f"<option value=\"\">all</option>{options(splits)}</select></label><label>category <select id=\"category\">"

@@ -12,7 +12,8 @@ import grpc
 
 from mis.v1 import common_pb2, coordinator_pb2 as pb, coordinator_pb2_grpc
 from services.common.tls import channel_credentials
-from services.coordinator.stages import BRANCH_SPLITS, BY_STAGE, PIPELINE
+from services.coordinator.stages import BRANCH_SPLITS, BY_STAGE, PIPELINE, run_options
+from services.coordinator.stages.options import RunConfigError
 
 DEFAULT_ADDRESS = "127.0.0.1:50051"
 # A watch is one long stream per window, re-opened when the window closes: every
@@ -209,3 +210,21 @@ def progress_lines(run: pb.Run, width: int = 30) -> list[str]:
                      f"{failure.reason}")
     return lines
 
+
+def option_lines(run: pb.Run) -> list[str]:
+    """One line per stage with options of its own: each option the run set
+    (under its stage or by a deprecated key), as the stage reads it, and
+    how many it left at their defaults. From the declarations, so a new
+    stage's options show with no edit here."""
+    try:
+        found = run_options(run.config)
+    except RunConfigError as exc:  # a run recorded before a check it fails
+        return [f"  options: not readable: {exc}"]
+    lines = []
+    for key, options in found.items():
+        given = [f"{name}={value.value!r}" for name, value in options.items() if value.given]
+        left = len(options) - len(given)
+        parts = [" ".join(given)] if given else []
+        parts += [f"{left} at their defaults" if given else "all at their defaults"] if left else []
+        lines.append(f"  options {key:<9}{'; '.join(parts)}")
+    return lines

@@ -12,10 +12,12 @@ from dataclasses import dataclass
 
 import grpc
 import pytest
-from google.protobuf import struct_pb2
+from google.protobuf import json_format, struct_pb2
 
 from mis.v1 import common_pb2, coordinator_pb2, coordinator_pb2_grpc, t2i_refiner_pb2
 from services.coordinator import options_doc, runconfig, stages
+from services.coordinator.browser import render_browser
+from services.coordinator.client import option_lines
 from services.coordinator.finish import thresholds_of
 from services.coordinator.runconfig import RunConfigError, parse_run_config, validate_run_config
 from services.coordinator.runs import RunManager
@@ -125,6 +127,23 @@ def test_the_coordinator_guide_lists_every_declared_option():
             assert f"| `{stage.key}` | `{option.name}` |" in page
 
 
+def test_the_cli_and_the_browser_show_a_runs_options_as_its_stages_read_them():
+    config = parse_run_config({"seeds": SEEDS, "refinement_rounds": 1,
+                               "stages": {"render": {"options": {"width": 64}},
+                                          "annotate": {"options": {"use_judge": True}}}})
+    lines = option_lines(coordinator_pb2.Run(id="r", config=config))
+    assert lines == ["  options extract  all at their defaults",
+                     "  options render   width=64 refinement_rounds=1; 8 at their defaults",
+                     "  options filter   all at their defaults",
+                     "  options annotate use_judge=True; 1 at their defaults"]
+    card = {"run_config": json_format.MessageToDict(config, preserving_proto_field_name=True)}
+    page = render_browser([], card)
+    assert "<tr><td>render</td><td>refinement_rounds</td><td>1</td><td></td></tr>" in page
+    assert "<tr><td>render</td><td>width</td><td>64</td><td></td></tr>" in page
+    assert "<tr><td>extract</td><td>queries_per_seed</td><td>2</td><td>default</td></tr>" in page
+    assert 'id="run-options"' not in render_browser([], {})  # an imported dataset has no run config
+
+
 async def test_create_run_refuses_a_bad_option_as_invalid_argument_naming_its_key(stages, store):
     callers = Recording(stages.stage_addresses())
     manager = RunManager(store, callers)
@@ -208,3 +227,5 @@ def test_a_new_stage_declares_an_option_that_is_checked_and_reaches_its_request(
     item = type("Item", (), {"id": "s-1"})()
     assert AUDIT.request([item], RunContext(config, common_pb2.Taxonomy()), "") == AuditRequest(["s-1"], 0.8, "faces")
     assert AUDIT.request([], RunContext(audited(None), common_pb2.Taxonomy()), "") == AuditRequest([], 0.5, "all")
+    # Shown with the others, from its declaration.
+    assert "  options audit    strictness=0.8 checks='faces'" in option_lines(coordinator_pb2.Run(config=config))

@@ -56,6 +56,13 @@ def deprecated_aliases() -> dict[str, tuple[PipelineStage, StageOption]]:
             for path in option.legacy}
 
 
+def run_options(config) -> dict[str, dict[str, OptionValue]]:
+    """Every stage's own options in a run, by stage key then option name, in
+    pipeline order (stages with none left out): what the CLI and the browser
+    show. Raises RunConfigError as the stages' `run_options` do."""
+    return {stage.key: stage.run_options(config) for stage in PIPELINE if stage.options}
+
+
 def following(stage: PipelineStage, sample: object = None) -> PipelineStage | None:
     """Where `sample` goes after `stage`: a fresh fork to its branch, anything
     else to the next main-line stage (None after the last). Branch stages
@@ -76,5 +83,5 @@ def forks(stage: PipelineStage, sample: object, config) -> list:
 
 
 __all__ = ["PIPELINE", "BY_KEY", "BY_STAGE", "BRANCHES", "BRANCH_SPLITS", "deprecated_aliases", "following",
-           "forks", "provenance_lists", "OptionValue", "PipelineStage", "ProvenanceList", "RunContext",
-           "StageApi", "StageCallError", "StageOption", "TransientStageError"]
+           "forks", "provenance_lists", "run_options", "OptionValue", "PipelineStage", "ProvenanceList",
+           "RunContext", "StageApi", "StageCallError", "StageOption", "TransientStageError"]
