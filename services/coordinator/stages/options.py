@@ -119,15 +119,17 @@ class OptionValue:
     given: bool
 
 
-def _legacy_value(config: Any, path: str) -> Any | None:
+def _legacy_value(config: Any, path: str, mappings: dict[str, dict]) -> Any | None:
     """The value a run wrote at a deprecated RunConfig field, or None: a
-    proto3 scalar at its zero value was not written."""
+    proto3 scalar at its zero value was not written. `mappings` holds the
+    mapping fields read so far, each read once per resolution."""
     field_name, _, inner = path.partition(".")
     field = config.DESCRIPTOR.fields_by_name[field_name]
     if inner:
-        if not config.HasField(field_name):
-            return None
-        written = json_format.MessageToDict(getattr(config, field_name))
+        if field_name not in mappings:
+            mappings[field_name] = (json_format.MessageToDict(getattr(config, field_name))
+                                    if config.HasField(field_name) else {})
+        written = mappings[field_name]
         return next((written[name] for name in (inner, _camel(inner)) if name in written), None)
     value = getattr(config, field_name)
     return None if value == field.default_value else value
@@ -166,10 +168,11 @@ def resolve_options(stage_key: str, declared: Sequence[StageOption], given: stru
             raise RunConfigError(f"{prefix}.{name}", f"unknown option ({expected})")
     _check_legacy_mappings(declared, config)
     values: dict[str, OptionValue] = {}
+    mappings: dict[str, dict] = {}
     for option in declared:
         found = [(f"{prefix}.{option.name}", written[option.name])] if option.name in written else []
         found += [(path, value) for path in option.legacy
-                  if (value := _legacy_value(config, path)) is not None]
+                  if (value := _legacy_value(config, path, mappings)) is not None]
         checked = [(key, option.checked(value, key)) for key, value in found]
         for key, value in checked[1:]:
             if value != checked[0][1]:
