@@ -110,11 +110,13 @@ async def test_full_run_over_grpc_exported_and_reimported(services, start_servic
     flag = ["--coordinator", coordinator.address]
     assert await asyncio.to_thread(mis, ["runs", "list", *flag]) == 0
     assert await asyncio.to_thread(mis, ["runs", "watch", "full", *flag]) == 0
+    assert await asyncio.to_thread(mis, ["runs", "get", "full", *flag]) == 0
     assert await asyncio.to_thread(mis, ["datasets", "export", "full", "--version", "v2", "--browser",
                                          "--out", str(tmp_path / "cli-export"), *flag]) == 0
     assert await asyncio.to_thread(mis, ["runs", "cancel", "nope", *flag]) == 1
     printed = capsys.readouterr()
     assert "full" in printed.out and "succeeded" in printed.out and "render" in printed.out
+    assert "  options render   width=64 height=64 seed=7; 7 at their defaults" in printed.out.splitlines()
     assert "dataset test v2" in printed.out and (tmp_path / "cli-export" / "browser.html").is_file()
     assert "NOT_FOUND" in printed.err
     assert coordinator.terminate() == 0
