@@ -15,7 +15,13 @@ costs time only (the resume lists the run and reads the segments, as
 without one).
 
     runs/<run>/checkpoint.json   {"version", "next_segment", "counts", "covered",
-                                  "open", "done", "dedup"}
+                                  "open", "done", "dedup", "groups", "groups_from"}
+
+`groups` and `groups_from` say which groups of stage outputs (outputs.py) a
+resume reads: the groups that hold outputs of seeds not covered, and every
+group from `groups_from` on (those being written or not yet written when the
+checkpoint was made). A checkpoint without them (made before outputs were
+grouped) has every group read.
 
 It is written with a manifest segment, after the restore walk is done (the
 walk's own entries are folded by then), every `CHECKPOINT_SECONDS` or
@@ -129,6 +135,8 @@ class Checkpoint:
     folded: Folded
     done: list[DoneRecord]
     dedup: RunDeduplication
+    groups: list[int] = field(default_factory=list)
+    groups_from: int = 0
 
     def open_entries(self) -> list[tuple[int, list]]:
         """(seed index, entry) of every entry of a seed not covered."""
@@ -167,7 +175,7 @@ def _counts_from(data: dict) -> ProgressTracker:
 
 
 def checkpoint_bytes(next_segment: int, folded: Folded, done: list[DoneRecord],
-                     dedup: RunDeduplication) -> bytes:
+                     dedup: RunDeduplication, groups: list[int] = (), groups_from: int = 0) -> bytes:
     """The checkpoint as it is stored; made at once, so what it holds is one
     moment's (nothing can change while it is made)."""
     return json.dumps({
@@ -175,7 +183,8 @@ def checkpoint_bytes(next_segment: int, folded: Folded, done: list[DoneRecord],
         "covered": _ranges(folded.covered),
         "open": [[held.index, held.entry, list(held.samples.values())] for held in folded.open.values()],
         "done": [[r.id, r.seed_id, r.seed_index, r.query_index, r.split, r.origin, r.branch] for r in done],
-        "dedup": deduplication_state(dedup)}, separators=(",", ":")).encode()
+        "dedup": deduplication_state(dedup), "groups": list(groups), "groups_from": groups_from},
+        separators=(",", ":")).encode()
 
 
 def checkpoint_from(run_id: str, data: Any, thresholds: Thresholds) -> Checkpoint:
@@ -190,7 +199,8 @@ def checkpoint_from(run_id: str, data: Any, thresholds: Thresholds) -> Checkpoin
         folded.open[seed_id] = OpenSeed(index, entry, {sample[1]: sample for sample in samples})
     done = [DoneRecord(*row) for row in data["done"]]
     return Checkpoint(int(data["next_segment"]), folded, done,
-                      deduplication_from_state(thresholds, data["dedup"]))
+                      deduplication_from_state(thresholds, data["dedup"]),
+                      [int(group) for group in data.get("groups", [])], int(data.get("groups_from", 0)))
 
 
 class CheckpointClock:

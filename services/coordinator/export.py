@@ -23,6 +23,7 @@ from services.common.store import ObjectNotFound, Store, StoreError
 from services.coordinator import layout
 from services.coordinator.dataset import WrittenDataset, write_tree
 from services.coordinator.localpaths import LocalRoots
+from services.coordinator.outputs import StoredOutputs
 from services.coordinator.records import DatasetRecord, SetAside
 from services.coordinator.review.state import card_section, load_review
 from services.coordinator.runwalk import RunWalk, WalkedSample, walk_run
@@ -49,11 +50,12 @@ def _image_reader(store: Store):
     return lambda ref: (lambda: store.get_image(ref))
 
 
-def replay(store: Store, run_id: str, entry: dict, fanned: dict[str, list[Sample]]
+def replay(store: "Store | StoredOutputs", run_id: str, entry: dict, fanned: dict[str, list[Sample]]
            ) -> tuple[Sample, list[PipelineStage]]:
     """A kept sample rebuilt from its stored outputs by the same stage
     declarations the pipeline applied (`fanned` caches each seed's samples),
-    with the stages it went through."""
+    with the stages it went through. Pass a `StoredOutputs` to read a run
+    whose outputs were stored in groups."""
     first = PIPELINE[0]
     seed_id = entry["seed_id"]
     if seed_id not in fanned:

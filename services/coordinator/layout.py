@@ -6,6 +6,8 @@ run's durable state and no other database is needed.
     runs/<run>/run.json                      config, state, message, timestamps
     runs/<run>/seeds/<seed-key>/extract.json the first stage's result for one seed
     runs/<run>/samples/<sample>/<stage>.json every later stage, by its declared key
+    runs/<run>/outputs/<n>.json              stage outputs stored together, under the keys above
+                                             (outputs.py; a run may hold both shapes)
     runs/<run>/failures/<item>.json          an item that exhausted its retries
     runs/<run>/manifest/<n>.json             outcomes so far, to resume without replaying them
     runs/<run>/checkpoint.json               the manifest folded, with the near-duplicate index
@@ -56,6 +58,15 @@ def extract_output(run_id: str, seed_id: str) -> str:
 
 def stage_output(run_id: str, sample: str, stage: str) -> str:
     return f"{RUNS}{run_id}/samples/{sample}/{stage}.json"
+
+
+def outputs_prefix(run_id: str) -> str:
+    return f"{RUNS}{run_id}/outputs/"
+
+
+def output_group(run_id: str, number: int) -> str:
+    """A group of stage outputs stored as one object (outputs.py)."""
+    return f"{RUNS}{run_id}/outputs/{number:08d}.json"
 
 
 def failure_record(run_id: str, item_id: str) -> str:

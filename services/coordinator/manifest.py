@@ -10,7 +10,12 @@ are buffered and written as numbered segments, every `flush_items` entries
 or `flush_seconds`, whichever comes first, so the writes grow with the run
 and not with its square:
 
-    runs/<run>/manifest/<n>.json   {"entries": [...]}
+    runs/<run>/manifest/<n>.json   {"entries": [...], "groups": [...], "groups_from": n}
+
+`groups` and `groups_from` are what a checkpoint made with the segment
+would say about the groups of outputs a resume reads (checkpoint.py,
+outputs.py), so a resume that has read every segment up to this one reads
+only those groups, with or without a checkpoint.
 
     ["seed", seed_id, samples, prompt_tokens, completion_tokens, gpu_seconds]
         a seed the first stage fanned out into `samples` samples (0: rejected)
@@ -58,6 +63,9 @@ class Restored:
     samples: dict[str, dict[str, list]] = field(default_factory=dict)  # seed id -> sample id -> entry
     segments: int = 0
     folded: set[str] = field(default_factory=set)
+    # (groups, groups_from) of the last segment of an unbroken run of segments
+    # read from the first one asked for; None when none said.
+    groups: tuple[list[int], int] | None = None
 
     def add(self, entry: list, folded: bool = False) -> None:
         if entry[0] == SEED:
@@ -107,23 +115,40 @@ class ConcurrentReader:
             found.add(key)
         return found | {key for key in keys if key in self.cache}
 
-    async def list_recent(self, run_id: str, first_segment: int) -> set[str]:
+    async def list_recent(self, run_id: str, first_segment: int, first_group: int = 0) -> set[str]:
         """What a resume from a checkpoint lists: the manifest segments from
-        `first_segment` on and the failure records, never the outputs."""
+        `first_segment` on, the groups of outputs from `first_group` on and
+        the failure records, never the outputs stored one per key."""
         loop = asyncio.get_running_loop()
         after = layout.manifest_segment(run_id, first_segment - 1) if first_segment else None
-        segments, failures = await asyncio.gather(
-            loop.run_in_executor(self.pool, lambda: list(self.store.sync.list_keys(
-                layout.manifest_prefix(run_id), start_after=after))),
-            loop.run_in_executor(self.pool, lambda: list(self.store.sync.list_keys(
-                layout.failures_prefix(run_id)))))
-        return set(segments) | set(failures)
+        group_after = layout.output_group(run_id, first_group - 1) if first_group else None
+        listed = await asyncio.gather(*(loop.run_in_executor(
+            self.pool, lambda prefix=prefix, start=start: list(self.store.sync.list_keys(prefix, start_after=start)))
+            for prefix, start in ((layout.manifest_prefix(run_id), after),
+                                  (layout.outputs_prefix(run_id), group_after),
+                                  (layout.failures_prefix(run_id), None))))
+        return {key for part in listed for key in part}
+
+    async def load_groups(self, groups: dict[str, int], wanted: Callable[[int], bool]) -> dict[int, set[int]]:
+        """Read groups of outputs (outputs.py; key -> number) concurrently and
+        put the outputs of the seeds `wanted` (by index) into the cache; the
+        groups that held them, per seed index. A group that cannot be read
+        fails the resume: its outputs are not known to be absent."""
+        keys = sorted(groups)
+        values = await asyncio.gather(*(self.get(key) for key in keys))
+        held: dict[int, set[int]] = {}
+        for key, group in zip(keys, values):
+            for output_key, seed_index, value in group["outputs"]:
+                if wanted(seed_index):
+                    self.cache[output_key] = value
+                    held.setdefault(seed_index, set()).add(groups[key])
+        return held
 
     async def list_run(self, run_id: str) -> set[str]:
         """Every key of a run, listed by sub-prefix in parallel."""
         prefix = layout.run_prefix(run_id)
         parts = ([f"{prefix}samples/s{h}" for h in HEX] + [f"{prefix}seeds/{h}" for h in HEX]
-                 + [f"{prefix}failures/", f"{prefix}manifest/"])
+                 + [f"{prefix}failures/", f"{prefix}manifest/", f"{prefix}outputs/"])
         loop = asyncio.get_running_loop()
         listed = await asyncio.gather(*(loop.run_in_executor(
             self.pool, lambda part=part: list(self.store.sync.list_keys(part))) for part in parts))
@@ -144,10 +169,12 @@ class ManifestWriter:
 
     def __init__(self, run_id: str, write: Callable[[str, Any], Awaitable[None]], first_segment: int,
                  flush_items: int | None = None, flush_seconds: float | None = None,
-                 checkpoint: Callable[[int], Callable[[], Awaitable[None]] | None] | None = None) -> None:
+                 checkpoint: Callable[[int], Callable[[], Awaitable[None]] | None] | None = None,
+                 groups: Callable[[], dict] | None = None) -> None:
         self.run_id = run_id
         self.write = write
         self.checkpoint = checkpoint
+        self.groups = groups
         self.next_segment = first_segment
         self.flush_items = flush_items or FLUSH_ITEMS
         self.flush_seconds = flush_seconds or FLUSH_SECONDS
@@ -171,7 +198,7 @@ class ManifestWriter:
             key = layout.manifest_segment(self.run_id, self.next_segment)
             self.next_segment += 1
             store_checkpoint = self.checkpoint(self.next_segment) if self.checkpoint else None
-            await self.write(key, {"entries": entries})
+            await self.write(key, {"entries": entries, **(self.groups() if self.groups else {})})
             self.written += len(entries)
             if store_checkpoint is not None:
                 await store_checkpoint()
@@ -198,9 +225,11 @@ async def load_manifest(reader: ConcurrentReader, run_id: str, existing: set[str
     """Every segment the listing found from number `first` on, read
     concurrently; a segment that cannot be read is skipped (its outcomes are
     replayed from the outputs)."""
-    keys = sorted(key for key, number in segment_keys(run_id, existing).items() if number >= first)
+    numbers = segment_keys(run_id, existing)
+    keys = sorted(key for key, number in numbers.items() if number >= first)
     restored = Restored(segments=len(keys))
     values = await asyncio.gather(*(reader.get(key) for key in keys), return_exceptions=True)
+    unbroken = first
     for key, value in zip(keys, values):
         if isinstance(value, BaseException):
             level = logging.INFO if isinstance(value, ObjectNotFound) else logging.WARNING
@@ -208,6 +237,10 @@ async def load_manifest(reader: ConcurrentReader, run_id: str, existing: set[str
             continue
         for entry in value.get("entries", []):
             restored.add(entry)
+        if numbers[key] == unbroken:
+            unbroken += 1
+            if "groups_from" in value:
+                restored.groups = ([int(g) for g in value.get("groups", [])], int(value["groups_from"]))
     return restored
 
 

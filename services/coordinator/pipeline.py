@@ -2,7 +2,8 @@
 
 Each stage has a bounded queue and `concurrency` workers; a worker takes up to
 `batch_size` waiting items, makes one batch call, writes each item's output to
-the store under its deterministic key, and only then hands the item to the
+the store under its deterministic key (grouped with other outputs of the same
+moments into one object, outputs.py), and only then hands the item to the
 next stage's queue. So a sample moves on as soon as its stage is done (no
 barrier between stages), a full queue blocks the stage before it
 (backpressure: the slowest stage sets the pace and nothing piles up), and
@@ -47,6 +48,7 @@ from services.coordinator.finish import (DoneRecord, done_record, embedding_fiel
                                          select_samples, split_limits, thresholds_of)
 from services.coordinator.manifest import SAMPLE, SEED, ConcurrentReader, ManifestWriter
 from services.coordinator.metrics import CoordinatorMetrics
+from services.coordinator.outputs import GroupedWriter
 from services.coordinator.progress import ProgressTracker
 from services.coordinator.runconfig import stage_config
 from services.coordinator.restore import RestoreWalk
@@ -56,7 +58,6 @@ from services.coordinator.stages import (BRANCH_SPLITS, PIPELINE, PipelineStage,
 from services.filter.deduplication import RunDeduplication
 
 log = logging.getLogger("mis.coordinator.pipeline")
-
 
 
 @dataclass
@@ -97,6 +98,7 @@ class PipelineRun:
         self.shares = shares if shares is not None else shares_for(self.stage_configs)
         self.reader: ConcurrentReader | None = None
         self.manifest: ManifestWriter | None = None
+        self.outputs: GroupedWriter | None = None
         self.queues: dict[str, asyncio.Queue] = {}
         self.open_units = 0
         self.feeding_done = False
@@ -115,7 +117,9 @@ class PipelineRun:
             walk = RestoreWalk(self)
             await walk.open()
             self.manifest = ManifestWriter(self.run_id, self._write, walk.next_segment,
-                                           checkpoint=self._checkpoint)
+                                           checkpoint=self._checkpoint, groups=self._groups)
+            self.outputs = GroupedWriter(self.run_id, self._write, walk.next_group)
+            self.outputs.pins = walk.pins
             for key, cfg in self.stage_configs.items():
                 self.queues[key] = asyncio.Queue(maxsize=max(2, cfg.concurrency * cfg.batch_size * 2))
                 self.settling[key] = asyncio.Semaphore(cfg.concurrency)
@@ -125,12 +129,13 @@ class PipelineRun:
                            for stage in PIPELINE
                            for n in range(self.stage_configs[stage.key].concurrency)]
                 group.create_task(self.manifest.run(), name="manifest")
+                writer = group.create_task(self.outputs.run(), name="outputs")
                 await walk.feed()
                 self.feeding_done = True
                 self._check_idle()
                 await self.idle.wait()
-                for worker in workers:
-                    worker.cancel()
+                for task in (*workers, writer):  # no item waits on a write by now
+                    task.cancel()
                 self.manifest.stop()  # its last segment is written before the group ends
             return await self._finish()
         finally:
@@ -252,10 +257,11 @@ class PipelineRun:
     # -- outcomes --------------------------------------------------------------------------
 
     async def _accept(self, stage: PipelineStage, item: Seed | Sample, result: Any) -> None:
-        """Write the output durably, then move the item (or what it fanned out into) on."""
-        await self._write(item.output_key(self.run_id, stage.key),
-                          {**item.output_header(), "result": stage.result_to_json(result)})
-        log.info("stage_done", extra={"run_id": self.run_id, "item": item.id, "stage": stage.key})
+        """Write the output durably (grouped, outputs.py), then move the item (or its samples) on."""
+        await self.outputs.put(item.output_key(self.run_id, stage.key),
+                               item.index if isinstance(item, Seed) else item.seed_index,
+                               {**item.output_header(), "result": stage.result_to_json(result)},
+                               f"{item.id}:{stage.key}")
         moved = self._apply(stage, item, result, restoring=False)
         for sample in moved:
             await self.queues[following(stage, sample).key].put(sample)
@@ -333,11 +339,18 @@ class PipelineRun:
         if not self.clock.due():
             return None
         started = time.monotonic()
-        data = checkpoint_bytes(next_segment, self.folded, self.done, self.near_duplicates)
+        groups = self._groups()
+        data = checkpoint_bytes(next_segment, self.folded, self.done, self.near_duplicates,
+                                groups["groups"], groups["groups_from"])
         self.clock.made(started)
         log.info("checkpoint made", extra={"run_id": self.run_id, "bytes": len(data),
                                            "seconds": round(self.clock.cost, 3), "next_segment": next_segment})
         return lambda: self.store.put_bytes(layout.checkpoint_record(self.run_id), data, "application/json")
+
+    def _groups(self) -> dict:
+        """Which groups of outputs a resume from what is noted now reads (outputs.py)."""
+        return {"groups": self.outputs.needed(lambda index: index not in self.folded.covered),
+                "groups_from": self.outputs.listed_from()}
 
     async def _fail(self, stage: PipelineStage, item: Seed | Sample, reason: str, attempts: int) -> None:
         failure = coordinator_pb2.SampleFailure(sample_id=item.id, stage=stage.stage,
@@ -373,10 +386,8 @@ class PipelineRun:
         await self._write(layout.result_record(self.run_id), result)
         return result
 
-    # -- the store -------------------------------------------------------------------------
-
-    # Retries are the store's own (one layer, with the durable policy the run
-    # manager gives it: runs.DURABLE_STORE).
+    # -- the store: retries are its own (one layer, with the durable policy
+    # the run manager gives it: runs.DURABLE_STORE) ----------------------------------------
 
     async def _write(self, key: str, value: Any) -> None:
         await self.store.put_json(key, value)

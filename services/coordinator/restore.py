@@ -9,7 +9,10 @@ What the walk knows of the stored run comes from, cheapest first:
 - the manifest segments written after it (manifest.py): outcomes counted
   without reading their outputs;
 - the outputs themselves, for what neither records (items in flight, the
-  last seconds before a crash, failures): read ahead a window of seeds at a
+  last seconds before a crash, failures): the groups of outputs that may
+  hold them (outputs.py: those the checkpoint names and those written since,
+  every group without a checkpoint) are read at once, and outputs stored one
+  per key (runs from before groups) are read ahead a window of seeds at a
   time, concurrently.
 
 Which outputs exist is known by listing the run's keys when there is no
@@ -37,6 +40,7 @@ from services.coordinator.checkpoint import (Checkpoint, checkpoint_from, count_
                                              seed_covered)
 from services.coordinator.finish import DoneRecord, recorded_fingerprint, thresholds_of
 from services.coordinator.manifest import Restored, load_manifest, next_segment
+from services.coordinator.outputs import group_keys
 from services.coordinator.sample import DONE, FAILED, Sample, Seed
 from services.coordinator.stages import BRANCHES, PIPELINE, PipelineStage, following
 
@@ -62,6 +66,9 @@ class RestoreWalk:
         self.stored_below = 0  # the feed record as the walk found it
         self.from_checkpoint = False
         self.next_segment = 0
+        self.next_group = 0
+        self.groups_read = 0
+        self.pins: dict[int, set[int]] = {}  # seed index -> groups holding its outputs
         self.backlog: list[tuple[PipelineStage, Seed | Sample]] = []
         self.started = time.perf_counter()
         self.walking = True
@@ -78,7 +85,7 @@ class RestoreWalk:
         self.fed_below = self.stored_below = int(fed["seeds_below"]) if fed else 0
         if checkpoint is not None and fed is not None:
             self.probing = True
-            self.existing = await reader.list_recent(self.run_id, checkpoint.next_segment)
+            self.existing = await reader.list_recent(self.run_id, checkpoint.next_segment, checkpoint.groups_from)
             self._take(checkpoint)
         else:
             checkpoint = None
@@ -92,6 +99,30 @@ class RestoreWalk:
                 self.restored.samples.setdefault(seed_id, {}).setdefault(sample_id, entry)
         self.restored.segments = later.segments
         self.next_segment = next_segment(self.run_id, self.existing, first)
+        await self._load_groups(checkpoint, later)
+
+    async def _load_groups(self, checkpoint: Checkpoint | None, later: Restored) -> None:
+        """Read the groups of outputs a resume needs into the reader's cache,
+        keeping only the outputs of seeds neither the checkpoint nor the
+        manifest covers: what the last segment read in order (or else the
+        checkpoint) names and every group from its `groups_from` on; every
+        group when neither says. The next group is numbered after every one
+        that may exist."""
+        listed = group_keys(self.run_id, self.existing)
+        said = later.groups or ((checkpoint.groups, checkpoint.groups_from) if checkpoint else None)
+        pinned, listed_from = said if said else ([], 0)
+        groups = {key: number for key, number in listed.items() if number >= listed_from}
+        groups.update({layout.output_group(self.run_id, number): number for number in pinned})
+        self.next_group = max(max(listed.values(), default=-1) + 1, listed_from,
+                              checkpoint.groups_from if checkpoint else 0)
+        seeds = self.run.inputs.seeds
+
+        def wanted(index: int) -> bool:
+            return (index < len(seeds) and index not in self.covered
+                    and not self._covered(Seed(seeds[index], index)))
+        self.pins = await self.run.reader.load_groups(groups, wanted)
+        self.existing.update(self.run.reader.cache)
+        self.groups_read = len(groups)
 
     async def _checkpoint(self) -> Checkpoint | None:
         data = await self._read_optional(layout.checkpoint_record(self.run_id))
@@ -170,6 +201,7 @@ class RestoreWalk:
                 await self._start(item)
         await self.walked()
         self.existing.clear()
+        self.run.reader.cache.clear()  # outputs the walk did not need (it read what it did)
         self.restored = Restored()
 
     async def _start(self, item: Seed) -> None:
@@ -192,7 +224,8 @@ class RestoreWalk:
         log.info("run restored", extra={
             "run_id": self.run_id, "seconds": round(time.perf_counter() - self.started, 3),
             "keys": len(self.existing), "probed": self.probing, "checkpoint": self.from_checkpoint,
-            "manifest_segments": self.restored.segments, "in_flight": len(self.backlog),
+            "manifest_segments": self.restored.segments, "output_groups": self.groups_read,
+            "in_flight": len(self.backlog),
             "samples_restored": self.run.tracker.samples_total})
         self.run.clock.allowed = True
         backlog, self.backlog = self.backlog, []

@@ -4,7 +4,8 @@ took out, so the export can show them (with their images where they were
 drawn) and the card can say what the whole run cost.
 
 The walk applies the same stage declarations the pipeline applied
-(stages/), reading each stored output once; the cost is summed over those
+(stages/), reading each stored output once (from its group, or its own
+object in a run stored before outputs were grouped: outputs.StoredOutputs); the cost is summed over those
 outputs, so it is the cost of the run, rejected work included, and it adds
 up to the run's own progress totals.
 """
@@ -16,7 +17,7 @@ from typing import Any
 
 from mis.v1 import common_pb2
 from services.common.store import ObjectNotFound, Store
-from services.coordinator import layout
+from services.coordinator.outputs import StoredOutputs
 from services.coordinator.sample import Sample, Seed
 from services.coordinator.stages import BRANCHES, BY_STAGE, PIPELINE, PipelineStage, following
 
@@ -86,7 +87,7 @@ class RunWalk:
             **total.to_json()}
 
 
-def _follow(store: Store, run_id: str, walked: WalkedSample, stage: PipelineStage | None,
+def _follow(store: StoredOutputs, run_id: str, walked: WalkedSample, stage: PipelineStage | None,
             walk: RunWalk) -> None:
     sample = walked.sample
     while stage is not None:
@@ -108,7 +109,7 @@ def _follow(store: Store, run_id: str, walked: WalkedSample, stage: PipelineStag
         stage = following(stage, sample)
 
 
-def _follow_forks(store: Store, run_id: str, walked: WalkedSample, stage: PipelineStage,
+def _follow_forks(store: StoredOutputs, run_id: str, walked: WalkedSample, stage: PipelineStage,
                   walk: RunWalk) -> None:
     """The forks branches of `stage` took of the sample, known by their stored output."""
     for branch in BRANCHES[stage.key]:
@@ -123,12 +124,10 @@ def walk_run(store: Store, run_id: str) -> RunWalk:
     """Every sample of every seed the run extracted, in seed order."""
     first = PIPELINE[0]
     walk = RunWalk()
-    seeds = []
-    for key in store.list_keys(layout.run_prefix(run_id) + "seeds/"):
-        if key.endswith(f"/{first.key}.json"):
-            stored = store.get_json(key)
-            seeds.append((stored["seed_index"], stored["seed_id"], stored["result"]))
-    for index, seed_id, data in sorted(seeds):
+    outputs = StoredOutputs(store, run_id)
+    seeds = [(stored["seed_index"], stored["seed_id"], stored["result"])
+             for stored in outputs.first_stage_outputs(first.key)]
+    for index, seed_id, data in sorted(seeds, key=lambda seed: seed[:2]):
         result = first.result_from_json(data)
         walk.charge(first.provenances(result))
         if first.rejected(result):
@@ -136,5 +135,5 @@ def walk_run(store: Store, run_id: str) -> RunWalk:
         for sample in first.apply(Seed(common_pb2.Seed(id=seed_id), index), result, run_id):
             walked = WalkedSample(sample, [first], {first.key: result})
             walk.samples[sample.id] = walked
-            _follow(store, run_id, walked, following(first), walk)
+            _follow(outputs, run_id, walked, following(first), walk)
     return walk

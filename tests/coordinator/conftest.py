@@ -14,6 +14,7 @@ import pytest
 from mis.v1 import coordinator_pb2, coordinator_pb2_grpc
 from services.common.store import Store
 from services.coordinator import layout
+from services.coordinator.outputs import StoredOutputs, group_keys
 from tests.support.inprocess import STAGE_SERVICES, InProcessStages
 from services.coordinator.runconfig import load_run_config, parse_run_config
 from services.coordinator.stages import BY_KEY, PIPELINE
@@ -76,24 +77,41 @@ def dataset_signature(store: Store, run_id: str) -> list[tuple]:
     """What a finished run produced, independent of the run id and timing:
     (seed, query index, split, instruction) of every kept sample, in order."""
     result = store.get_json(layout.result_record(run_id))
+    outputs = StoredOutputs(store, run_id)
     rows = []
     for entry in result["samples"]:
-        detox = store.get_json(layout.stage_output(run_id, entry["id"], DETOXIFY.key))
+        detox = outputs.get_json(layout.stage_output(run_id, entry["id"], DETOXIFY.key))
         rows.append((entry["seed_id"], entry["query_index"], entry["split"],
                      detox["result"]["instruction"]["instruction"]))
     return rows
 
 
 def stage_done_events(log_text: str) -> list[tuple[str, str]]:
-    """(item, stage) of every durable stage output a coordinator logged."""
+    """(item, stage) of every durable stage output a coordinator logged (one
+    line per group of outputs stored, naming each as item:stage)."""
     found = []
     for line in log_text.splitlines():
-        if '"stage_done"' not in line:
+        if '"stage outputs stored"' not in line:
             continue
-        record = json.loads(line)
-        found.append((record["item"], record["stage"]))
+        found += [tuple(label.rsplit(":", 1)) for label in json.loads(line)["outputs"]]
     return found
 
 
+def stored_outputs(store: Store, run_id: str) -> dict[str, dict]:
+    """Every stage output a run stored, by its key, whichever shape it was
+    stored in (grouped, or one object per output)."""
+    grouped = StoredOutputs(store, run_id).grouped
+    single = {key: store.get_json(key) for key in store.list_keys(layout.run_prefix(run_id))
+              if ("/samples/" in key or "/seeds/" in key) and key not in grouped}
+    return {**grouped, **single}
+
+
+def stored_output_count(store: Store, run_id: str) -> int:
+    """How many stage outputs of the run are durable (read from its groups)."""
+    keys = group_keys(run_id, store.list_keys(layout.outputs_prefix(run_id)))
+    return sum(len(store.get_json(key)["outputs"]) for key in keys)
+
+
 __all__ = ["small_config", "load_run_config", "InProcessStages", "address_env", "coordinator_stub",
-           "wait_finished", "dataset_signature", "stage_done_events", "DEMO_SEEDS", "STAGE_SERVICES"]
+           "wait_finished", "dataset_signature", "stage_done_events", "stored_outputs",
+           "stored_output_count", "DEMO_SEEDS", "STAGE_SERVICES"]

@@ -16,7 +16,7 @@ from services.common.metrics import Metrics
 from services.coordinator.metrics import CoordinatorMetrics
 from services.coordinator.runs import RunManager
 from services.coordinator.stages import StageCallError, TransientStageError
-from tests.coordinator.conftest import dataset_signature, small_config
+from tests.coordinator.conftest import dataset_signature, small_config, stored_outputs
 from tests.coordinator.recording import Recording
 
 SUCCEEDED = coordinator_pb2.RUN_STATE_SUCCEEDED
@@ -116,7 +116,7 @@ async def test_resume_repeats_no_finished_stage(stages, store, reference_store):
     # A store write already handed to a worker thread still lands (a real crash
     # would lose it, which resume handles the same way): wait for those threads.
     await threads.settle()
-    stored = set(store.list_keys(layout.run_prefix(run.id)))
+    stored = set(stored_outputs(store, run.id))
     assert store.get_json(layout.run_record(run.id))["state"] == "RUN_STATE_RUNNING"
 
     second = Recording(stages.stage_addresses())

@@ -26,7 +26,7 @@ from services.coordinator.pipeline import PipelineRun, RunInputs
 from services.coordinator.progress import ProgressTracker
 from services.coordinator.runs import RunManager
 from services.coordinator.stages.retrieve import RETRIEVE
-from tests.coordinator.conftest import small_config
+from tests.coordinator.conftest import small_config, stored_outputs
 from tests.coordinator.recording import Recording
 from tests.coordinator.test_pipeline import WorkerThreads, finished
 
@@ -54,12 +54,13 @@ async def test_a_real_target_makes_forks_of_hard_samples_with_retrieved_photos(r
     kept = {entry["id"]: entry for entry in result["samples"]}
     real = [entry for entry in result["samples"] if entry["split"] == "real"]
     assert len(real) == REAL
+    outputs = stored_outputs(store, real_run.id)
     for entry in real:
         origin = entry["id"].removesuffix(f"-{RETRIEVE.key}")
         assert entry["id"] == layout.fork_id(origin, RETRIEVE.key)
         assert kept[origin]["split"] == "hard"  # the sample itself stays in its split
-        drawn = store.get_json(layout.stage_output(real_run.id, origin, "render"))["result"]["pair"]
-        retrieved = store.get_json(layout.stage_output(real_run.id, entry["id"], RETRIEVE.key))["result"]
+        drawn = outputs[layout.stage_output(real_run.id, origin, "render")]["result"]["pair"]
+        retrieved = outputs[layout.stage_output(real_run.id, entry["id"], RETRIEVE.key)]["result"]
         assert retrieved["corpus"] == "bundled:bundled-corpus-v1"
         for number in (1, 2):
             photo = retrieved[f"photo{number}"]
@@ -69,8 +70,8 @@ async def test_a_real_target_makes_forks_of_hard_samples_with_retrieved_photos(r
         assert retrieved["classified"]["split"] == "SPLIT_HARD"
     # Every hard sample was forked; the ones past the target are listed as such.
     hard = [entry for entry in result["samples"] if entry["split"] == "hard"]
-    forked = [e for e in hard if store.exists(layout.stage_output(real_run.id, layout.fork_id(e["id"], RETRIEVE.key),
-                                                                  RETRIEVE.key))]
+    forked = [e for e in hard if layout.stage_output(real_run.id, layout.fork_id(e["id"], RETRIEVE.key),
+                                                     RETRIEVE.key) in outputs]
     assert len(forked) == len(hard) > REAL
     assert len(result["over_target"]) >= len(hard) - REAL
 
@@ -85,6 +86,7 @@ async def test_the_real_split_exports_as_mis_real_with_photo_provenance(real_run
                for line in (folder / "samples.jsonl").read_text().splitlines()}
     real = [s for s in samples.values() if s["split"] == "real"]
     assert len(real) == REAL
+    outputs = stored_outputs(store, real_run.id)
     for number, (record, sample) in enumerate(zip(records, real), 1):
         assert record["image_path1"] == f"real_image/{number}/object1.png"
         assert record["question"] == sample["instruction"]
@@ -92,7 +94,7 @@ async def test_the_real_split_exports_as_mis_real_with_photo_provenance(real_run
         assert [p["object"] for p in photos] == [1, 2]
         for image_number, photo in zip((1, 2), photos):
             written = (folder / record[f"image_path{image_number}"]).read_bytes()
-            stored = store.get_json(layout.stage_output(real_run.id, sample["id"], RETRIEVE.key))["result"]
+            stored = outputs[layout.stage_output(real_run.id, sample["id"], RETRIEVE.key)]["result"]
             assert hashlib.sha256(written).hexdigest() == stored["pair"][f"image{image_number}"]["sha256"]
             assert photo["corpus"] == "bundled:bundled-corpus-v1" and photo["index"] == "bundled"
             assert photo["item_id"] == stored[f"photo{image_number}"]["photo"]["item_id"]
@@ -133,7 +135,7 @@ async def test_a_run_without_a_real_target_needs_no_retriever(stages, store):
 
 
 class RetrievalStored(logging.Handler):
-    """Sets `event` when the pipeline logs a durable retrieve output."""
+    """Sets `event` when the coordinator logs a durable retrieve output."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -141,17 +143,19 @@ class RetrievalStored(logging.Handler):
         self.loop = asyncio.get_running_loop()
 
     def emit(self, record: logging.LogRecord) -> None:
-        if record.getMessage() == "stage_done" and getattr(record, "stage", "") == RETRIEVE.key:
+        if record.getMessage() == "stage outputs stored" and any(
+                label.endswith(f":{RETRIEVE.key}") for label in record.outputs):
             self.loop.call_soon_threadsafe(self.event.set)
 
 
 def real_outcome(store, run_id: str) -> tuple[list, dict]:
     """What a run made of its real split: kept samples and each fork's photos."""
     result = store.get_json(layout.result_record(run_id))
+    outputs = stored_outputs(store, run_id)
     photos = {}
     for entry in result["samples"]:
         if entry["split"] == "real":
-            stored = store.get_json(layout.stage_output(run_id, entry["id"], RETRIEVE.key))["result"]
+            stored = outputs[layout.stage_output(run_id, entry["id"], RETRIEVE.key)]["result"]
             photos[entry["id"]] = (stored["photo1"]["photo"]["item_id"], stored["photo2"]["photo"]["item_id"])
     return [(e["id"], e["split"]) for e in result["samples"]], photos
 
@@ -170,7 +174,7 @@ async def test_resume_in_the_middle_of_the_retrieve_stage_repeats_no_finished_re
     first.faults[RETRIEVE.key] = lambda ids: (first.gates.setdefault(RETRIEVE.key, asyncio.Event())
                                               if first.sent[RETRIEVE.key] else None)
     stored_retrieval = RetrievalStored()
-    pipeline_log = logging.getLogger("mis.coordinator.pipeline")
+    pipeline_log = logging.getLogger("mis.coordinator.outputs")
     level = pipeline_log.level
     pipeline_log.setLevel(logging.INFO)
     pipeline_log.addHandler(stored_retrieval)
@@ -185,7 +189,7 @@ async def test_resume_in_the_middle_of_the_retrieve_stage_repeats_no_finished_re
     # Stop the coordinator's work, as a crash would (the held calls never return).
     await manager.close()
     await threads.settle()
-    stored = set(store.list_keys(layout.run_prefix(run.id)))
+    stored = set(stored_outputs(store, run.id))
     retrieved_before = {key for key in stored if key.endswith(f"/{RETRIEVE.key}.json")}
     assert retrieved_before, "no retrieval had finished before the interruption"
 

@@ -38,8 +38,10 @@ def finished_result(store: Store, run: coordinator_pb2.Run) -> dict:
 def kept_samples(store: Store, run_id: str, result: dict) -> list[Sample]:
     """The run's kept samples, rebuilt from their stored outputs."""
     from services.coordinator.export import replay  # export reads the review state: no cycle at import
+    from services.coordinator.outputs import StoredOutputs
+    outputs = StoredOutputs(store, run_id)  # every group read once, not once per sample
     fanned: dict[str, list[Sample]] = {}
-    return [replay(store, run_id, entry, fanned)[0] for entry in result["samples"]]
+    return [replay(outputs, run_id, entry, fanned)[0] for entry in result["samples"]]
 
 
 def sheet_sample(sample: Sample, run_id: str) -> common_pb2.Sample:

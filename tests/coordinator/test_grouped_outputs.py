@@ -1,0 +1,88 @@
+"""Stage outputs stored in groups (outputs.py), against the real stage
+services (in this process, offline backends) and the real S3 server: a run
+stores far fewer objects than outputs, each output once; and a run stored
+the way runs were before groups (one object per output, segments and
+checkpoint that name no groups) still resumes to the same run and exports
+the same dataset."""
+
+from __future__ import annotations
+
+import json
+
+from services.common.store import Store
+from services.coordinator import layout
+from services.coordinator.callers import GrpcCallers
+from services.coordinator.outputs import group_keys
+from services.coordinator.runs import RunManager
+from tests.coordinator.conftest import dataset_signature, stored_outputs
+from tests.coordinator.test_pipeline import finished
+from tests.coordinator.test_scale import (SUCCEEDED, CountingStore, as_if_crashed_before_the_end,
+                                          complete_run, every_flush_checkpoints, progress_counts)
+
+__all__ = ["every_flush_checkpoints"]  # the fixture, used by name
+
+
+def groups_of(store: Store, run_id: str) -> list[str]:
+    return sorted(group_keys(run_id, store.list_keys(layout.outputs_prefix(run_id))))
+
+
+async def test_a_run_stores_its_outputs_in_groups_each_output_once(stages, store):
+    await complete_run(store, stages, "grouped", limit=10)
+    groups = groups_of(store, "grouped")
+    keys = [key for group in groups for key, _, _ in store.get_json(group)["outputs"]]
+    assert len(keys) == len(set(keys)), "an output was stored twice"
+    assert len(groups) < len(keys) / 2  # the saving: objects written, not outputs
+    # No output went to a key of its own.
+    assert not [k for k in store.list_keys(layout.run_prefix("grouped")) if "/samples/" in k or "/seeds/" in k]
+    # Each group names the seed of every output in it.
+    extracts = {key: value for group in groups for key, _, value in store.get_json(group)["outputs"]
+                if key.endswith("/extract.json")}
+    for group in groups:
+        for key, seed_index, value in store.get_json(group)["outputs"]:
+            if key in extracts:
+                assert seed_index == value["seed_index"]
+
+
+def as_stored_before_groups(store: Store, run_id: str) -> None:
+    """Rewrite a stored run the way runs were stored before outputs were
+    grouped: every output its own object, no group, and segments and a
+    checkpoint that say nothing about groups."""
+    for key, value in stored_outputs(store, run_id).items():
+        store.put_json(key, value)
+    for group in groups_of(store, run_id):
+        store.delete(group)
+    for segment in store.list_keys(layout.manifest_prefix(run_id)):
+        store.put_json(segment, {"entries": store.get_json(segment)["entries"]})
+    checkpoint = json.loads(store.get_bytes(layout.checkpoint_record(run_id)))
+    for name in ("groups", "groups_from"):
+        checkpoint.pop(name)
+    store.put_json(layout.checkpoint_record(run_id), checkpoint)
+
+
+async def test_a_run_stored_one_object_per_output_resumes_and_exports_the_same(
+        stages, store, every_flush_checkpoints):
+    run_id = "before-groups"
+    final = await complete_run(store, stages, run_id, limit=10)
+    result = store.get_json(layout.result_record(run_id))
+    signature = dataset_signature(store, run_id)
+    as_stored_before_groups(store, run_id)
+    assert not groups_of(store, run_id)
+    # The export and the review read outputs stored one per key.
+    assert dataset_signature(store, run_id) == signature
+    # A crash near the end, with half the manifest and the checkpoint lost:
+    # the resume replays outputs stored one per key, and the run is the same.
+    as_if_crashed_before_the_end(store, run_id)
+    segments = sorted(store.list_keys(layout.manifest_prefix(run_id)))
+    for key in segments[len(segments) // 2:]:
+        store.delete(key)
+    store.delete(layout.checkpoint_record(run_id))
+    counting = CountingStore(store.client, store.bucket)
+    manager = RunManager(counting, GrpcCallers(stages.stage_addresses()))
+    await manager.start()
+    resumed = await finished(manager, run_id)
+    await manager.close()
+    assert resumed.state == SUCCEEDED, resumed.message
+    assert [key for key in counting.reads if "/samples/" in key], "no output was replayed"
+    assert store.get_json(layout.result_record(run_id)) == result
+    assert progress_counts(resumed.progress) == progress_counts(final.progress)
+    assert dataset_signature(store, run_id) == signature
