@@ -3,16 +3,18 @@ services (in this process, offline backends) and the real S3 server: a run
 stores far fewer objects than outputs, each output once; and a run stored
 the way runs were before groups (one object per output, segments and
 checkpoint that name no groups) still resumes to the same run and exports
-the same dataset."""
+the same dataset; a checkpoint made while a group is being written has the
+resume list that group."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 
-from services.common.store import Store
+from services.common.store import AsyncStore, Store
 from services.coordinator import layout
 from services.coordinator.callers import GrpcCallers
-from services.coordinator.outputs import group_keys
+from services.coordinator.outputs import GroupedWriter, group_keys
 from services.coordinator.runs import RunManager
 from tests.coordinator.conftest import dataset_signature, stored_outputs
 from tests.coordinator.test_pipeline import finished
@@ -86,3 +88,35 @@ async def test_a_run_stored_one_object_per_output_resumes_and_exports_the_same(
     assert store.get_json(layout.result_record(run_id)) == result
     assert progress_counts(resumed.progress) == progress_counts(final.progress)
     assert dataset_signature(store, run_id) == signature
+
+
+async def test_a_group_being_written_is_listed_by_a_resume_from_now_until_it_is_pinned(store):
+    """What a checkpoint made while a group is in the air says: list from that
+    group on (its seeds are not pinned until it is durable), then, once it
+    is, the group itself for as long as its seed is not covered."""
+    entered, release = asyncio.Event(), asyncio.Event()
+    durable = AsyncStore(store)
+
+    async def held_write(key: str, value) -> None:
+        entered.set()
+        await release.wait()  # the store is slow: the group stays in the air
+        await durable.put_json(key, value)
+
+    writer = GroupedWriter("held", held_write, first_group=0, linger_seconds=0.0)
+    running = asyncio.create_task(writer.run())
+    try:
+        puts = [asyncio.create_task(writer.put(f"runs/held/samples/s{n}/render.json", 7, {"n": n}, f"s{n}:render"))
+                for n in range(3)]
+        await entered.wait()
+        assert writer.next_group == 1 and not any(put.done() for put in puts)
+        assert writer.listed_from() == 0 and writer.needed(lambda index: True) == []
+        release.set()
+        assert await asyncio.gather(*puts) == [0, 0, 0]
+        assert store.get_json(layout.output_group("held", 0))["outputs"][0] == [
+            "runs/held/samples/s0/render.json", 7, {"n": 0}]
+        assert writer.listed_from() == 1
+        assert writer.needed(lambda index: True) == [0]   # seed 7 not covered: its group is read
+        assert writer.needed(lambda index: False) == []   # covered: never again
+        assert writer.pins == {}
+    finally:
+        running.cancel()
