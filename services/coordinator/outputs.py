@@ -57,9 +57,9 @@ def group_keys(run_id: str, keys: Iterable[str]) -> dict[str, int]:
 
 class GroupedWriter:
     """Collects outputs and writes them as numbered groups; `put` returns once
-    its output's group is stored. `pins`: for each seed index, the groups
-    that hold an output of it (the pipeline drops a seed once the manifest
-    covers it; a checkpoint keeps the rest)."""
+    its output's group is stored. `pins`: for each seed index, the stored
+    groups that hold an output of it (`needed` drops the seeds the manifest
+    covers; a resume starts with the pins of what it read)."""
 
     def __init__(self, run_id: str, write: Callable[[str, Any], Awaitable[None]], first_group: int,
                  linger_seconds: float = LINGER_SECONDS, group_items: int = GROUP_ITEMS,
@@ -76,7 +76,6 @@ class GroupedWriter:
         self.writing: set[asyncio.Task] = set()
         self.being_written: set[int] = set()
         self.pins: dict[int, set[int]] = {}
-        self.stored = 0  # outputs written, for the benchmark's log line
 
     async def put(self, key: str, seed_index: int, value: Any, label: str) -> int:
         """Store one output (in the next group); the group's number once it is durable.
@@ -151,7 +150,6 @@ class GroupedWriter:
         finally:
             self.slots.release()
             self.being_written.discard(number)
-        self.stored += len(taken)
         # One line per group, naming every output in it (what a test counts to
         # prove that no finished stage is repeated across restarts).
         log.info("stage outputs stored", extra={
