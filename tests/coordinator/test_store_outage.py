@@ -37,7 +37,8 @@ async def test_an_outage_shorter_than_the_bound_is_ridden_out_by_the_write(store
 
 
 async def test_an_outage_longer_than_the_bound_fails_the_write_naming_key_attempts_and_bound(store, s3_server):
-    bounded = store.with_backoff(short_bound(1.0))
+    watched = WatchedClient(store.client)
+    bounded = Store(watched, store.bucket).with_backoff(short_bound(1.0))
     await asyncio.to_thread(s3_server.stop)
     try:
         with pytest.raises(StoreError) as raised:
@@ -45,13 +46,20 @@ async def test_an_outage_longer_than_the_bound_fails_the_write_naming_key_attemp
     finally:
         await asyncio.to_thread(s3_server.start)
     assert not isinstance(raised.value, ObjectNotFound)
-    found = re.match(r"put runs/r/lost\.json: .* \(gave up after (\d+) attempts in ([\d.]+) s, "
-                     r"the retry bound\)$", str(raised.value))
-    assert found, str(raised.value)
-    # Retried (more than one attempt), and no attempt started past the bound.
-    assert int(found[1]) > 1 and float(found[2]) <= 1.0
+    assert_gave_up_within_the_bound(str(raised.value), r"put runs/r/lost\.json", watched.started, 1.0)
     with pytest.raises(ObjectNotFound):
         store.get_json("runs/r/lost.json")
+
+
+def assert_gave_up_within_the_bound(message: str, what: str, started: list[float], bound: float) -> None:
+    """The error names the call, the attempts and the bound; the call was
+    retried, and no attempt started past the bound. (The seconds the message
+    gives include the last attempt itself, which a loaded machine stretches.)"""
+    found = re.match(what + r": .* \(gave up after (\d+) attempts in ([\d.]+) s, the retry bound\)$",
+                     message)
+    assert found, message
+    assert int(found[1]) == len(started) > 1
+    assert started[-1] - started[0] <= bound
 
 
 async def test_async_writes_riding_out_an_outage_leave_the_worker_threads_free(store, s3_server):
@@ -77,7 +85,8 @@ async def test_async_writes_riding_out_an_outage_leave_the_worker_threads_free(s
 
 
 async def test_an_async_call_past_the_bound_names_the_key_attempts_and_bound(store, s3_server):
-    bounded = AsyncStore(store.with_backoff(short_bound(1.0)))
+    watched = WatchedClient(store.client)
+    bounded = AsyncStore(Store(watched, store.bucket).with_backoff(short_bound(1.0)))
     await asyncio.to_thread(s3_server.stop)
     try:
         with pytest.raises(StoreError) as raised:
@@ -85,11 +94,11 @@ async def test_an_async_call_past_the_bound_names_the_key_attempts_and_bound(sto
     finally:
         await asyncio.to_thread(s3_server.start)
     assert not isinstance(raised.value, ObjectNotFound) and raised.value.transient
-    found = re.match(r"get runs/r/unreadable\.json: .* \(gave up after (\d+) attempts in ([\d.]+) s, "
-                     r"the retry bound\)$", str(raised.value))
-    assert found, str(raised.value)
-    assert int(found[1]) > 1 and float(found[2]) <= 1.5
+    assert_gave_up_within_the_bound(str(raised.value), r"get runs/r/unreadable\.json",
+                                    watched.started, 1.0)
     # A missing object is an answer, not an outage: one attempt, no retry.
+    watched.started.clear()
     with pytest.raises(ObjectNotFound) as missing:
         await bounded.get_json("runs/r/never-written.json")
     assert "gave up" not in str(missing.value) and not missing.value.transient
+    assert len(watched.started) == 1

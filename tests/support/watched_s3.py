@@ -4,15 +4,18 @@ write met a dead store instead of guessing when it did."""
 from __future__ import annotations
 
 import threading
+import time
 
 
 class WatchedClient:
     """The store's S3 client, passing every call through and setting
-    `failed` when one raises."""
+    `failed` when one raises; `started` holds when each call began
+    (time.monotonic), so a test can see when each retry attempt started."""
 
     def __init__(self, client) -> None:
         self._client = client
         self.failed = threading.Event()
+        self.started: list[float] = []
 
     def __getattr__(self, name: str):
         attribute = getattr(self._client, name)
@@ -20,6 +23,7 @@ class WatchedClient:
             return attribute
 
         def call(*args, **kwargs):
+            self.started.append(time.monotonic())
             try:
                 return attribute(*args, **kwargs)
             except Exception:
