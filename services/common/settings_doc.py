@@ -7,7 +7,6 @@ fails when the committed page is stale.
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import importlib
 import sys
@@ -16,6 +15,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from services.common.setting_groups import ModelEndpointSettings, ServerSettings, StoreSettings
+from services.common.generated_doc import write_or_check
 from services.registry import SERVICES
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -78,19 +78,8 @@ def render() -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--check", action="store_true")
-    args = parser.parse_args(argv)
-    text = render()
-    if args.check:
-        if not TARGET.exists() or TARGET.read_text() != text:
-            print("docs/configuration.md is stale: run python -m services.common.settings_doc",
-                  file=sys.stderr)
-            return 1
-        return 0
-    TARGET.write_text(text)
-    print(f"wrote {TARGET.relative_to(ROOT)}")
-    return 0
+    return write_or_check(TARGET, render, "docs/configuration.md is",
+                          "python -m services.common.settings_doc", argv, __doc__)
 
 
 if __name__ == "__main__":

@@ -9,10 +9,10 @@ committed table is stale.
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
+from services.common.generated_doc import write_or_check
 from services.coordinator.stages import PIPELINE
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -48,20 +48,9 @@ def render(page: str) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--check", action="store_true")
-    args = parser.parse_args(argv)
-    page = TARGET.read_text()
-    text = render(page)
-    if args.check:
-        if page != text:
-            print("docs/coordinator.md's stage options are stale: run python -m services.coordinator.options_doc",
-                  file=sys.stderr)
-            return 1
-        return 0
-    TARGET.write_text(text)
-    print(f"wrote {TARGET.relative_to(ROOT)}")
-    return 0
+    return write_or_check(TARGET, lambda: render(TARGET.read_text()),
+                          "docs/coordinator.md's stage options are",
+                          "python -m services.coordinator.options_doc", argv, __doc__)
 
 
 if __name__ == "__main__":
