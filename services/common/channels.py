@@ -23,20 +23,18 @@ DEFAULT_DEADLINE_SECONDS = 60.0
 
 def service_config(max_attempts: int = 5) -> str:
     """Round robin plus a retry policy for UNAVAILABLE only: other codes are
-    answers, not transport faults, and retrying them would repeat work."""
-    return json.dumps({
-        "loadBalancingConfig": [{"round_robin": {}}],
-        "methodConfig": [{
-            "name": [{}],
-            "retryPolicy": {
-                "maxAttempts": max_attempts,
-                "initialBackoff": "0.1s",
-                "maxBackoff": "2s",
-                "backoffMultiplier": 2,
-                "retryableStatusCodes": ["UNAVAILABLE"],
-            },
-        }],
-    })
+    answers, not transport faults, and retrying them would repeat work. One
+    attempt means no retry policy (grpc refuses one of fewer than two)."""
+    method: dict = {"name": [{}]}
+    if max_attempts >= 2:
+        method["retryPolicy"] = {
+            "maxAttempts": max_attempts,
+            "initialBackoff": "0.1s",
+            "maxBackoff": "2s",
+            "backoffMultiplier": 2,
+            "retryableStatusCodes": ["UNAVAILABLE"],
+        }
+    return json.dumps({"loadBalancingConfig": [{"round_robin": {}}], "methodConfig": [method]})
 
 
 def target_for(endpoints: str | Sequence[str]) -> str:
@@ -107,6 +105,11 @@ def open_channel(endpoints: str | Sequence[str], *,
         ("grpc.dns_min_time_between_resolutions_ms", 1000),
         ("grpc.initial_reconnect_backoff_ms", 200),
         ("grpc.max_reconnect_backoff_ms", 2000),
+        # Connections of this channel only: grpc otherwise shares them between
+        # channels to the same address, and a fresh channel (CreateRun's check
+        # of what each stage serves, a run's replica pool) would fail at once
+        # while an older channel still backs off from a replica now back up.
+        ("grpc.use_local_subchannel_pool", 1),
     ]
     interceptors = [cls(deadline_seconds) for cls in (_UnaryUnary, _UnaryStream,
                                                       _StreamUnary, _StreamStream)]

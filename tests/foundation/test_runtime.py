@@ -197,6 +197,30 @@ async def test_round_robin_spreads_calls_over_an_explicit_list():
             await server.drain(0)
 
 
+async def test_a_new_channel_reaches_a_server_back_on_an_address_another_channel_saw_down():
+    """A stage that comes back is reached at once by a fresh channel (the one
+    CreateRun opens to ask what each stage serves), though another channel of
+    the process still backs off from the same address: grpc shares
+    connections between channels unless each keeps its own."""
+    first = await _serve(ServerSettings(port=0))
+    address = f"127.0.0.1:{first.port}"
+    request = judge_pb2.JudgeRequest(item=judge_pb2.JudgeItem(question="back"))
+    async with open_channel(address, deadline_seconds=5) as old:
+        await judge_pb2_grpc.JudgeServiceStub(old).Judge(request)
+        await first.drain(0)
+        with pytest.raises(grpc.aio.AioRpcError) as caught:
+            await judge_pb2_grpc.JudgeServiceStub(old).Judge(request)
+        assert caught.value.code() == grpc.StatusCode.UNAVAILABLE  # old now backs off from address
+        again = await _serve(ServerSettings(port=first.port))
+        try:
+            # One attempt, so that no retry outlasts the shared connection's backoff.
+            async with open_channel(address, deadline_seconds=5, max_attempts=1) as fresh:
+                reply = await judge_pb2_grpc.JudgeServiceStub(fresh).Judge(request)
+            assert reply.verdict.rationale == "back"
+        finally:
+            await again.drain(0)
+
+
 def test_a_service_drains_and_exits_when_its_parent_is_killed(tmp_path, store_env):
     """A killed test run (or local stack) leaves no service behind."""
     parent = subprocess.Popen(["sleep", "600"])
