@@ -197,8 +197,10 @@ async def test_a_finished_run_leaves_the_run_table_and_is_read_from_the_store(st
     manager = RunManager(store, GrpcCallers(stages.stage_addresses()))
     await manager.start()
     run = await manager.create(small_config(limit=3), "table")
+    driver = manager.get(run.id).task
     final = await finished(manager, run.id)
     assert final.state == SUCCEEDED
+    await driver  # SUCCEEDED is published before the run's channels close and it leaves the table
     assert run.id not in manager.runs
     with pytest.raises(NotFound):
         manager.get(run.id)
