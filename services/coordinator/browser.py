@@ -6,8 +6,9 @@ The page carries every sample as JSON and draws one page of them at a time
 one page of DOM, never 12k <img> elements; thumbnails load lazily
 (loading="lazy"). Each sample shows its pair, instruction, labels, the
 reviewer's verdict and its provenance: the models and prompt versions behind
-it, the seed, and every text-to-image round with both prompts, the seeds and
-the VLM's verdict. Below the samples, what the dataset left out
+it, the seed, and each list a stage adds to the provenance (every
+text-to-image round with both prompts, the seeds and the VLM's verdict; the
+retrieved photos), laid out as the stage declares it. Below the samples, what the dataset left out
 (rejected/rejected.jsonl: reviewers' and stages' rejections, near-duplicates,
 samples over their split's target) is browsable the same way, with why and
 their images. Text search, split, category, sub-category and left-out-kind
@@ -27,7 +28,7 @@ from pathlib import Path
 from google.protobuf import json_format
 
 from mis.v1 import coordinator_pb2
-from services.coordinator.stages import run_options
+from services.coordinator.stages import provenance_lists, run_options
 from services.coordinator.stages.options import RunConfigError
 
 DEFAULT_PAGE_SIZE = 48
@@ -89,20 +90,20 @@ function table(head, rows) {
             ...rows.map(r => el('tr', {}, ...r.map(c => el('td', {}, String(c))))));
 }
 function provenance(row) {
-  const p = row.provenance || {models: [], rounds: [], review: {}};
+  const p = row.provenance || {models: [], review: {}};
   const box = el('details', {class: 'provenance'}, el('summary', {}, 'provenance'));
   box.append(el('div', {}, 'seed: ' + (p.seed_id || row.seed_id || '')));
   if (p.models && p.models.length) {
     box.append(table(['stage', 'backend', 'model', 'prompt version', 'parameters'],
                      p.models.map(m => [m.stage, m.backend, m.model, m.prompt_version, m.parameters || ''])));
   }
-  if (p.rounds && p.rounds.length) {
-    box.append(el('div', {}, 'text-to-image rounds'));
-    box.append(table(['round', 'prompt 1', 'prompt 2', 'seeds', 'steps / guidance / size', 'VLM verdict', 'proposed prompts'],
-      p.rounds.map(r => ['' + r.round, r.prompt1, r.prompt2, r.seed1 + ' / ' + r.seed2,
-                         r.steps + ' / ' + r.guidance_scale + ' / ' + r.width + 'x' + r.height,
-                         r.review + (r.reviewer ? ' (' + r.reviewer + ')' : ''),
-                         [r.refined_prompt1, r.refined_prompt2].filter(Boolean).join(' | ')])));
+  // Each stage's provenance lists, laid out as the stage declares them (ProvenanceList.table).
+  for (const list of data.lists) {
+    const entries = p[list.name] || [];
+    if (!entries.length) continue;
+    box.append(el('div', {}, list.title));
+    box.append(table(list.columns.map(c => c.heading), entries.map(entry => list.columns.map(c =>
+      c.fields.map(f => entry[f]).filter(v => v !== '' && v !== null && v !== undefined).join(' / ')))));
   }
   if (p.review && p.review.decision) {
     box.append(el('div', {class: 'reviewer'}, "reviewer's decision: " + p.review.decision +
@@ -259,7 +260,8 @@ def run_options_html(card: dict) -> str:
 
 def _data(rows: list[dict], rejected: list[dict], card: dict) -> str:
     accepted = card.get("review", {}).get("accepted", [])
-    payload = {"samples": rows, "rejected": rejected, "accepted": accepted, "page_size": DEFAULT_PAGE_SIZE}
+    payload = {"samples": rows, "rejected": rejected, "accepted": accepted, "page_size": DEFAULT_PAGE_SIZE,
+               "lists": [listed.table() for listed in provenance_lists()]}
     return json.dumps(payload, ensure_ascii=False, separators=(",", ":")).replace("</", "<\\/")
 
 

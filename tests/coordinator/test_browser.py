@@ -138,3 +138,34 @@ async def test_provenance_left_out_samples_and_the_card_are_shown(reviewed, page
     assert "Content warning." in card and "Per stage" in card and "Run configuration" in card
     assert page.run("document.querySelectorAll('#card table').length") >= 4
     assert "config_name" not in card  # the front matter is for the Hub, not the reader
+
+
+def test_each_provenance_list_is_shown_as_its_stage_declares_it(tmp_path, page, monkeypatch):
+    """The retrieve stage's photos and a list of a stage the browser has never
+    heard of are laid out from their declarations, without an edit of the page."""
+    from services.coordinator import browser
+    from services.coordinator.stages import provenance_lists
+    from services.coordinator.stages.base import ProvenanceList
+    checks = ProvenanceList("checks", (("checker", str), ("passed", bool), ("score", float)),
+                            title="safety checks", columns=(("who", ("checker",)),
+                                                            ("passed / score", ("passed", "score"))))
+    monkeypatch.setattr(browser, "provenance_lists", lambda: (*provenance_lists(), checks))
+    photo = {"object": 1, "index": "coco", "corpus": "coco-2017", "item_id": "000042", "url": "",
+             "caption": "a kitchen knife", "score": 0.5, "rank": 0, "shows_object": True,
+             "check_reason": "", "checker": "vlm"}
+    row = {"id": "real-1", "split": "real", "instruction": "compare them", "image_path1": "", "image_path2": "",
+           "provenance": {"models": [], "review": {}, "photos": [photo],
+                          "checks": [{"checker": "guard", "passed": False, "score": 0.25}]}}
+    root = tmp_path / "dataset"
+    root.mkdir()
+    (root / "samples.jsonl").write_text(json.dumps(row) + "\n")
+    page.open(write_browser(root).as_uri())
+    page.run("document.querySelector('.provenance').open = true")
+    tables = page.run("""Array.from(document.querySelectorAll('.provenance table'), t =>
+        [t.previousElementSibling.textContent, Array.from(t.rows, r => Array.from(r.cells, c => c.textContent))])""")
+    assert tables == [
+        ["retrieved photos", [["object", "index / corpus / item", "url", "caption", "score / rank",
+                               "shows the object / checker", "why"],
+                              ["1", "coco / coco-2017 / 000042", "", "a kitchen knife", "0.5 / 0",
+                               "true / vlm", ""]]],
+        ["safety checks", [["who", "passed / score"], ["guard", "false / 0.25"]]]]

@@ -153,3 +153,5 @@ def test_an_entry_unlike_its_declaration_is_named():
         AUDITS.entry({"check": "no faces", "passed": True, "score": 1, "attempt": True})
     with pytest.raises(TypeError, match=r"fields \['when'\] are not one of str, int, float, bool"):
         ProvenanceList("audits", (("check", str), ("when", bytes)))
+    with pytest.raises(TypeError, match=r"'audits': columns show undeclared fields \['when'\]"):
+        ProvenanceList("audits", (("check", str),), columns=(("check / when", ("check", "when")),))

@@ -66,14 +66,23 @@ ENTRY_TYPES: tuple[type, ...] = (str, int, float, bool)
 class ProvenanceList:
     """A list a stage adds to the exported record's provenance (the render
     stage's drawing rounds, the retrieve stage's photos): its name there and
-    the fields of one entry with their types, in column order. The records
-    and the Parquet schema are derived from these declarations, so a stage
-    adds provenance without an edit of any export file."""
+    the fields of one entry with their types, in column order. The records,
+    the Parquet schema and the dataset browser's table are derived from these
+    declarations, so a stage adds provenance without an edit of any export
+    file. `title` heads the browser's table; `columns` are its columns, each a
+    heading and the fields it shows (non-empty values joined by " / "); by
+    default one column per field, headed by its name."""
 
     name: str
     fields: tuple[tuple[str, type], ...]
+    title: str = ""
+    columns: tuple[tuple[str, tuple[str, ...]], ...] = ()
 
     def __post_init__(self) -> None:
+        names = {name for name, _ in self.fields}
+        shown = [field for _, fields in self.columns for field in fields if field not in names]
+        if shown:
+            raise TypeError(f"provenance list {self.name!r}: columns show undeclared fields {shown}")
         unknown = [name for name, kind in self.fields if kind not in ENTRY_TYPES]
         if unknown:
             raise TypeError(f"provenance list {self.name!r}: fields {unknown} are not one of "
@@ -92,6 +101,12 @@ class ProvenanceList:
                 raise TypeError(f"provenance list {self.name!r}: {name} is {type(value).__name__} "
                                 f"{value!r}, declared {kind.__name__}")
         return {name: values[name] for name in names}
+
+    def table(self) -> dict[str, Any]:
+        """How the dataset browser lays out this list: its title and columns."""
+        columns = self.columns or tuple((name, (name,)) for name, _ in self.fields)
+        return {"name": self.name, "title": self.title or self.name,
+                "columns": [{"heading": heading, "fields": list(fields)} for heading, fields in columns]}
 
 
 class PipelineStage:

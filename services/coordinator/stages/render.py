@@ -12,7 +12,13 @@ from services.coordinator.stages.base import (PipelineStage, ProvenanceList, Run
 ROUNDS = ProvenanceList("rounds", (
     ("round", int), ("prompt1", str), ("prompt2", str), ("seed1", int), ("seed2", int), ("steps", int),
     ("guidance_scale", float), ("width", int), ("height", int), ("negative_prompt", str), ("review", str),
-    ("refined_prompt1", str), ("refined_prompt2", str), ("renderer", str), ("reviewer", str)))
+    ("refined_prompt1", str), ("refined_prompt2", str), ("renderer", str), ("reviewer", str)),
+    title="text-to-image rounds",
+    columns=(("round", ("round",)), ("prompt 1", ("prompt1",)), ("prompt 2", ("prompt2",)),
+             ("seeds", ("seed1", "seed2")), ("steps / guidance / width / height",
+                                             ("steps", "guidance_scale", "width", "height")),
+             ("VLM verdict / reviewer", ("review", "reviewer")),
+             ("proposed prompts", ("refined_prompt1", "refined_prompt2"))))
 
 def _render_option(name: str, kind: type, default, description: str, **bounds) -> StageOption:
     """A RenderOptions field as a run option; once the `render` mapping's key."""

@@ -16,7 +16,11 @@ from services.coordinator.stages.base import PipelineStage, ProvenanceList, RunC
 PHOTOS = ProvenanceList("photos", (
     ("object", int), ("index", str), ("corpus", str), ("item_id", str), ("url", str), ("caption", str),
     ("score", float), ("rank", int), ("shows_object", bool), ("check_reason", str), ("checker", str),
-    ("check_prompt", str)))
+    ("check_prompt", str)),
+    title="retrieved photos",
+    columns=(("object", ("object",)), ("index / corpus / item", ("index", "corpus", "item_id")),
+             ("url", ("url",)), ("caption", ("caption",)), ("score / rank", ("score", "rank")),
+             ("shows the object / checker", ("shows_object", "checker")), ("why", ("check_reason",))))
 
 
 class Retrieve(PipelineStage):
