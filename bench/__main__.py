@@ -9,7 +9,7 @@ import subprocess
 import sys
 import time
 
-BENCHMARKS = ["storage", "stages", "judge", "pipeline", "scale", "trainer", "t2i", "retrieval", "browser"]
+BENCHMARKS = ["storage", "results", "stages", "judge", "pipeline", "scale", "trainer", "t2i", "retrieval", "browser"]
 
 
 def main(argv: list[str]) -> int:

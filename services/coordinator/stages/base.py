@@ -20,6 +20,7 @@ from typing import Any, Callable, Sequence
 from google.protobuf import json_format
 
 from mis.v1 import common_pb2, coordinator_pb2
+from services.common.protojson import message_to_dict
 from services.coordinator import layout
 from services.coordinator.sample import Sample
 from services.coordinator.stages.options import OptionValue, RunConfigError, StageOption, resolve_options
@@ -252,7 +253,8 @@ class PipelineStage:
         return results
 
     def result_to_json(self, result: Any) -> dict:
-        return json_format.MessageToDict(result, preserving_proto_field_name=True)
+        """The result as stored: json_format's JSON object, made the fast way (protojson.py)."""
+        return message_to_dict(result)
 
     def result_from_json(self, data: dict) -> Any:
         return json_format.ParseDict(data, self.result_type(), ignore_unknown_fields=True)
