@@ -84,8 +84,11 @@ async def test_calls_in_flight_are_capped_before_their_bodies_are_read(start_ser
     baseline_growth, baseline_codes = await flood_growth(baseline, body, 16)
     assert set(baseline_codes) == {grpc.StatusCode.INVALID_ARGUMENT}
     assert set(codes) == {grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.RESOURCE_EXHAUSTED}
-    # Measured here: about 150 MiB capped against 385 MiB uncapped.
-    assert capped_growth < 0.6 * baseline_growth, (
+    # Measured here: about 150 MiB capped against 385 MiB uncapped on a quiet
+    # machine; 223 against 355 with both cores busy, as the transport then
+    # buffers more of the refused bodies before their refusal goes out. A cap
+    # that let every body be decoded would grow as much as the baseline.
+    assert capped_growth < 0.8 * baseline_growth, (
         f"capped {capped_growth / MIB:.0f} MiB, uncapped {baseline_growth / MIB:.0f} MiB")
 
 
