@@ -82,7 +82,10 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{len(results)} stored results of {len(kinds)} kinds ({', '.join(kinds)})")
     differ = [r for r in results if message_to_dict(r) != json_format.MessageToDict(
         r, preserving_proto_field_name=True)]
-    if not results or differ:
+    if not results:
+        print("no ratio: the run stored no results")
+        return 1
+    if differ:
         print(f"no ratio: {len(differ)} of {len(results)} results convert differently")
         return 1
 

@@ -26,7 +26,7 @@ MESSAGES = sorted(
 SPECIAL_FLOATS = (math.inf, -math.inf, math.nan, 0.1, -2.5e-7, 3.4e38)
 
 
-def _value(field, rng: random.Random, depth: int):
+def _value(field, rng: random.Random):
     kind = field.cpp_type
     if kind == FieldDescriptor.CPPTYPE_STRING:
         return rng.randbytes(5) if field.type == FieldDescriptor.TYPE_BYTES else rng.choice(["", "knife", "ümlaut"])
@@ -58,11 +58,11 @@ def fill(message, rng: random.Random, depth: int = 0) -> None:
             key_field, value_field = (field.message_type.fields_by_name[n] for n in ("key", "value"))
             target = getattr(message, field.name)
             for _ in range(2):
-                key = _value(key_field, rng, depth)
+                key = _value(key_field, rng)
                 if value_field.cpp_type == FieldDescriptor.CPPTYPE_MESSAGE:
                     fill(target[key], rng, depth + 1)
                 else:
-                    target[key] = _value(value_field, rng, depth)
+                    target[key] = _value(value_field, rng)
         elif field.cpp_type == FieldDescriptor.CPPTYPE_MESSAGE:
             if field.is_repeated:
                 for _ in range(2):
@@ -71,9 +71,9 @@ def fill(message, rng: random.Random, depth: int = 0) -> None:
                 getattr(message, field.name).SetInParent()
                 fill(getattr(message, field.name), rng, depth + 1)
         elif field.is_repeated:
-            getattr(message, field.name).extend(_value(field, rng, depth) for _ in range(3))
+            getattr(message, field.name).extend(_value(field, rng) for _ in range(3))
         else:
-            setattr(message, field.name, _value(field, rng, depth))
+            setattr(message, field.name, _value(field, rng))
 
 
 def same(a, b) -> bool:
