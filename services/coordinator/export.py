@@ -61,14 +61,14 @@ def replay(store: "Store | StoredOutputs", run_id: str, entry: dict, fanned: dic
     if seed_id not in fanned:
         seed = Seed(common_pb2.Seed(id=seed_id), entry["seed_index"])
         stored = store.get_json(seed.output_key(run_id, first.key))
-        fanned[seed_id] = first.apply(seed, first.result_from_json(stored["result"]), run_id)
+        fanned[seed_id] = first.apply(seed, first.result_of(stored), run_id)
     sample = fanned[seed_id][entry["query_index"]]
     passed = [first]
     stage = following(first, sample)
     while stage is not None:
         stored = store.get_json(sample.output_key(run_id, stage.key))
         passed.append(stage)
-        moved = stage.apply(sample, stage.result_from_json(stored["result"]), run_id)
+        moved = stage.apply(sample, stage.result_of(stored), run_id)
         fork = next((f for f in (b.fork(sample) for b in BRANCHES[stage.key]) if f.id == entry["id"]), None)
         if fork is not None:  # the entry is a fork a branch took here: follow it
             sample, moved = fork, [fork]

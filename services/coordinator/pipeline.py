@@ -260,7 +260,7 @@ class PipelineRun:
         """Write the output durably (grouped, outputs.py), then move the item (or its samples) on."""
         await self.outputs.put(item.output_key(self.run_id, stage.key),
                                item.index if isinstance(item, Seed) else item.seed_index,
-                               {**item.output_header(), "result": stage.result_to_json(result)},
+                               {**item.output_header(), **stage.stored_result(result)},
                                f"{item.id}:{stage.key}")
         moved = self._apply(stage, item, result, restoring=False)
         for sample in moved:

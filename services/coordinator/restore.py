@@ -248,7 +248,7 @@ class RestoreWalk:
             recorded = self.restored.samples.get(item.seed.id, {})
             stored = run.reader.cache[key]
             level += [(sample.id, following(first), False) for sample in first.advance(
-                item, first.result_from_json(stored["result"]), self.run_id)
+                item, first.result_of(stored), self.run_id)
                 if not entry_usable(sample.id, recorded)]
         branches = [stage for stage in PIPELINE if stage.branches_from and stage.used(run.config)]
         while level:
@@ -288,7 +288,7 @@ class RestoreWalk:
         fanned: list[Sample] = []
         if not covered:
             stored = await run._read(item.output_key(self.run_id, first.key))
-            fanned = first.apply(item, first.result_from_json(stored["result"]), self.run_id)
+            fanned = first.apply(item, first.result_of(stored), self.run_id)
         for query_index in range(entry[2]):
             sample_id = layout.sample_id(self.run_id, item.seed.id, query_index)
             if entry_usable(sample_id, recorded):
@@ -324,7 +324,7 @@ class RestoreWalk:
         counted again) and restore the forks the manifest lacks."""
         run, stage = self.run, following(PIPELINE[0], sample)
         while stage is not None:
-            result = stage.result_from_json((await run._read(sample.output_key(self.run_id, stage.key)))["result"])
+            result = stage.result_of(await run._read(sample.output_key(self.run_id, stage.key)))
             moved = stage.apply(sample, result, self.run_id)
             for branch in BRANCHES[stage.key]:
                 fork_id = layout.fork_id(sample.id, branch.key)
@@ -361,7 +361,7 @@ class RestoreWalk:
                 else:
                     await run.queues[stage.key].put(item)
                 return
-            result = stage.result_from_json((await run._read(key))["result"])
+            result = stage.result_of(await run._read(key))
             moved = run._apply(stage, item, result, restoring=True)
             for other in (s for s in moved if s is not item):
                 if other.origin and other.id in recorded:

@@ -95,7 +95,7 @@ def _follow(store: StoredOutputs, run_id: str, walked: WalkedSample, stage: Pipe
             stored = store.get_json(sample.output_key(run_id, stage.key))
         except ObjectNotFound:
             return  # failed or never reached this stage
-        result = stage.result_from_json(stored["result"])
+        result = stage.result_of(stored)
         walk.charge(stage.provenances(result))
         walked.passed.append(stage)
         walked.results[stage.key] = result
@@ -125,10 +125,10 @@ def walk_run(store: Store, run_id: str) -> RunWalk:
     first = PIPELINE[0]
     walk = RunWalk()
     outputs = StoredOutputs(store, run_id)
-    seeds = [(stored["seed_index"], stored["seed_id"], stored["result"])
+    seeds = [(stored["seed_index"], stored["seed_id"], stored)
              for stored in outputs.first_stage_outputs(first.key)]
     for index, seed_id, data in sorted(seeds, key=lambda seed: seed[:2]):
-        result = first.result_from_json(data)
+        result = first.result_of(data)
         walk.charge(first.provenances(result))
         if first.rejected(result):
             continue

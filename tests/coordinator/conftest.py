@@ -10,6 +10,7 @@ from pathlib import Path
 
 import grpc
 import pytest
+from google.protobuf import json_format
 
 from mis.v1 import coordinator_pb2, coordinator_pb2_grpc
 from services.common.store import Store
@@ -82,7 +83,7 @@ def dataset_signature(store: Store, run_id: str) -> list[tuple]:
     for entry in result["samples"]:
         detox = outputs.get_json(layout.stage_output(run_id, entry["id"], DETOXIFY.key))
         rows.append((entry["seed_id"], entry["query_index"], entry["split"],
-                     detox["result"]["instruction"]["instruction"]))
+                     DETOXIFY.result_of(detox).instruction.instruction))
     return rows
 
 
@@ -106,6 +107,16 @@ def stored_outputs(store: Store, run_id: str) -> dict[str, dict]:
     return {**grouped, **single}
 
 
+def stored_results(store: Store, run_id: str) -> dict[str, dict]:
+    """Every stage result a run stored, by its output's key, as
+    json_format's JSON object (proto field names), decoded by its stage."""
+    results = {}
+    for key, stored in stored_outputs(store, run_id).items():
+        stage = BY_KEY[key.rsplit("/", 1)[-1].removesuffix(".json")]
+        results[key] = json_format.MessageToDict(stage.result_of(stored), preserving_proto_field_name=True)
+    return results
+
+
 def stored_output_count(store: Store, run_id: str) -> int:
     """How many stage outputs of the run are durable (read from its groups)."""
     keys = group_keys(run_id, store.list_keys(layout.outputs_prefix(run_id)))
@@ -113,5 +124,5 @@ def stored_output_count(store: Store, run_id: str) -> int:
 
 
 __all__ = ["small_config", "load_run_config", "InProcessStages", "address_env", "coordinator_stub",
-           "wait_finished", "dataset_signature", "stage_done_events", "stored_outputs",
+           "wait_finished", "dataset_signature", "stage_done_events", "stored_outputs", "stored_results",
            "stored_output_count", "DEMO_SEEDS", "STAGE_SERVICES"]

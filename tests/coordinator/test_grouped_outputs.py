@@ -3,7 +3,8 @@ services (in this process, offline backends) and the real S3 server: a run
 stores far fewer objects than outputs, each output once; and a run stored
 the way runs were before groups (one object per output, segments and
 checkpoint that name no groups) still resumes to the same run and exports
-the same dataset; a checkpoint made while a group is being written has the
+the same dataset, as does a run that stored its results as JSON; a
+checkpoint made while a group is being written has the
 resume list that group."""
 
 from __future__ import annotations
@@ -11,11 +12,15 @@ from __future__ import annotations
 import asyncio
 import json
 
+from google.protobuf import json_format
+
 from services.common.store import AsyncStore, Store
 from services.coordinator import layout
 from services.coordinator.callers import GrpcCallers
 from services.coordinator.outputs import GroupedWriter, group_keys
 from services.coordinator.runs import RunManager
+from services.coordinator.stages import BY_KEY
+from services.coordinator.stages.base import RESULT_JSON, RESULT_MESSAGE
 from tests.coordinator.conftest import dataset_signature, stored_outputs
 from tests.coordinator.test_pipeline import finished
 from tests.coordinator.test_scale import (SUCCEEDED, CountingStore, as_if_crashed_before_the_end,
@@ -61,18 +66,30 @@ def as_stored_before_groups(store: Store, run_id: str) -> None:
     store.put_json(layout.checkpoint_record(run_id), checkpoint)
 
 
-async def test_a_run_stored_one_object_per_output_resumes_and_exports_the_same(
-        stages, store, every_flush_checkpoints):
-    run_id = "before-groups"
-    final = await complete_run(store, stages, run_id, limit=10)
+def with_results_as_json(store: Store, run_id: str) -> int:
+    """Rewrite every stored output the way outputs were stored before results
+    were stored as messages: json_format's JSON object under `result`.
+    Returns how many outputs were rewritten."""
+    rewritten = 0
+    for group in groups_of(store, run_id):
+        outputs = []
+        for key, seed_index, stored in store.get_json(group)["outputs"]:
+            stage = BY_KEY[key.rsplit("/", 1)[-1].removesuffix(".json")]
+            result = stage.result_of(stored)
+            stored = {name: value for name, value in stored.items() if name != RESULT_MESSAGE}
+            stored[RESULT_JSON] = json_format.MessageToDict(result, preserving_proto_field_name=True)
+            outputs.append([key, seed_index, stored])
+            rewritten += 1
+        store.put_json(group, {**store.get_json(group), "outputs": outputs})
+    return rewritten
+
+
+async def resumes_the_same(store: Store, stages, run_id: str, final, replayed: str) -> None:
+    """A crash near the end, with half the manifest and the checkpoint lost:
+    the resume replays stored outputs (reading `replayed` keys), and the run
+    is the same, down to its exported dataset."""
     result = store.get_json(layout.result_record(run_id))
     signature = dataset_signature(store, run_id)
-    as_stored_before_groups(store, run_id)
-    assert not groups_of(store, run_id)
-    # The export and the review read outputs stored one per key.
-    assert dataset_signature(store, run_id) == signature
-    # A crash near the end, with half the manifest and the checkpoint lost:
-    # the resume replays outputs stored one per key, and the run is the same.
     as_if_crashed_before_the_end(store, run_id)
     segments = sorted(store.list_keys(layout.manifest_prefix(run_id)))
     for key in segments[len(segments) // 2:]:
@@ -84,10 +101,34 @@ async def test_a_run_stored_one_object_per_output_resumes_and_exports_the_same(
     resumed = await finished(manager, run_id)
     await manager.close()
     assert resumed.state == SUCCEEDED, resumed.message
-    assert [key for key in counting.reads if "/samples/" in key], "no output was replayed"
+    assert [key for key in counting.reads if replayed in key], "no output was replayed"
     assert store.get_json(layout.result_record(run_id)) == result
     assert progress_counts(resumed.progress) == progress_counts(final.progress)
     assert dataset_signature(store, run_id) == signature
+
+
+async def test_a_run_stored_one_object_per_output_resumes_and_exports_the_same(
+        stages, store, every_flush_checkpoints):
+    run_id = "before-groups"
+    final = await complete_run(store, stages, run_id, limit=10)
+    signature = dataset_signature(store, run_id)
+    as_stored_before_groups(store, run_id)
+    assert not groups_of(store, run_id)
+    # The export and the review read outputs stored one per key.
+    assert dataset_signature(store, run_id) == signature
+    await resumes_the_same(store, stages, run_id, final, replayed="/samples/")
+
+
+async def test_a_run_that_stored_results_as_json_resumes_and_exports_the_same(
+        stages, store, every_flush_checkpoints):
+    run_id = "results-as-json"
+    final = await complete_run(store, stages, run_id, limit=10)
+    signature = dataset_signature(store, run_id)
+    assert with_results_as_json(store, run_id) > 0
+    assert not [stored for group in groups_of(store, run_id)
+                for _, _, stored in store.get_json(group)["outputs"] if RESULT_MESSAGE in stored]
+    assert dataset_signature(store, run_id) == signature
+    await resumes_the_same(store, stages, run_id, final, replayed=layout.outputs_prefix(run_id))
 
 
 async def test_a_group_being_written_is_listed_by_a_resume_from_now_until_it_is_pinned(store):

@@ -24,7 +24,7 @@ from services.coordinator import layout
 from services.coordinator.callers import GrpcCallers
 from services.coordinator.export import export_run
 from services.coordinator.runs import RunManager
-from tests.coordinator.conftest import small_config, stored_outputs
+from tests.coordinator.conftest import small_config, stored_results
 from tests.support.inprocess import InProcessStages
 from tests.support.processes import vllm_env
 
@@ -38,10 +38,10 @@ MODELS = ("tiny", "tiny-vlm")
 def stage_outputs(store, run_id: str) -> dict[str, list[dict]]:
     """Every stage output of the run, by stage."""
     outputs: dict[str, list[dict]] = {stage: [] for stage in STAGES}
-    for key, stored in stored_outputs(store, run_id).items():
+    for key, result in stored_results(store, run_id).items():
         stage = key.rsplit("/", 1)[-1].removesuffix(".json")
         if stage in outputs:
-            outputs[stage].append(stored["result"])
+            outputs[stage].append(result)
     return outputs
 
 
@@ -131,15 +131,15 @@ async def test_every_demo_seed_on_vllm_parses_at_every_stage_and_exports_samples
     exported = [json.loads(line) for line in (folder / "samples.jsonl").read_text().splitlines()]
     train = [row for row in exported if row["split"] == "train"]
     assert len(train) == manifest.per_split["train"]
-    by_key = stored_outputs(store, final.id)
+    by_key = stored_results(store, final.id)
     for row in train:
         sample = row["id"]
         assert row["cot_label"].strip()
         made = {(m["stage"], m["backend"], m["model"]) for m in row["provenance"]["models"]}
         assert {stage for stage, backend, model in made if backend == "openai" and model in MODELS} \
             >= set(STAGES), made
-        seed = by_key[layout.extract_output(final.id, row["provenance"]["seed_id"])]["result"]
+        seed = by_key[layout.extract_output(final.id, row["provenance"]["seed_id"])]
         assert any(made_by_vllm(r) for r in records(seed))
         for stage in STAGES[1:]:
-            result = by_key[layout.stage_output(final.id, sample, stage)]["result"]
+            result = by_key[layout.stage_output(final.id, sample, stage)]
             assert any(made_by_vllm(r) for r in records(result)), (stage, records(result))

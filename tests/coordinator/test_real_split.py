@@ -26,7 +26,7 @@ from services.coordinator.pipeline import PipelineRun, RunInputs
 from services.coordinator.progress import ProgressTracker
 from services.coordinator.runs import RunManager
 from services.coordinator.stages.retrieve import RETRIEVE
-from tests.coordinator.conftest import small_config, stored_outputs
+from tests.coordinator.conftest import small_config, stored_results
 from tests.coordinator.recording import Recording
 from tests.coordinator.test_pipeline import WorkerThreads, finished
 
@@ -54,13 +54,13 @@ async def test_a_real_target_makes_forks_of_hard_samples_with_retrieved_photos(r
     kept = {entry["id"]: entry for entry in result["samples"]}
     real = [entry for entry in result["samples"] if entry["split"] == "real"]
     assert len(real) == REAL
-    outputs = stored_outputs(store, real_run.id)
+    outputs = stored_results(store, real_run.id)
     for entry in real:
         origin = entry["id"].removesuffix(f"-{RETRIEVE.key}")
         assert entry["id"] == layout.fork_id(origin, RETRIEVE.key)
         assert kept[origin]["split"] == "hard"  # the sample itself stays in its split
-        drawn = outputs[layout.stage_output(real_run.id, origin, "render")]["result"]["pair"]
-        retrieved = outputs[layout.stage_output(real_run.id, entry["id"], RETRIEVE.key)]["result"]
+        drawn = outputs[layout.stage_output(real_run.id, origin, "render")]["pair"]
+        retrieved = outputs[layout.stage_output(real_run.id, entry["id"], RETRIEVE.key)]
         assert retrieved["corpus"] == "bundled:bundled-corpus-v1"
         for number in (1, 2):
             photo = retrieved[f"photo{number}"]
@@ -86,7 +86,7 @@ async def test_the_real_split_exports_as_mis_real_with_photo_provenance(real_run
                for line in (folder / "samples.jsonl").read_text().splitlines()}
     real = [s for s in samples.values() if s["split"] == "real"]
     assert len(real) == REAL
-    outputs = stored_outputs(store, real_run.id)
+    outputs = stored_results(store, real_run.id)
     for number, (record, sample) in enumerate(zip(records, real), 1):
         assert record["image_path1"] == f"real_image/{number}/object1.png"
         assert record["question"] == sample["instruction"]
@@ -94,7 +94,7 @@ async def test_the_real_split_exports_as_mis_real_with_photo_provenance(real_run
         assert [p["object"] for p in photos] == [1, 2]
         for image_number, photo in zip((1, 2), photos):
             written = (folder / record[f"image_path{image_number}"]).read_bytes()
-            stored = outputs[layout.stage_output(real_run.id, sample["id"], RETRIEVE.key)]["result"]
+            stored = outputs[layout.stage_output(real_run.id, sample["id"], RETRIEVE.key)]
             assert hashlib.sha256(written).hexdigest() == stored["pair"][f"image{image_number}"]["sha256"]
             assert photo["corpus"] == "bundled:bundled-corpus-v1" and photo["index"] == "bundled"
             assert photo["item_id"] == stored[f"photo{image_number}"]["photo"]["item_id"]
@@ -151,11 +151,11 @@ class RetrievalStored(logging.Handler):
 def real_outcome(store, run_id: str) -> tuple[list, dict]:
     """What a run made of its real split: kept samples and each fork's photos."""
     result = store.get_json(layout.result_record(run_id))
-    outputs = stored_outputs(store, run_id)
+    outputs = stored_results(store, run_id)
     photos = {}
     for entry in result["samples"]:
         if entry["split"] == "real":
-            stored = outputs[layout.stage_output(run_id, entry["id"], RETRIEVE.key)]["result"]
+            stored = outputs[layout.stage_output(run_id, entry["id"], RETRIEVE.key)]
             photos[entry["id"]] = (stored["photo1"]["photo"]["item_id"], stored["photo2"]["photo"]["item_id"])
     return [(e["id"], e["split"]) for e in result["samples"]], photos
 
@@ -189,7 +189,7 @@ async def test_resume_in_the_middle_of_the_retrieve_stage_repeats_no_finished_re
     # Stop the coordinator's work, as a crash would (the held calls never return).
     await manager.close()
     await threads.settle()
-    stored = set(stored_outputs(store, run.id))
+    stored = set(stored_results(store, run.id))
     retrieved_before = {key for key in stored if key.endswith(f"/{RETRIEVE.key}.json")}
     assert retrieved_before, "no retrieval had finished before the interruption"
 
