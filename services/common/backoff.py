@@ -5,7 +5,9 @@ counting, jittered exponential delays and the final error live here once.
 A policy is bounded by attempts and, when it sets `max_elapsed_seconds`, by
 time: no attempt starts once that much time has passed since the first, so
 "retried for about a minute" is a bound the code keeps, not a sum of
-per-layer delays.
+per-layer delays. The bound is checked before each delay (a delay that would
+end past it is not waited) and again after it, since a loaded machine wakes
+a sleeper late: an attempt that would start past the bound is not made.
 """
 
 from __future__ import annotations
@@ -36,16 +38,20 @@ class Backoff:
         base = min(self.initial_seconds * self.multiplier ** (attempt - 1), self.max_seconds)
         return base * (1 + random.uniform(-self.jitter, self.jitter))
 
-    def next_delay(self, attempt: int, started: float, hint: float | None = None) -> float | None:
+    def next_delay(self, attempt: int, started: float, hint: float | None = None,
+                   now: float | None = None) -> float | None:
         """The delay before another attempt, or None when the policy is spent:
         `attempt` attempts made, or the next would start past the time bound."""
         if attempt >= self.max_attempts:
             return None
         delay = self.delay(attempt, hint)
-        if self.max_elapsed_seconds is not None and \
-                time.monotonic() + delay - started > self.max_elapsed_seconds:
+        if self.past_bound(started, (time.monotonic() if now is None else now) + delay):
             return None
         return delay
+
+    def past_bound(self, started: float, moment: float) -> bool:
+        """Whether an attempt at `moment` would start past the time bound."""
+        return self.max_elapsed_seconds is not None and moment - started > self.max_elapsed_seconds
 
 
 class RetriesExhausted(Exception):
@@ -78,14 +84,17 @@ async def retry(call: Callable[[], Awaitable[T]], *, policy: Backoff,
             if on_retry is not None:
                 on_retry(attempt, exc)
             await asyncio.sleep(delay)
+            if policy.past_bound(started, time.monotonic()):
+                raise RetriesExhausted(attempt, exc, time.monotonic() - started) from exc
 
 
 def retry_blocking(call: Callable[[], T], *, policy: Backoff,
                    transient: Callable[[BaseException], bool],
-                   sleep: Callable[[float], None] = time.sleep) -> tuple[T, int]:
+                   sleep: Callable[[float], None] = time.sleep,
+                   clock: Callable[[], float] = time.monotonic) -> tuple[T, int]:
     """`retry` for blocking code (the store runs in worker threads): the same
     attempt bound, delays and final `RetriesExhausted`."""
-    attempt, started = 0, time.monotonic()
+    attempt, started = 0, clock()
     while True:
         attempt += 1
         try:
@@ -93,7 +102,9 @@ def retry_blocking(call: Callable[[], T], *, policy: Backoff,
         except Exception as exc:
             if not transient(exc):
                 raise
-            delay = policy.next_delay(attempt, started)
+            delay = policy.next_delay(attempt, started, now=clock())
             if delay is None:
-                raise RetriesExhausted(attempt, exc, time.monotonic() - started) from exc
+                raise RetriesExhausted(attempt, exc, clock() - started) from exc
             sleep(delay)
+            if policy.past_bound(started, clock()):
+                raise RetriesExhausted(attempt, exc, clock() - started) from exc

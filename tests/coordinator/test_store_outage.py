@@ -53,13 +53,24 @@ async def test_an_outage_longer_than_the_bound_fails_the_write_naming_key_attemp
 
 def assert_gave_up_within_the_bound(message: str, what: str, started: list[float], bound: float) -> None:
     """The error names the call, the attempts and the bound; the call was
-    retried, and no attempt started past the bound. (The seconds the message
-    gives include the last attempt itself, which a loaded machine stretches.)"""
+    retried, and it gave up at the bound, not a multiple of it (were the
+    bound ignored, these policies would retry for minutes).
+
+    The helper keeps the bound on its own clock (tests/foundation/test_backoff.py
+    proves it exactly, late wake-ups included); the moments here are taken
+    where the client sends, a few calls after the helper's check, so they get
+    `CHECK_TO_SEND` on top of the bound for a loaded machine. The seconds
+    the message gives include the last attempt itself."""
     found = re.match(what + r": .* \(gave up after (\d+) attempts in ([\d.]+) s, the retry bound\)$",
                      message)
     assert found, message
     assert int(found[1]) == len(started) > 1
-    assert started[-1] - started[0] <= bound
+    assert started[-1] - started[0] <= bound + CHECK_TO_SEND
+
+
+# Time from the helper's bound check to the client's send, allowed on a
+# loaded machine (a thread waiting for the interpreter lock or a core).
+CHECK_TO_SEND = 0.25
 
 
 async def test_async_writes_riding_out_an_outage_leave_the_worker_threads_free(store, s3_server):
