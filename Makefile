@@ -64,7 +64,14 @@ $(LMMS_VENV)/.installed: requirements/lmms-eval.txt
 	$(LMMS_VENV)/bin/python -m pip uninstall --quiet -y torchvision || true
 	touch $@
 
-setup-test: setup-ml setup-node setup-browser setup-vllm setup-lmms
+## setup-test: everything the tests need. The three venvs, the npm packages and
+## Chromium are independent, so they install side by side (each spends minutes
+## unpacking and compiling, torch in every venv); -O keeps each one's output together.
+SETUP_TEST_PARTS := setup-ml setup-node setup-browser setup-vllm setup-lmms
+SETUP_JOBS ?= 5
+
+setup-test:
+	$(MAKE) --no-print-directory --jobs=$(SETUP_JOBS) --output-sync=target $(SETUP_TEST_PARTS)
 
 ## proto: regenerate the Python contracts package mis/v1 from proto/mis/v1
 proto: $(VENV)/.ml
@@ -90,7 +97,8 @@ stack: setup
 	$(VENV)/bin/mis stack up
 
 ## test: every tier, the vLLM integration tier included
-test: setup-test proto-check
+test: setup-test
+	$(MAKE) --no-print-directory proto-check
 	MIS_REQUIRE_VLLM=1 $(PY) -m pytest -q --durations=15
 
 ## test-fast: everything but the integration tier
