@@ -135,6 +135,11 @@ class VllmServer:
              # prefill is chunked ("CPU Generator does not use offset", then the
              # server is gone): every prompt is prefilled whole (docs/stages.md).
              "--no-enable-chunked-prefill", "--max-num-batched-tokens", "8192",
+             # On the CPU, vLLM compiles the model with torch.compile's inductor
+             # (C++ kernels built with gcc) before it answers: over a minute of
+             # each boot on two cores, for kernels the tests never time. They
+             # exercise the server's API, so the model runs eagerly.
+             "--enforce-eager",
              *(["--limit-mm-per-prompt", f'{{"image": {self.images_per_prompt}}}']
                if self.images_per_prompt else [])]),
             env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
