@@ -137,8 +137,10 @@ class VllmServer:
              "--no-enable-chunked-prefill", "--max-num-batched-tokens", "8192",
              # On the CPU, vLLM compiles the model with torch.compile's inductor
              # (C++ kernels built with gcc) before it answers: over a minute of
-             # each boot on two cores, for kernels the tests never time. They
-             # exercise the server's API, so the model runs eagerly.
+             # each first boot on two cores. The tests exercise the server's API,
+             # and the benchmarks (bench/judge.py, bench/pipeline.py) compare
+             # both sides of each ratio on the same servers, so the model runs
+             # eagerly.
              "--enforce-eager",
              *(["--limit-mm-per-prompt", f'{{"image": {self.images_per_prompt}}}']
                if self.images_per_prompt else [])]),
