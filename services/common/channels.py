@@ -52,6 +52,13 @@ def target_for(endpoints: str | Sequence[str]) -> str:
     return "ipv4:" + ",".join(hosts)
 
 
+def request_id_metadata() -> tuple[tuple[str, str], ...]:
+    """The metadata that carries the current request id to the next service
+    (empty outside a request)."""
+    request_id = request_id_var.get()
+    return ((REQUEST_ID_KEY, request_id),) if request_id else ()
+
+
 class _Deadlines:
     """Adds the default deadline to calls made without one, and carries the
     current request id to the next service."""
@@ -61,9 +68,9 @@ class _Deadlines:
 
     def details(self, details: grpc.aio.ClientCallDetails) -> grpc.aio.ClientCallDetails:
         metadata = grpc.aio.Metadata(*(details.metadata or ()))
-        request_id = request_id_var.get()
-        if request_id and REQUEST_ID_KEY not in metadata:
-            metadata.add(REQUEST_ID_KEY, request_id)
+        if REQUEST_ID_KEY not in metadata:
+            for key, value in request_id_metadata():
+                metadata.add(key, value)
         timeout = details.timeout if details.timeout is not None else self.seconds
         return grpc.aio.ClientCallDetails(details.method, timeout, metadata,
                                           details.credentials, details.wait_for_ready)
@@ -94,8 +101,15 @@ def open_channel(endpoints: str | Sequence[str], *,
                  max_message_bytes: int = 64 * 1024 * 1024,
                  max_attempts: int = 5,
                  tls_ca: Path | None = None, tls_cert: Path | None = None,
-                 tls_key: Path | None = None, use_tls: bool = False) -> grpc.aio.Channel:
-    """An aio channel with round robin, UNAVAILABLE retries and default deadlines."""
+                 tls_key: Path | None = None, use_tls: bool = False,
+                 call_defaults: bool = True) -> grpc.aio.Channel:
+    """An aio channel with round robin, UNAVAILABLE retries and default deadlines.
+
+    `call_defaults=False` leaves out the interceptors that add the default
+    deadline and the request id: for a caller on a hot path that passes
+    `timeout=` and `metadata=request_id_metadata()` on every call itself. An
+    interceptor costs each call a task and a copy of its details: about 5%
+    of the coordinator's CPU per sample, in bench/scale.py's profile."""
     options = [
         ("grpc.service_config", service_config(max_attempts)),
         ("grpc.enable_retries", 1),
@@ -112,7 +126,7 @@ def open_channel(endpoints: str | Sequence[str], *,
         ("grpc.use_local_subchannel_pool", 1),
     ]
     interceptors = [cls(deadline_seconds) for cls in (_UnaryUnary, _UnaryStream,
-                                                      _StreamUnary, _StreamStream)]
+                                                      _StreamUnary, _StreamStream)] if call_defaults else None
     target = target_for(endpoints)
     if use_tls or tls_ca or tls_cert:
         return grpc.aio.secure_channel(target, channel_credentials(tls_ca, tls_cert, tls_key),

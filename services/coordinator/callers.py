@@ -24,6 +24,7 @@ from typing import Any, Awaitable, Callable, Protocol
 import grpc
 
 from mis.v1 import common_pb2, coordinator_pb2
+from services.common.channels import request_id_metadata
 from services.common.errors import InvalidArgument, Unavailable
 from services.coordinator.config import StageAddresses
 from services.coordinator.metrics import CoordinatorMetrics
@@ -71,7 +72,7 @@ class GrpcCaller:
             stub = self._stubs[address] = (channel, self.api.stub(channel))
         method = getattr(stub[1], self.api.method)
         try:
-            return await method(request, timeout=self.timeout_seconds)
+            return await method(request, timeout=self.timeout_seconds, metadata=request_id_metadata())
         except grpc.aio.AioRpcError as exc:
             reason = f"{address}: {exc.code().name}: {exc.details()}"
             if exc.code() in _REPLICA_GONE:
@@ -144,7 +145,8 @@ class GrpcCallers:
             addresses = list(pool.order)
             replies = await asyncio.gather(
                 *(getattr(api.stub(pool.channels[address]), api.method)(
-                    api.request(), timeout=self.info_timeout_seconds) for address in addresses),
+                    api.request(), timeout=self.info_timeout_seconds, metadata=request_id_metadata())
+                  for address in addresses),
                 return_exceptions=True)
         finally:
             await pool.close()

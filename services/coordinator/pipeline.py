@@ -304,8 +304,11 @@ class PipelineRun:
             if isinstance(item, Sample):
                 self.tracker.per_split[item.split] += 1
                 item.outcome = DONE
-                self._remember_done(done_record(item), fingerprint_of(item))
-            self._note_outcome(item, moved)
+                fingerprint = fingerprint_of(item)
+                self._remember_done(done_record(item), fingerprint)
+                self._note_outcome(item, moved, fingerprint)
+            else:
+                self._note_outcome(item, moved)
             self._close_unit(item)
         return moved
 
@@ -318,13 +321,16 @@ class PipelineRun:
             self.near_duplicates.add(record.index_order, record.id, fingerprint)
         self.dedup_seconds += time.perf_counter() - started
 
-    def _note_outcome(self, item: Seed | Sample, moved: list[Sample]) -> None:
-        """The item's manifest entry, now that its outcome and outputs are durable."""
+    def _note_outcome(self, item: Seed | Sample, moved: list[Sample],
+                      fingerprint: filter_pb2.Fingerprint | None = None) -> None:
+        """The item's manifest entry, now that its outcome and outputs are
+        durable; `fingerprint`: a done sample's, when the caller made it already."""
         prompt, completion, gpu, passed, branches = self.costs.pop(item.id, [0, 0, 0.0, [], []])
         if isinstance(item, Seed):
             entry, seed_index = [SEED, item.seed.id, len(moved), prompt, completion, gpu], item.index
         else:
-            fingerprint = fingerprint_of(item) if item.outcome == DONE else filter_pb2.Fingerprint()
+            if fingerprint is None:
+                fingerprint = fingerprint_of(item) if item.outcome == DONE else filter_pb2.Fingerprint()
             entry = [SAMPLE, item.id, item.seed_id, item.query_index,
                      item.outcome, passed, item.classified.split if item.classified else 0,
                      fingerprint.instruction_text, fingerprint.image1_phash, fingerprint.image2_phash,

@@ -126,7 +126,7 @@ class ReplicaPool:
             if address not in self.channels:
                 self.channels[address] = open_channel(
                     address, deadline_seconds=self.deadline_seconds, max_attempts=2,
-                    max_message_bytes=self.max_message_bytes)
+                    max_message_bytes=self.max_message_bytes, call_defaults=False)
                 if self.order:
                     log.info("replica added", extra={"address": address})
         for address in list(self.channels):

@@ -163,6 +163,8 @@ class NearDuplicateIndex:
         self.token_count = np.zeros(64, dtype=np.int64)
         self.tokens_used = 0
         self.marked = np.zeros(1024, dtype=bool)  # scratch: the tokens of the group being compared
+        self.sketch = MinHash(num_perm=NUM_PERM, seed=MINHASH_SEED, scheme=MINHASH_SCHEME,
+                              permutations=_permutations())
         self.items = 0
 
     def __len__(self) -> int:
@@ -298,8 +300,10 @@ class NearDuplicateIndex:
         return np.where(union == 0, 1.0, shared / np.maximum(union, 1))
 
     def _signature(self, tokens: tuple[int, ...]) -> np.ndarray:
-        sketch = MinHash(num_perm=NUM_PERM, seed=MINHASH_SEED, scheme=MINHASH_SCHEME,
-                         permutations=_permutations())
+        # One sketch, cleared for each signature: building a MinHash costs
+        # more than hashing a short instruction's tokens into it.
+        sketch = self.sketch
+        sketch.clear()
         sketch.update_batch([token.to_bytes(4, "little") for token in tokens])
         return sketch.hashvalues
 
