@@ -181,28 +181,25 @@ class PipelineRun:
         """One batch call, counted and timed, in one of the stage's fairly
         shared slots; its per-item results in order."""
         async with self.shares[stage.key].slot(self.run_id):
-            return await self._call_in_slot(stage, pending)
-
-    async def _call_in_slot(self, stage: PipelineStage, pending: list) -> Sequence[Any]:
-        counts = self.tracker.stages[stage.stage]
-        counts.in_flight += len(pending)
-        self.tracker.changed()
-        started = time.perf_counter()
-        request = stage.request(pending, self.context, self.stage_configs[stage.key].backend)
-        try:
-            results = stage.results_of(await self.callers[stage.key](request), len(pending))
-        except TransientStageError:
-            self.metrics.stage_calls.labels(stage.key, "transient").inc()
-            raise
-        except StageCallError:
-            self.metrics.stage_calls.labels(stage.key, "refused").inc()
-            raise
-        finally:
-            self.metrics.stage_seconds.labels(stage.key).observe(time.perf_counter() - started)
-            counts.in_flight -= len(pending)
+            counts = self.tracker.stages[stage.stage]
+            counts.in_flight += len(pending)
             self.tracker.changed()
-        self.metrics.stage_calls.labels(stage.key, "ok").inc()
-        return results
+            started = time.perf_counter()
+            request = stage.request(pending, self.context, self.stage_configs[stage.key].backend)
+            try:
+                results = stage.results_of(await self.callers[stage.key](request), len(pending))
+            except TransientStageError:
+                self.metrics.stage_calls.labels(stage.key, "transient").inc()
+                raise
+            except StageCallError:
+                self.metrics.stage_calls.labels(stage.key, "refused").inc()
+                raise
+            finally:
+                self.metrics.stage_seconds.labels(stage.key).observe(time.perf_counter() - started)
+                counts.in_flight -= len(pending)
+                self.tracker.changed()
+            self.metrics.stage_calls.labels(stage.key, "ok").inc()
+            return results
 
     async def _process(self, stage: PipelineStage, batch: list) -> None:
         """One batch through one stage, with retries of transient faults per item."""
@@ -301,14 +298,13 @@ class PipelineRun:
         if any(s is item for s in moved):
             self.tracker.changed()
         else:
+            fingerprint = None
             if isinstance(item, Sample):
                 self.tracker.per_split[item.split] += 1
                 item.outcome = DONE
                 fingerprint = fingerprint_of(item)
                 self._remember_done(done_record(item), fingerprint)
-                self._note_outcome(item, moved, fingerprint)
-            else:
-                self._note_outcome(item, moved)
+            self._note_outcome(item, moved, fingerprint)
             self._close_unit(item)
         return moved
 
@@ -324,13 +320,12 @@ class PipelineRun:
     def _note_outcome(self, item: Seed | Sample, moved: list[Sample],
                       fingerprint: filter_pb2.Fingerprint | None = None) -> None:
         """The item's manifest entry, now that its outcome and outputs are
-        durable; `fingerprint`: a done sample's, when the caller made it already."""
+        durable; `fingerprint` is a done sample's (a rejected one has none)."""
         prompt, completion, gpu, passed, branches = self.costs.pop(item.id, [0, 0, 0.0, [], []])
         if isinstance(item, Seed):
             entry, seed_index = [SEED, item.seed.id, len(moved), prompt, completion, gpu], item.index
         else:
-            if fingerprint is None:
-                fingerprint = fingerprint_of(item) if item.outcome == DONE else filter_pb2.Fingerprint()
+            fingerprint = filter_pb2.Fingerprint() if fingerprint is None else fingerprint
             entry = [SAMPLE, item.id, item.seed_id, item.query_index,
                      item.outcome, passed, item.classified.split if item.classified else 0,
                      fingerprint.instruction_text, fingerprint.image1_phash, fingerprint.image2_phash,

@@ -163,6 +163,7 @@ class NearDuplicateIndex:
         self.token_count = np.zeros(64, dtype=np.int64)
         self.tokens_used = 0
         self.marked = np.zeros(1024, dtype=bool)  # scratch: the tokens of the group being compared
+        # One MinHash, cleared for each signature: making one costs more than hashing a few tokens.
         self.sketch = MinHash(num_perm=NUM_PERM, seed=MINHASH_SEED, scheme=MINHASH_SCHEME,
                               permutations=_permutations())
         self.items = 0
@@ -300,12 +301,9 @@ class NearDuplicateIndex:
         return np.where(union == 0, 1.0, shared / np.maximum(union, 1))
 
     def _signature(self, tokens: tuple[int, ...]) -> np.ndarray:
-        # One sketch, cleared for each signature: building a MinHash costs
-        # more than hashing a short instruction's tokens into it.
-        sketch = self.sketch
-        sketch.clear()
-        sketch.update_batch([token.to_bytes(4, "little") for token in tokens])
-        return sketch.hashvalues
+        self.sketch.clear()
+        self.sketch.update_batch([token.to_bytes(4, "little") for token in tokens])
+        return self.sketch.hashvalues
 
     def _text_keys(self, tokens: tuple[int, ...]) -> list[int]:
         if self.bands is None:
@@ -383,11 +381,9 @@ def _gather(buckets: dict[int, int | list[int]], keys: list[int]) -> set[int]:
     found: set[int] = set()
     for key in keys:
         held = buckets.get(key)
-        if held is None:
-            continue
         if isinstance(held, int):
             found.add(held)
-        else:
+        elif held is not None:
             found.update(held)
     return found
 
