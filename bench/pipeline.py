@@ -61,14 +61,15 @@ from services.coordinator.stages import BY_KEY, PIPELINE, RunContext, following 
 from services.coordinator.runs import RunManager  # noqa: E402
 
 SEEDS = Path(__file__).resolve().parents[1] / "services" / "coordinator" / "data" / "demo-seeds.jsonl"
+# The stages' own options (small drawings, a fixed seed).
+OPTIONS = {"extract": {"queries_per_seed": 2}, "refine": {"width": 64, "height": 64, "seed": 1}}
 
 
 def run_config(seeds: int, concurrency: int) -> coordinator_pb2.RunConfig:
     return parse_run_config({
         "name": "bench", "seeds": [{"uri": str(SEEDS), "format": "jsonl", "limit": seeds}],
-        "queries_per_seed": 2, "render": {"width": 64, "height": 64, "seed": 1},
-        "stages": {key: {"concurrency": concurrency, "batch_size": 1, "timeout_seconds": 600}
-                   for key in BY_KEY}})
+        "stages": {key: {"concurrency": concurrency, "batch_size": 1, "timeout_seconds": 600,
+                         "options": OPTIONS.get(key, {})} for key in BY_KEY}})
 
 
 class DirectClient:

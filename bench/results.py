@@ -57,7 +57,7 @@ async def stored_results(store: Store, env: dict, seeds: int) -> list:
         await manager.close()
     finally:
         await stages.stop()
-    by_stage = {stage.key: stage for stage in PIPELINE}
+    by_stage = {stage.stored_as: stage for stage in PIPELINE}
     results = []
     for key in store.list_keys(layout.run_prefix(run.id) + "outputs/"):
         for output_key, _, stored in store.get_json(key)["outputs"]:

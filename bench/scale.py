@@ -72,6 +72,8 @@ import grpc  # noqa: E402
 
 DEMO = Path(__file__).resolve().parents[1] / "services" / "coordinator" / "data" / "demo-seeds.jsonl"
 QUERIES_PER_SEED = 2
+# The stages' own options (small drawings, a fixed seed).
+OPTIONS = {"extract": {"queries_per_seed": QUERIES_PER_SEED}, "refine": {"width": 32, "height": 32, "seed": 1}}
 DIRECT_SEEDS = 250  # seeds the direct client sends
 CHECKPOINT_SECONDS = "10"
 DIRECT_IN_FLIGHT = 64  # seeds it keeps in flight (the services accept 100 calls at once)
@@ -95,9 +97,8 @@ def write_seeds(path: Path, samples: int) -> int:
 def run_config(seeds: Path, concurrency: int, batch_size: int) -> coordinator_pb2.RunConfig:
     return parse_run_config({
         "name": "scale", "seeds": [{"uri": str(seeds), "format": "jsonl"}],
-        "queries_per_seed": QUERIES_PER_SEED, "render": {"width": 32, "height": 32, "seed": 1},
-        "stages": {key: {"concurrency": concurrency, "batch_size": batch_size, "timeout_seconds": 600}
-                   for key in BY_KEY}})
+        "stages": {key: {"concurrency": concurrency, "batch_size": batch_size, "timeout_seconds": 600,
+                         "options": OPTIONS.get(key, {})} for key in BY_KEY}})
 
 
 def peak_rss_mb(pid: int) -> float:

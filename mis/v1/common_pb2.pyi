@@ -16,6 +16,7 @@ class Stage(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     STAGE_UNSPECIFIED: _ClassVar[Stage]
     STAGE_EXTRACT: _ClassVar[Stage]
     STAGE_DETOXIFY: _ClassVar[Stage]
+    STAGE_REFINE: _ClassVar[Stage]
     STAGE_RENDER: _ClassVar[Stage]
     STAGE_FILTER: _ClassVar[Stage]
     STAGE_ANNOTATE: _ClassVar[Stage]
@@ -45,6 +46,7 @@ class Split(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
 STAGE_UNSPECIFIED: Stage
 STAGE_EXTRACT: Stage
 STAGE_DETOXIFY: Stage
+STAGE_REFINE: Stage
 STAGE_RENDER: Stage
 STAGE_FILTER: Stage
 STAGE_ANNOTATE: Stage

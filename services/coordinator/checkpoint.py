@@ -42,7 +42,7 @@ from services.coordinator.finish import DoneRecord
 from services.coordinator.manifest import SEED
 from services.coordinator.progress import ProgressTracker
 from services.coordinator.sample import DONE, REJECTED, SPLIT_NAMES
-from services.coordinator.stages import BY_KEY, PIPELINE
+from services.coordinator.stages import PIPELINE, named
 from services.filter.deduplication import RunDeduplication
 from services.filter.fingerprints import Thresholds
 from services.filter.index_state import deduplication_from_state, deduplication_state
@@ -68,7 +68,7 @@ def count_entry(tracker: ProgressTracker, entry: list) -> None:
     else:
         outcome, passed, split = entry[4], entry[5], entry[6]
         for number, key in enumerate(passed):
-            counts = tracker.stages[BY_KEY[key].stage]
+            counts = tracker.stages[named(key).stage]  # a former key in a run stored before a rename
             if outcome == REJECTED and number == len(passed) - 1:
                 counts.rejected += 1
             else:

@@ -60,13 +60,13 @@ def replay(store: "Store | StoredOutputs", run_id: str, entry: dict, fanned: dic
     seed_id = entry["seed_id"]
     if seed_id not in fanned:
         seed = Seed(common_pb2.Seed(id=seed_id), entry["seed_index"])
-        stored = store.get_json(seed.output_key(run_id, first.key))
+        stored = store.get_json(seed.output_key(run_id, first.stored_as))
         fanned[seed_id] = first.apply(seed, first.result_of(stored), run_id)
     sample = fanned[seed_id][entry["query_index"]]
     passed = [first]
     stage = following(first, sample)
     while stage is not None:
-        stored = store.get_json(sample.output_key(run_id, stage.key))
+        stored = store.get_json(sample.output_key(run_id, stage.stored_as))
         passed.append(stage)
         moved = stage.apply(sample, stage.result_of(stored), run_id)
         fork = next((f for f in (b.fork(sample) for b in BRANCHES[stage.key]) if f.id == entry["id"]), None)

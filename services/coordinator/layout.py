@@ -5,7 +5,8 @@ run's durable state and no other database is needed.
 
     runs/<run>/run.json                      config, state, message, timestamps
     runs/<run>/seeds/<seed-key>/extract.json the first stage's result for one seed
-    runs/<run>/samples/<sample>/<stage>.json every later stage, by its declared key
+    runs/<run>/samples/<sample>/<stage>.json every later stage, by its stored name (its key, or
+                                             the name it was first stored under: render)
     runs/<run>/outputs/<n>.json              stage outputs stored together, under the keys above
                                              (outputs.py; a run may hold both shapes)
     runs/<run>/failures/<item>.json          an item that exhausted its retries

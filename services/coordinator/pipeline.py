@@ -255,7 +255,7 @@ class PipelineRun:
 
     async def _accept(self, stage: PipelineStage, item: Seed | Sample, result: Any) -> None:
         """Write the output durably (grouped, outputs.py), then move the item (or its samples) on."""
-        await self.outputs.put(item.output_key(self.run_id, stage.key),
+        await self.outputs.put(item.output_key(self.run_id, stage.stored_as),
                                item.index if isinstance(item, Seed) else item.seed_index,
                                {**item.output_header(), **stage.stored_result(result)},
                                f"{item.id}:{stage.key}")

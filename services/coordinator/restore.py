@@ -187,7 +187,7 @@ class RestoreWalk:
             if seed.id in self.restored.seeds:
                 run.open_units += 1
                 await self._restore_recorded(item)
-            elif item.output_key(self.run_id, first.key) in self.existing:
+            elif item.output_key(self.run_id, first.stored_as) in self.existing:
                 run.open_units += 1
                 await self._restore(item, first)
             elif failure_key in self.existing:
@@ -240,7 +240,7 @@ class RestoreWalk:
         below the feed record are probed, each stage's only for the samples
         whose output of the stage before exists."""
         run, first = self.run, PIPELINE[0]
-        keys = {item.output_key(self.run_id, first.key): item for item in window
+        keys = {item.output_key(self.run_id, first.stored_as): item for item in window
                 if not self._covered(item) and (item.index < self.stored_below if self.probing else True)}
         level = []
         for key in await self._fetch(keys):
@@ -252,7 +252,7 @@ class RestoreWalk:
                 if not entry_usable(sample.id, recorded)]
         branches = [stage for stage in PIPELINE if stage.branches_from and stage.used(run.config)]
         while level:
-            wanted = {layout.stage_output(self.run_id, sid, stage.key): (sid, stage, fork)
+            wanted = {layout.stage_output(self.run_id, sid, stage.stored_as): (sid, stage, fork)
                       for sid, stage, fork in level if stage is not None}
             level = []
             for key in await self._fetch(wanted):
@@ -287,7 +287,7 @@ class RestoreWalk:
         self._count(entry, item.index)
         fanned: list[Sample] = []
         if not covered:
-            stored = await run._read(item.output_key(self.run_id, first.key))
+            stored = await run._read(item.output_key(self.run_id, first.stored_as))
             fanned = first.apply(item, first.result_of(stored), self.run_id)
         for query_index in range(entry[2]):
             sample_id = layout.sample_id(self.run_id, item.seed.id, query_index)
@@ -324,7 +324,7 @@ class RestoreWalk:
         counted again) and restore the forks the manifest lacks."""
         run, stage = self.run, following(PIPELINE[0], sample)
         while stage is not None:
-            result = stage.result_of(await run._read(sample.output_key(self.run_id, stage.key)))
+            result = stage.result_of(await run._read(sample.output_key(self.run_id, stage.stored_as)))
             moved = stage.apply(sample, result, self.run_id)
             for branch in BRANCHES[stage.key]:
                 fork_id = layout.fork_id(sample.id, branch.key)
@@ -349,7 +349,7 @@ class RestoreWalk:
         if recorded is None:
             recorded = self.restored.samples.get(item.seed_id if isinstance(item, Sample) else item.seed.id, {})
         while stage is not None:
-            key = item.output_key(self.run_id, stage.key)
+            key = item.output_key(self.run_id, stage.stored_as)
             if key not in self.existing:
                 failure_key = layout.failure_record(self.run_id, item.id)
                 if failure_key in self.existing:

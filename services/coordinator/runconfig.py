@@ -1,18 +1,18 @@
 """Run configs: the YAML file a user edits, turned into the `RunConfig`
 message, with defaults filled in and every mistake reported as the key at
-fault and the reason (`stages.render.concurrency: must be 1 or more`).
+fault and the reason (`stages.refine.concurrency: must be 1 or more`).
 
-A stage's own options sit under its settings, `stages.render.options:
+A stage's own options sit under its settings, `stages.refine.options:
 {refinement_rounds: 1, width: 512}`, checked against the options its
 declaration lists (stages/options.py); the RunConfig fields they once were
 (`refinement_rounds`, `render: {...}`, ...) are still read, as deprecated
 aliases.
 
 YAML is friendlier than the proto's JSON form in three ways, all optional:
-stages may be a mapping keyed by stage name (`render: {concurrency: 2}`),
-stage and seed-format names may be short and lower-case (`render`,
+stages may be a mapping keyed by stage name (`refine: {concurrency: 2}`),
+stage and seed-format names may be short and lower-case (`refine`,
 `jsonl`), and relative seed and taxonomy paths are read relative to the
-config file.
+config file. A stage's former key (`render`) is read as the stage.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from google.protobuf import descriptor, json_format
 
 from mis.v1 import common_pb2, coordinator_pb2
 from services.coordinator.sample import SPLIT_NAMES, split_target
-from services.coordinator.stages import BY_KEY, BY_STAGE, PIPELINE, PipelineStage
+from services.coordinator.stages import BY_KEY, BY_STAGE, PIPELINE, PipelineStage, named
 from services.coordinator.stages.base import RunConfigError
 from services.coordinator.stages.extract import DEFAULT_QUERIES_PER_SEED
 
@@ -41,8 +41,9 @@ _SEED_FORMATS = {"jsonl": "SEED_FORMAT_JSONL", "mis_test": "SEED_FORMAT_MIS_TEST
 
 
 def _stage_enum_name(value: Any, key: str) -> Any:
-    if isinstance(value, str) and value.lower() in BY_KEY:
-        return common_pb2.Stage.Name(BY_KEY[value.lower()].stage)
+    stage = named(value.lower()) if isinstance(value, str) else None
+    if stage is not None:
+        return common_pb2.Stage.Name(stage.stage)
     if isinstance(value, str) and value.upper() in common_pb2.Stage.keys():
         return value.upper()
     if isinstance(value, str):
@@ -107,7 +108,7 @@ def _check_scalar(value: Any, field: descriptor.FieldDescriptor, where: str) -> 
 
 
 def _item_path(where: str, key: str, index: int, item: Any) -> str:
-    """`stages.render` for a stage entry, `seeds[0]` otherwise."""
+    """`stages.refine` for a stage entry, `seeds[0]` otherwise."""
     label = item.get("stage") if isinstance(item, dict) and key == "stages" else None
     if isinstance(label, str) and label.startswith("STAGE_") and label in common_pb2.Stage.keys():
         stage = BY_STAGE.get(common_pb2.Stage.Value(label))
@@ -156,19 +157,38 @@ def parse_run_config(raw: Any, base_dir: Path | None = None) -> coordinator_pb2.
     if not isinstance(raw, dict):
         raise RunConfigError("", "a run config is a mapping of keys (name, seeds, stages, ...)")
     data = _normalise(raw)
-    _check_keys(data, coordinator_pb2.RunConfig.DESCRIPTOR, "")
     try:
+        _check_keys(data, coordinator_pb2.RunConfig.DESCRIPTOR, "")
         config = json_format.ParseDict(data, coordinator_pb2.RunConfig())
     except json_format.ParseError as exc:  # what the checks above let through, e.g. int32 overflow
         raise RunConfigError("", str(exc)) from None
+    except RunConfigError as exc:
+        raise _as_written(exc, raw) from None
     if base_dir is not None:
         for seed in config.seeds:
             if seed.uri and "://" not in seed.uri and not Path(seed.uri).is_absolute():
                 seed.uri = str((base_dir / seed.uri).resolve())
         if config.taxonomy and "://" not in config.taxonomy and not Path(config.taxonomy).is_absolute():
             config.taxonomy = str((base_dir / config.taxonomy).resolve())
-    validate_run_config(config)
+    try:
+        validate_run_config(config)
+    except RunConfigError as exc:
+        raise _as_written(exc, raw) from None
     return config
+
+
+def _as_written(error: RunConfigError, raw: dict[str, Any]) -> RunConfigError:
+    """The error named by the stage key the config wrote, where that is a
+    former key (`stages.render.concurency`), not by the key it is read as."""
+    stages = raw.get("stages")
+    written = list(stages) if isinstance(stages, dict) else [
+        body.get("stage") for body in stages if isinstance(body, dict)] if isinstance(stages, list) else []
+    for name in (name for name in written if isinstance(name, str)):
+        stage = named(name.lower())
+        prefix = f"stages.{stage.key}" if stage is not None and stage.key != name.lower() else None
+        if prefix and (error.key == prefix or error.key.startswith(prefix + ".")):
+            return RunConfigError(f"stages.{name}{error.key[len(prefix):]}", error.reason)
+    return error
 
 
 def load_run_config(path: str | Path) -> coordinator_pb2.RunConfig:

@@ -92,7 +92,7 @@ def _follow(store: StoredOutputs, run_id: str, walked: WalkedSample, stage: Pipe
     sample = walked.sample
     while stage is not None:
         try:
-            stored = store.get_json(sample.output_key(run_id, stage.key))
+            stored = store.get_json(sample.output_key(run_id, stage.stored_as))
         except ObjectNotFound:
             return  # failed or never reached this stage
         result = stage.result_of(stored)
@@ -114,7 +114,7 @@ def _follow_forks(store: StoredOutputs, run_id: str, walked: WalkedSample, stage
     """The forks branches of `stage` took of the sample, known by their stored output."""
     for branch in BRANCHES[stage.key]:
         fork = branch.fork(walked.sample)
-        if store.exists(fork.output_key(run_id, branch.key)):
+        if store.exists(fork.output_key(run_id, branch.stored_as)):
             forked = WalkedSample(fork, list(walked.passed), dict(walked.results))
             walk.samples[fork.id] = forked
             _follow(store, run_id, forked, branch, walk)
@@ -126,7 +126,7 @@ def walk_run(store: Store, run_id: str) -> RunWalk:
     walk = RunWalk()
     outputs = StoredOutputs(store, run_id)
     seeds = [(stored["seed_index"], stored["seed_id"], stored)
-             for stored in outputs.first_stage_outputs(first.key)]
+             for stored in outputs.first_stage_outputs(first.stored_as)]
     for index, seed_id, data in sorted(seeds, key=lambda seed: seed[:2]):
         result = first.result_of(data)
         walk.charge(first.provenances(result))

@@ -95,7 +95,7 @@ class PairReviewer:
                     "prompt1": pair.prompt1, "prompt2": pair.prompt2})
 
     def failed(self, started: float, attempts: int, error: str) -> common_pb2.Provenance:
-        return provenance(common_pb2.STAGE_RENDER, backend=self.model.backend, model=self.model.model,
+        return provenance(common_pb2.STAGE_REFINE, backend=self.model.backend, model=self.model.model,
                           prompt_version=self.prompt.version,
                           parameters={"task": "review", "images_sent": self.send_images,
                                       "error": error[:500]},
@@ -113,7 +113,7 @@ class PairReviewer:
             return ReviewOutcome(t2i_refiner_pb2.REVIEW_UNSPECIFIED,
                                  provenance=self.failed(started, attempts, str(exc)),
                                  unavailable=f"reviewer failed: {exc}")
-        record = from_completion(common_pb2.STAGE_RENDER, completion, self.prompt.version,
+        record = from_completion(common_pb2.STAGE_REFINE, completion, self.prompt.version,
                                  task="review", images_sent=self.send_images)
         answer = completion.parsed
         if answer["verdict"] == "aligned":

@@ -88,7 +88,7 @@ class PairRefiner:
                         f"duplicate id {instruction.id!r} in this batch")
             except InvalidArgument as exc:
                 results[index].error.CopyFrom(item_error(exc))
-                self.metrics.items.labels("render", "invalid").inc()
+                self.metrics.items.labels("refine", "invalid").inc()
                 continue
             seen.add(instruction.id)
             jobs.append(PairJob(index, instruction, (instruction.object1, instruction.object2)))
@@ -119,7 +119,7 @@ class PairRefiner:
                                                       prompt1=final.prompt1, prompt2=final.prompt2))
             if job.rejection is not None:
                 result.rejection.CopyFrom(job.rejection)
-            self.metrics.items.labels("render", "rejected" if job.rejection else "ok").inc()
+            self.metrics.items.labels("refine", "rejected" if job.rejection else "ok").inc()
         return t2i_refiner_pb2.RenderPairBatchResponse(results=results)
 
     async def draw_round(self, renderer: Renderer, jobs: list[PairJob], round_number: int,
@@ -145,7 +145,7 @@ class PairRefiner:
             seed1, seed2 = images[first][3], images[second][3]
             cost1, cost2 = drawings[first], drawings[second]
             record = provenance(
-                common_pb2.STAGE_RENDER, backend=renderer.name, model=renderer.model,
+                common_pb2.STAGE_REFINE, backend=renderer.name, model=renderer.model,
                 parameters={**spec.parameters(), "seed1": seed1, "seed2": seed2,
                             "base_seed": base_seed, "device": renderer.device,
                             "batch_size": self.batch_size, "round": round_number},

@@ -18,7 +18,7 @@ from services.coordinator import layout
 from services.coordinator.outputs import StoredOutputs, group_keys
 from tests.support.inprocess import STAGE_SERVICES, InProcessStages
 from services.coordinator.runconfig import load_run_config, parse_run_config
-from services.coordinator.stages import BY_KEY, PIPELINE
+from services.coordinator.stages import BY_KEY, PIPELINE, named
 from services.coordinator.stages.detoxify import DETOXIFY
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -112,7 +112,7 @@ def stored_results(store: Store, run_id: str) -> dict[str, dict]:
     json_format's JSON object (proto field names), decoded by its stage."""
     results = {}
     for key, stored in stored_outputs(store, run_id).items():
-        stage = BY_KEY[key.rsplit("/", 1)[-1].removesuffix(".json")]
+        stage = named(key.rsplit("/", 1)[-1].removesuffix(".json"))
         results[key] = json_format.MessageToDict(stage.result_of(stored), preserving_proto_field_name=True)
     return results
 

@@ -15,7 +15,7 @@ def item_ids(stage: str, request) -> list[str]:
         return ["seed-" + layout.seed_key(s.id) for s in request.seeds]
     if stage == "detoxify":
         return [q.id for q in request.queries]
-    if stage == "render":
+    if stage == "refine":
         return [i.id for i in request.instructions]
     # Every other stage (filter, annotate, retrieve, ...) sends `items` with ids.
     return [i.id for i in getattr(request, "items", ())]

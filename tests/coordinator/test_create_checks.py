@@ -58,7 +58,7 @@ async def serve(manager: RunManager, store):
 
 
 async def test_an_unknown_renderer_is_refused_at_create_run_with_no_stage_called(stages, store):
-    # Once accepted: every extract and detoxify call spent, every item failed at render.
+    # Once accepted: every extract and detoxify call spent, every item failed at refine.
     callers = Recording(stages.stage_addresses())
     manager = RunManager(store, callers)
     server, address = await serve(manager, store)
@@ -82,7 +82,7 @@ async def test_an_unknown_renderer_is_refused_at_create_run_with_no_stage_called
      f"(a multiple of 16, at most {MAX_SIDE})"),
     ({"render": {"height": 100}}, "config.render.height",
      f"100 is not a height renderer 'offline' of t2i-refiner draws (a multiple of 16, at most {MAX_SIDE})"),
-    (with_stage("render", backend="dall-e"), "config.stages.render.backend",
+    (with_stage("refine", backend="dall-e"), "config.stages.refine.backend",
      "'dall-e' is not served by t2i-refiner (serves: offline)"),
     ({"render": {"reviewer": "gpt-4o"}}, "config.render.reviewer",
      "'gpt-4o' is not served by t2i-refiner (serves: offline)"),
@@ -90,7 +90,7 @@ async def test_an_unknown_renderer_is_refused_at_create_run_with_no_stage_called
      "'nope' is not served by filter (serves: offline)"),
     (with_stage("extract", backend="openai"), "config.stages.extract.backend",
      "'openai' is not served by extractor (serves: offline)"),
-    (with_stage("render", batch_size=65), "config.stages.render.batch_size",
+    (with_stage("refine", batch_size=65), "config.stages.refine.batch_size",
      "65 items per call is over the limit of 64 of t2i-refiner"),
     ({"render": {"steps": 201}}, "config.render.steps",
      "201 is over the 200 steps renderer 'offline' of t2i-refiner takes"),
@@ -102,8 +102,8 @@ async def test_an_unknown_renderer_is_refused_at_create_run_with_no_stage_called
      "6 is over the 5 refinement rounds t2i-refiner takes"),
     ({"render": {"seed": -1}}, "config.render.seed", "must be 0 or more"),
     # Each option within its limit, together over the work one call may ask for.
-    ({**with_stage("render", batch_size=8), "refinement_rounds": 5,
-      "render": {"width": MAX_SIDE, "height": MAX_SIDE, "steps": 50}}, "config.stages.render.batch_size",
+    ({**with_stage("refine", batch_size=8), "refinement_rounds": 5,
+      "render": {"width": MAX_SIDE, "height": MAX_SIDE, "steps": 50}}, "config.stages.refine.batch_size",
      f"8 pairs per call at {MAX_SIDE}x{MAX_SIDE}, 50 steps and 5 refinement rounds is 2.01e+10 "
      "pixel-steps, over the limit of 8.59e+09 per call of t2i-refiner; lower the batch size, "
      "the steps, the size or the rounds"),
@@ -135,7 +135,7 @@ async def test_a_stage_that_does_not_answer_is_unavailable_not_invalid(stages, s
     finally:
         await server.stop(None)
     assert caught.value.code() == grpc.StatusCode.UNAVAILABLE
-    assert "t2i-refiner (stage render) did not say what it serves" in caught.value.details()
+    assert "t2i-refiner (stage refine) did not say what it serves" in caught.value.details()
     assert_nothing_happened(callers, manager, store)
 
 
@@ -148,7 +148,7 @@ def test_the_run_config_parser_names_a_bad_render_option():
 
 
 async def test_retry_failed_refuses_a_run_its_stages_cannot_serve(stages, store):
-    # A run recorded before these checks, whose every item failed at render.
+    # A run recorded before these checks, whose every item failed at refine.
     from google.protobuf import json_format
     run = coordinator_pb2.Run(id="old-dall-e", config=config_with({"render": {"renderer": "dall-e"}}),
                               state=coordinator_pb2.RUN_STATE_SUCCEEDED)
@@ -170,9 +170,9 @@ async def test_a_replica_down_leaves_the_check_to_those_that_answer(stages, stor
     dead = f"127.0.0.1:{free_port()}"
     callers = Recording(dataclasses.replace(stages.stage_addresses(), t2i_refiner=f"{live},{dead}"))
     served = await callers.describe(small_config())
-    assert [address for address, _ in served["render"]] == [live]
-    assert served["render"][0][1].service == "t2i-refiner"
-    assert set(served) == {"extract", "detoxify", "render", "filter", "annotate"}  # no real target
+    assert [address for address, _ in served["refine"]] == [live]
+    assert served["refine"][0][1].service == "t2i-refiner"
+    assert set(served) == {"extract", "detoxify", "refine", "filter", "annotate"}  # no real target
 
 
 async def test_replicas_that_differ_are_each_checked_and_named(stages, store_env, store):
@@ -184,7 +184,7 @@ async def test_replicas_that_differ_are_each_checked_and_named(stages, store_env
     manager = RunManager(store, callers)
     with pytest.raises(InvalidArgument) as caught:
         await manager.create(small_config())
-    assert caught.value.field == "config.stages.render.batch_size"
+    assert caught.value.field == "config.stages.refine.batch_size"
     assert caught.value.reason == f"2 items per call is over the limit of 1 of t2i-refiner at {small}"
     assert_nothing_happened(callers, manager, store)
 
@@ -210,7 +210,7 @@ async def test_a_replica_that_hangs_in_get_info_is_unavailable_after_the_deadlin
             await callers.describe(small_config())
     finally:
         await server.stop(None)
-    assert f"t2i-refiner (stage render) did not say what it serves ({hanging}: DEADLINE_EXCEEDED" in str(
+    assert f"t2i-refiner (stage refine) did not say what it serves ({hanging}: DEADLINE_EXCEEDED" in str(
         caught.value)
 
 
@@ -221,5 +221,5 @@ async def test_a_service_without_get_info_leaves_its_stage_unchecked(stages, sto
         served = await callers.describe(small_config())
     finally:
         await server.stop(None)
-    assert served["render"] == []
+    assert served["refine"] == []
     assert [address for address, _ in served["filter"]] == [stages.addresses["filter"]]

@@ -76,7 +76,7 @@ async def test_export_writes_the_fixed_layout(exported, store):
     assert card["per_split"] == result["per_split"]
     assert sum(card["per_category"]["train"].values()) == result["per_split"]["train"]
     assert {m["stage"] for m in card["models"]} >= {"extract", "detoxify", "filter", "annotate"}
-    assert all(m["prompt_version"] for m in card["models"] if m["stage"] != "render")
+    assert all(m["prompt_version"] for m in card["models"] if m["stage"] != "refine")
     assert card["cost"]["prompt_tokens"] > 0
     readme = (folder / "README.md").read_text()
     assert "## Samples per split" in readme and "prompt version" in readme

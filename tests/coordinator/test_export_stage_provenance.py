@@ -22,7 +22,7 @@ from services.coordinator.export import sample_record
 from services.coordinator.records import SetAside
 from services.coordinator.runwalk import WalkedSample
 from services.coordinator.sample import Seed
-from services.coordinator.stages import DETOXIFY, EXTRACT, FILTER, PIPELINE, RENDER, PipelineStage, ProvenanceList
+from services.coordinator.stages import DETOXIFY, EXTRACT, FILTER, PIPELINE, REFINE, PipelineStage, ProvenanceList
 
 RUN_ID = "stage-provenance"
 AUDITS = ProvenanceList("audits", (("check", str), ("passed", bool), ("score", float), ("attempt", int)))
@@ -84,11 +84,11 @@ def walked_hard_sample(query_index: int, audited: bool) -> WalkedSample:
                                             steps=4, guidance_scale=3.5, width=8, height=8)])
     classified = filter_pb2.ClassifyResult(split=common_pb2.SPLIT_HARD, reason="safe text, harmful pair")
     results = {}
-    for stage, result in ((DETOXIFY, detoxified), (RENDER, rendered), (FILTER, classified)):
+    for stage, result in ((DETOXIFY, detoxified), (REFINE, rendered), (FILTER, classified)):
         stage.apply(sample, result, RUN_ID)
         results[stage.key] = result
     results[EXTRACT.key] = extracted
-    passed = [EXTRACT, DETOXIFY, RENDER, FILTER]
+    passed = [EXTRACT, DETOXIFY, REFINE, FILTER]
     if audited:
         passed.append(AUDIT)
         results[AUDIT.key] = AuditResult(CHECKS)
@@ -116,7 +116,7 @@ def test_a_declared_stage_adds_its_provenance_list_and_parquet_column(tmp_path, 
     provenance = [row["provenance"] for row in rows]
     assert [p["audits"] for p in provenance] == [EXPECTED, []]
     assert aside_rows[0]["provenance"]["audits"] == EXPECTED
-    # In pipeline order, after the lists of the stages before it; the render's rounds kept.
+    # In pipeline order, after the lists of the stages before it; the refine stage's rounds kept.
     assert list(provenance[0]) == ["seed_id", "models", "rounds", "photos", "audits", "review"]
     assert [r["prompt1"] for r in provenance[0]["rounds"]] == ["a knife"]
 

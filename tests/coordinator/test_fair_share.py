@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 
-from mis.v1 import coordinator_pb2
+from mis.v1 import common_pb2, coordinator_pb2
 from services.coordinator import layout
 from services.coordinator.fairshare import FairShare
 from services.coordinator.inputs import load_inputs
@@ -52,39 +52,39 @@ async def test_slots_go_round_robin_among_the_runs_waiting_not_first_come():
     assert share.in_flight == 0 and not share.waiting
 
 
-def render_of(config, run_id: str) -> set[str]:
-    """The ids a run's render calls carry: its samples'."""
+def refine_of(config, run_id: str) -> set[str]:
+    """The ids a run's refine calls carry: its samples'."""
     inputs = load_inputs(config, store=None)
     return {layout.sample_id(run_id, seed.id, query) for seed in inputs.seeds
             for query in range(config.queries_per_seed)}
 
 
-def sized(limit: int, render_concurrency: int):
+def sized(limit: int, refine_concurrency: int):
     config = small_config(limit=limit)
     for stage in config.stages:
-        if stage.stage == 3:  # render: one sample per call
-            stage.batch_size, stage.concurrency = 1, render_concurrency
+        if stage.stage == common_pb2.STAGE_REFINE:  # one sample per call
+            stage.batch_size, stage.concurrency = 1, refine_concurrency
     return config
 
 
 async def test_a_small_run_started_beside_a_big_one_finishes_while_the_big_one_still_has_work(stages, store):
     callers = Recording(stages.stage_addresses())
-    # One render call at a time across both runs; the first is held until
-    # the small run's samples all wait for render, so both runs contend.
-    callers.gates["render"] = asyncio.Event()
+    # One refine call at a time across both runs; the first is held until
+    # the small run's samples all wait for refine, so both runs contend.
+    callers.gates["refine"] = asyncio.Event()
     manager = RunManager(store, callers, stage_calls_in_flight=1)
     big_config, small_config_ = sized(20, 4), sized(2, 1)
     big = await manager.create(big_config, "big")
     small = await manager.create(small_config_, "small")
-    small_samples = render_of(small_config_, small.id)
+    small_samples = refine_of(small_config_, small.id)
 
-    async def small_waits_for_render() -> None:
+    async def small_waits_for_refine() -> None:
         async for run in manager.watch(small.id, interval=0.02):
             detoxified = next(s for s in run.progress.stages if s.stage == 2)
             if detoxified.done + detoxified.rejected == run.progress.samples_total > 0:
                 return
-    await asyncio.wait_for(small_waits_for_render(), 60)
-    callers.gates["render"].set()
+    await asyncio.wait_for(small_waits_for_refine(), 60)
+    callers.gates["refine"].set()
     final_small = await finished(manager, small.id)
     driven = manager.runs.get(big.id)  # a run leaves the table when it ends
     assert driven is not None, "the big run finished before the small one"
@@ -93,11 +93,11 @@ async def test_a_small_run_started_beside_a_big_one_finishes_while_the_big_one_s
     await manager.close()
     assert final_small.state == SUCCEEDED and final_big.state == SUCCEEDED
     assert big_then.samples_finished < big_then.samples_total
-    order = callers.sent["render"]
+    order = callers.sent["refine"]
     small_turns = [n for n, item in enumerate(order) if item in small_samples]
     detoxified = next(s for s in final_small.progress.stages if s.stage == 2).done
     assert len(small_turns) == detoxified > 0
-    # Round robin: the small run's renders interleave with the big run's one by
+    # Round robin: the small run's refine calls interleave with the big run's one by
     # one from the start, instead of waiting behind every call it had queued.
     assert small_turns == list(range(small_turns[0], small_turns[0] + 2 * len(small_turns), 2))
     assert small_turns[0] <= 2

@@ -19,7 +19,7 @@ from services.coordinator import layout
 from services.coordinator.callers import GrpcCallers
 from services.coordinator.outputs import GroupedWriter, group_keys
 from services.coordinator.runs import RunManager
-from services.coordinator.stages import BY_KEY
+from services.coordinator.stages import named
 from services.coordinator.stages.base import RESULT_JSON, RESULT_MESSAGE
 from tests.coordinator.conftest import dataset_signature, stored_outputs
 from tests.coordinator.test_pipeline import finished
@@ -74,7 +74,7 @@ def with_results_as_json(store: Store, run_id: str) -> int:
     for group in groups_of(store, run_id):
         outputs = []
         for key, seed_index, stored in store.get_json(group)["outputs"]:
-            stage = BY_KEY[key.rsplit("/", 1)[-1].removesuffix(".json")]
+            stage = named(key.rsplit("/", 1)[-1].removesuffix(".json"))
             result = stage.result_of(stored)
             stored = {name: value for name, value in stored.items() if name != RESULT_MESSAGE}
             stored[RESULT_JSON] = json_format.MessageToDict(result, preserving_proto_field_name=True)

@@ -19,16 +19,16 @@ from tests.coordinator.test_pipeline import finished
 
 
 async def _interrupted_run(stages, store, seeds) -> str:
-    """A run over `seeds`, stopped (as by a crash) while its first render calls are held."""
+    """A run over `seeds`, stopped (as by a crash) while its first refine calls are held."""
     config = small_config(limit=4)
     config.seeds[0].uri = str(seeds)
     callers = Recording(stages.stage_addresses())
-    callers.gates["render"] = asyncio.Event()
+    callers.gates["refine"] = asyncio.Event()
     manager = RunManager(store, callers)
     await manager.start()
     run = await manager.create(config, "edited-seeds")
     assert len(run.inputs_sha256) == 64
-    await callers.wait_for(lambda: len(callers.sent["render"]) >= 1)
+    await callers.wait_for(lambda: len(callers.sent["refine"]) >= 1)
     await manager.close()
     return run.id
 

@@ -24,6 +24,7 @@ from services.coordinator import layout
 from services.coordinator.callers import GrpcCallers
 from services.coordinator.export import export_run
 from services.coordinator.runs import RunManager
+from services.coordinator.stages import BY_KEY
 from tests.coordinator.conftest import small_config, stored_results
 from tests.support.inprocess import InProcessStages
 from tests.support.processes import vllm_env
@@ -31,7 +32,7 @@ from tests.support.processes import vllm_env
 pytestmark = pytest.mark.integration
 
 SEEDS = 36
-STAGES = ("extract", "detoxify", "render", "filter", "annotate")
+STAGES = ("extract", "detoxify", "refine", "filter", "annotate")
 MODELS = ("tiny", "tiny-vlm")
 
 
@@ -141,5 +142,5 @@ async def test_every_demo_seed_on_vllm_parses_at_every_stage_and_exports_samples
         seed = by_key[layout.extract_output(final.id, row["provenance"]["seed_id"])]
         assert any(made_by_vllm(r) for r in records(seed))
         for stage in STAGES[1:]:
-            result = by_key[layout.stage_output(final.id, sample, stage)]
+            result = by_key[layout.stage_output(final.id, sample, BY_KEY[stage].stored_as)]
             assert any(made_by_vllm(r) for r in records(result)), (stage, records(result))

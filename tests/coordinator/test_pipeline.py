@@ -15,7 +15,7 @@ from services.coordinator import layout
 from services.common.metrics import Metrics
 from services.coordinator.metrics import CoordinatorMetrics
 from services.coordinator.runs import RunManager
-from services.coordinator.stages import StageCallError, TransientStageError
+from services.coordinator.stages import BY_KEY, StageCallError, TransientStageError
 from tests.coordinator.conftest import dataset_signature, small_config, stored_outputs
 from tests.coordinator.recording import Recording
 
@@ -82,7 +82,7 @@ async def test_run_completes_every_split_with_progress(stages, store):
     # The metrics saw the same: every sample through the filter, the train ones annotated.
     value = registry.registry.get_sample_value
     assert value("mis_coordinator_items_total", {"stage": "filter", "outcome": "done"}) == progress.samples_total
-    assert value("mis_coordinator_stage_calls_total", {"stage": "render", "outcome": "ok"}) > 0
+    assert value("mis_coordinator_stage_calls_total", {"stage": "refine", "outcome": "ok"}) > 0
     await manager.close()
 
 
@@ -111,7 +111,7 @@ async def test_resume_repeats_no_finished_stage(stages, store, reference_store):
     await manager.start()
     run = await manager.create(small_config(limit=8), "interrupted")
     # Stop the coordinator's work mid-run, as a crash would (the state stays RUNNING).
-    await first.wait_for(lambda: len(first.sent["render"]) >= 3)
+    await first.wait_for(lambda: len(first.sent["refine"]) >= 3)
     await manager.close()
     # A store write already handed to a worker thread still lands (a real crash
     # would lose it, which resume handles the same way): wait for those threads.
@@ -126,7 +126,7 @@ async def test_resume_repeats_no_finished_stage(stages, store, reference_store):
     for stage, ids in second.sent.items():
         for item in ids:
             key = (layout.extract_output(run.id, "") if stage == "extract"
-                   else layout.stage_output(run.id, item, stage))
+                   else layout.stage_output(run.id, item, BY_KEY[stage].stored_as))
             if stage != "extract":
                 assert key not in stored, f"{stage} of {item} was finished and was called again"
     extracted_before = {k for k in stored if k.endswith("/extract.json")}
@@ -143,7 +143,7 @@ async def test_transient_faults_cost_retries_not_samples(stages, store, referenc
     assert (await finished(manager, baseline.id)).state == SUCCEEDED
 
     faulty = Recording(stages.stage_addresses())
-    budget = {stage: 2 for stage in ("extract", "detoxify", "render", "filter", "annotate")}
+    budget = {stage: 2 for stage in ("extract", "detoxify", "refine", "filter", "annotate")}
 
     def flaky(stage):
         def fault(ids):
@@ -169,13 +169,13 @@ async def test_exhausted_retries_are_recorded_and_retried_by_command(stages, sto
     def fault(ids):
         if broken["on"]:
             raise TransientStageError("t2i-refiner: UNAVAILABLE: no GPU left")
-    callers.faults["render"] = fault
+    callers.faults["refine"] = fault
     manager = RunManager(store, callers)
     run = await manager.create(small_config(limit=3), "retry-me")
     final = await finished(manager, run.id)
     assert final.state == SUCCEEDED
     failures = list(final.progress.failures)
-    assert failures and all(f.stage == common_pb2.STAGE_RENDER for f in failures)
+    assert failures and all(f.stage == common_pb2.STAGE_REFINE for f in failures)
     assert all("no GPU left" in f.reason and f.attempts == 3 for f in failures)
     assert "retry-failed" in final.message
     assert len(store.get_json(layout.result_record(run.id))["samples"]) == 0
@@ -221,12 +221,12 @@ async def test_cancel_stops_a_run_and_it_is_not_resumed(stages, store):
     callers = Recording(stages.stage_addresses())
     manager = RunManager(store, callers)
     # Renders are held, so the run cannot finish before the cancel reaches it.
-    callers.gates["render"] = asyncio.Event()
+    callers.gates["refine"] = asyncio.Event()
     run = await manager.create(small_config(limit=12), "cancel-me")
-    await callers.wait_for(lambda: callers.sent["render"])
+    await callers.wait_for(lambda: callers.sent["refine"])
     cancelled = await manager.cancel(run.id)
     assert cancelled.state == coordinator_pb2.RUN_STATE_CANCELLED
-    callers.gates["render"].set()
+    callers.gates["refine"].set()
     assert not list(store.list_keys(layout.result_record(run.id)))
     later = RunManager(store, Recording(stages.stage_addresses()))
     await later.start()

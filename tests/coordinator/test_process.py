@@ -14,6 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 import grpc
 import pytest
 
+from mis.v1 import common_pb2
 from mis.v1 import coordinator_pb2 as pb
 from services.common.store import Store
 from services.coordinator import layout
@@ -115,8 +116,8 @@ async def test_full_run_over_grpc_exported_and_reimported(services, start_servic
                                          "--out", str(tmp_path / "cli-export"), *flag]) == 0
     assert await asyncio.to_thread(mis, ["runs", "cancel", "nope", *flag]) == 1
     printed = capsys.readouterr()
-    assert "full" in printed.out and "succeeded" in printed.out and "render" in printed.out
-    assert "  options render   width=64 height=64 seed=7; 7 at their defaults" in printed.out.splitlines()
+    assert "full" in printed.out and "succeeded" in printed.out and "refine" in printed.out
+    assert "  options refine   width=64 height=64 seed=7; 7 at their defaults" in printed.out.splitlines()
     assert "dataset test v2" in printed.out and (tmp_path / "cli-export" / "browser.html").is_file()
     assert "NOT_FOUND" in printed.err
     assert coordinator.terminate() == 0
@@ -173,7 +174,7 @@ async def test_a_replica_killed_mid_run_costs_retries_not_samples(services, star
     replicas = [services["t2i-refiner"], *extra]
     config = small_config(limit=10)
     for stage in config.stages:
-        if stage.stage == 3:  # render
+        if stage.stage == common_pb2.STAGE_REFINE:
             stage.endpoints[:] = [",".join(r.address for r in replicas)]
             stage.batch_size = 1
     manager = RunManager(store, GrpcCallers(stage_addresses(services)))

@@ -16,7 +16,7 @@ from services.coordinator.stages import PIPELINE
 
 def running_run() -> pb.Run:
     counts = {common_pb2.STAGE_EXTRACT: (10, 0, 0), common_pb2.STAGE_DETOXIFY: (15, 3, 1),
-              common_pb2.STAGE_RENDER: (12, 0, 2), common_pb2.STAGE_FILTER: (9, 1, 0),
+              common_pb2.STAGE_REFINE: (12, 0, 2), common_pb2.STAGE_FILTER: (9, 1, 0),
               common_pb2.STAGE_RETRIEVE: (0, 0, 0), common_pb2.STAGE_ANNOTATE: (2, 0, 0)}
     return pb.Run(id="r", state=pb.RUN_STATE_RUNNING, progress=pb.RunProgress(
         seeds_total=10, samples_total=20, per_split={"easy": 2, "hard": 3},
@@ -27,7 +27,7 @@ def running_run() -> pb.Run:
 def test_totals_follow_the_samples_down_the_pipeline():
     totals = stage_totals(running_run())
     assert totals == {common_pb2.STAGE_EXTRACT: 10, common_pb2.STAGE_DETOXIFY: 20,
-                      common_pb2.STAGE_RENDER: 16, common_pb2.STAGE_FILTER: 14,
+                      common_pb2.STAGE_REFINE: 16, common_pb2.STAGE_FILTER: 14,
                       common_pb2.STAGE_RETRIEVE: 0, common_pb2.STAGE_ANNOTATE: 4}
 
 
@@ -41,7 +41,7 @@ def test_forks_count_for_their_branch_and_not_for_the_main_line():
     run.progress.per_split["real"] = 3
     totals = stage_totals(run)
     assert totals == {common_pb2.STAGE_EXTRACT: 10, common_pb2.STAGE_DETOXIFY: 20,
-                      common_pb2.STAGE_RENDER: 16, common_pb2.STAGE_FILTER: 14,
+                      common_pb2.STAGE_REFINE: 16, common_pb2.STAGE_FILTER: 14,
                       common_pb2.STAGE_RETRIEVE: 5, common_pb2.STAGE_ANNOTATE: 4}
 
 

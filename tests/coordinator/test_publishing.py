@@ -55,7 +55,7 @@ async def test_load_dataset_on_the_folder_gives_the_splits_with_images(published
     train = loaded["train"][0]
     assert train["cot_label"] and train["harmful_query"] and train["filter_reason"]
     provenance = train["provenance"]
-    assert {m["stage"] for m in provenance["models"]} >= {"extract", "detoxify", "render", "filter", "annotate"}
+    assert {m["stage"] for m in provenance["models"]} >= {"extract", "detoxify", "refine", "filter", "annotate"}
     assert all(m["prompt_version"] for m in provenance["models"] if m["model"] != "placeholder-v1")
     first, *later = provenance["rounds"]
     assert first["round"] == 0 and first["prompt1"] and first["prompt2"] and first["seed1"]
@@ -87,9 +87,9 @@ async def test_card_has_hub_front_matter_run_config_and_cost_per_stage_and_model
     # Summed over every stored output, it is what the run itself counted.
     assert sum(c["prompt_tokens"] for c in cost["per_stage"].values()) == run.progress.tokens.prompt_tokens
     assert sum(c["completion_tokens"] for c in cost["per_model"]) == run.progress.tokens.completion_tokens
-    assert list(cost["per_stage"]) == ["extract", "detoxify", "render", "filter", "annotate"]
+    assert list(cost["per_stage"]) == ["extract", "detoxify", "refine", "filter", "annotate"]
     by_model = {(c["stage"], c["model"]): c for c in cost["per_model"]}
-    assert by_model[("render", "placeholder-v1")]["calls"] > 0
+    assert by_model[("refine", "placeholder-v1")]["calls"] > 0
     assert by_model[("annotate", "cot-offline-v1")]["calls"] >= manifest.per_split["train"]
     assert "| annotate / offline / cot-offline-v1 |" in body and "Per stage" in body
     assert card["set_aside"]["reviewer"] == 1 and card["set_aside"]["near-duplicate"] >= 1

@@ -25,6 +25,7 @@ from services.coordinator.export import export_run
 from services.coordinator.pipeline import PipelineRun, RunInputs
 from services.coordinator.progress import ProgressTracker
 from services.coordinator.runs import RunManager
+from services.coordinator.stages.refine import REFINE
 from services.coordinator.stages.retrieve import RETRIEVE
 from tests.coordinator.conftest import small_config, stored_results
 from tests.coordinator.recording import Recording
@@ -59,7 +60,7 @@ async def test_a_real_target_makes_forks_of_hard_samples_with_retrieved_photos(r
         origin = entry["id"].removesuffix(f"-{RETRIEVE.key}")
         assert entry["id"] == layout.fork_id(origin, RETRIEVE.key)
         assert kept[origin]["split"] == "hard"  # the sample itself stays in its split
-        drawn = outputs[layout.stage_output(real_run.id, origin, "render")]["pair"]
+        drawn = outputs[layout.stage_output(real_run.id, origin, REFINE.stored_as)]["pair"]
         retrieved = outputs[layout.stage_output(real_run.id, entry["id"], RETRIEVE.key)]
         assert retrieved["corpus"] == "bundled:bundled-corpus-v1"
         for number in (1, 2):

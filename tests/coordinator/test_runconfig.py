@@ -40,21 +40,21 @@ def test_demo_config_points_at_the_bundled_seeds():
 
 def test_short_spellings_become_the_proto_form(tmp_path):
     (tmp_path / "seeds.jsonl").write_text("")
-    config = parse_run_config({"seeds": "seeds.jsonl", "stages": {"render": {"concurrency": 3}}},
+    config = parse_run_config({"seeds": "seeds.jsonl", "stages": {"refine": {"concurrency": 3}}},
                               tmp_path)
     assert config.seeds[0].uri == str(tmp_path / "seeds.jsonl")
-    assert config.stages[0].stage == common_pb2.STAGE_RENDER and config.stages[0].concurrency == 3
+    assert config.stages[0].stage == common_pb2.STAGE_REFINE and config.stages[0].concurrency == 3
 
 
 @pytest.mark.parametrize("raw, key, reason", [
-    ({"seeds": ["s"], "stages": {"render": {"concurency": 3}}}, "stages.render.concurency", "unknown key"),
+    ({"seeds": ["s"], "stages": {"refine": {"concurency": 3}}}, "stages.refine.concurency", "unknown key"),
     ({"seeds": ["s"], "stages": {"paint": {}}}, "stages.paint", "unknown stage"),
     ({"seeds": ["s"], "targets": {"train": "many"}}, "targets.train", "expected an integer"),
-    ({"seeds": ["s"], "stages": {"render": {"concurrency": -1}}}, "stages.render.concurrency", "1 or more"),
+    ({"seeds": ["s"], "stages": {"refine": {"concurrency": -1}}}, "stages.refine.concurrency", "1 or more"),
     ({"seeds": [{"uri": "s", "format": "csv"}]}, "seeds[0].format", "unknown value 'CSV'"),
     ({"seeds": []}, "seeds", "at least one"),
     ({"seeds": ["s"], "queries_per_seed": 9}, "queries_per_seed", "between 1 and 5"),
-    ({"seeds": ["s"], "stages": [{"stage": "render"}, {"stage": "render"}]}, "stages.render", "given twice"),
+    ({"seeds": ["s"], "stages": [{"stage": "refine"}, {"stage": "refine"}]}, "stages.refine", "given twice"),
     ({"seeds": ["s"], "colour": "red"}, "colour", "unknown key"),
     ({"seeds": ["s"], "targets": {"train": -2}}, "targets.train", "0 (no target)"),
 ])
@@ -76,6 +76,6 @@ def test_unreadable_files_are_reported(tmp_path):
 def test_cli_reports_a_bad_config_with_its_key(tmp_path, capsys):
     from services.cli.main import main
     path = tmp_path / "run.yaml"
-    path.write_text("seeds: [x.jsonl]\nstages:\n  render: {batch_sise: 2}\n")
+    path.write_text("seeds: [x.jsonl]\nstages:\n  refine: {batch_sise: 2}\n")
     assert main(["runs", "create", str(path), "--coordinator", "127.0.0.1:1"]) == 2
-    assert "stages.render.batch_sise: unknown key" in capsys.readouterr().err
+    assert "stages.refine.batch_sise: unknown key" in capsys.readouterr().err

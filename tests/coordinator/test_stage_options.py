@@ -47,27 +47,27 @@ def with_options(key: str, options) -> dict:
 
 
 @pytest.mark.parametrize("raw, key, reason", [
-    (with_options("render", {"refinment_rounds": 1}), "stages.render.options.refinment_rounds",
+    (with_options("refine", {"refinment_rounds": 1}), "stages.refine.options.refinment_rounds",
      "unknown option (expected one of renderer, reviewer, width, height, steps, guidance_scale, "
      "negative_prompt, seed, refinement_rounds, skip_review)"),
     (with_options("detoxify", {"tone": "calm"}), "stages.detoxify.options.tone",
      "unknown option (detoxify takes none)"),
-    (with_options("render", {"refinement_rounds": 1.5}), "stages.render.options.refinement_rounds",
+    (with_options("refine", {"refinement_rounds": 1.5}), "stages.refine.options.refinement_rounds",
      "expected an integer, got 1.5"),
-    (with_options("render", {"refinement_rounds": "two"}), "stages.render.options.refinement_rounds",
+    (with_options("refine", {"refinement_rounds": "two"}), "stages.refine.options.refinement_rounds",
      "expected an integer, got 'two'"),
-    (with_options("render", {"refinement_rounds": -1}), "stages.render.options.refinement_rounds",
+    (with_options("refine", {"refinement_rounds": -1}), "stages.refine.options.refinement_rounds",
      "must be 0 or more"),
     (with_options("annotate", {"use_judge": "yes"}), "stages.annotate.options.use_judge",
      "expected true or false, got 'yes'"),
-    (with_options("render", {"renderer": 3}), "stages.render.options.renderer", "expected a string, got 3"),
+    (with_options("refine", {"renderer": 3}), "stages.refine.options.renderer", "expected a string, got 3"),
     (with_options("extract", {"queries_per_seed": 6}), "stages.extract.options.queries_per_seed",
      "must be between 1 and 5"),
     (with_options("extract", {"queries_per_seed": 0}), "stages.extract.options.queries_per_seed",
      "must be between 1 and 5"),
     (with_options("filter", {"dedup_min_text_similarity": 1.2}),
      "stages.filter.options.dedup_min_text_similarity", "must be between 0 and 1"),
-    (with_options("render", [1, 2]), "stages.render.options", "expected a mapping"),
+    (with_options("refine", [1, 2]), "stages.refine.options", "expected a mapping"),
     # The deprecated aliases are checked the same way, named by the key the run wrote.
     ({"seeds": SEEDS, "queries_per_seed": 9}, "queries_per_seed", "must be between 1 and 5"),
     ({"seeds": SEEDS, "render": {"width": "wide"}}, "render.width", "expected an integer, got 'wide'"),
@@ -93,19 +93,19 @@ def test_declared_options_reach_the_requests_and_the_deprecated_fields_give_the_
         if stage.options:
             assert request(declared) != request(plain), f"{stage.key}: its options changed nothing"
     assert thresholds_of(legacy) == thresholds_of(declared) != thresholds_of(plain)
-    render = BY_KEY["render"].request([], RunContext(declared, taxonomy), "").options
+    render = BY_KEY["refine"].request([], RunContext(declared, taxonomy), "").options
     assert (render.refinement_rounds, render.width, render.steps, render.skip_review) == (2, 64, 3, True)
     assert BY_KEY["extract"].request([], RunContext(declared, taxonomy), "").options.queries_per_seed == 3
 
 
 def test_an_option_set_both_ways_must_agree_and_the_message_names_both_keys():
-    same = parse_run_config({**with_options("render", {"refinement_rounds": 2}), "refinement_rounds": 2})
-    assert BY_KEY["render"].option_values(same)["refinement_rounds"] == 2
+    same = parse_run_config({**with_options("refine", {"refinement_rounds": 2}), "refinement_rounds": 2})
+    assert BY_KEY["refine"].option_values(same)["refinement_rounds"] == 2
     with pytest.raises(RunConfigError) as caught:
-        parse_run_config({**with_options("render", {"width": 64}), "render": {"width": 128}})
-    assert caught.value.key == "stages.render.options.width"
+        parse_run_config({**with_options("refine", {"width": 64}), "render": {"width": 128}})
+    assert caught.value.key == "stages.refine.options.width"
     assert caught.value.reason == ("64 here but 128 at render.width, which names the same option: "
-                                   "set it once, at stages.render.options.width")
+                                   "set it once, at stages.refine.options.width")
 
 
 def test_every_deprecated_run_config_field_is_an_alias_of_one_declared_option():
@@ -129,17 +129,17 @@ def test_the_coordinator_guide_lists_every_declared_option():
 
 def test_the_cli_and_the_browser_show_a_runs_options_as_its_stages_read_them():
     config = parse_run_config({"seeds": SEEDS, "refinement_rounds": 1,
-                               "stages": {"render": {"options": {"width": 64}},
+                               "stages": {"refine": {"options": {"width": 64}},
                                           "annotate": {"options": {"use_judge": True}}}})
     lines = option_lines(coordinator_pb2.Run(id="r", config=config))
     assert lines == ["  options extract  all at their defaults",
-                     "  options render   width=64 refinement_rounds=1; 8 at their defaults",
+                     "  options refine   width=64 refinement_rounds=1; 8 at their defaults",
                      "  options filter   all at their defaults",
                      "  options annotate use_judge=True; 1 at their defaults"]
     card = {"run_config": json_format.MessageToDict(config, preserving_proto_field_name=True)}
     page = render_browser([], card)
-    assert "<tr><td>render</td><td>refinement_rounds</td><td>1</td><td></td></tr>" in page
-    assert "<tr><td>render</td><td>width</td><td>64</td><td></td></tr>" in page
+    assert "<tr><td>refine</td><td>refinement_rounds</td><td>1</td><td></td></tr>" in page
+    assert "<tr><td>refine</td><td>width</td><td>64</td><td></td></tr>" in page
     assert "<tr><td>extract</td><td>queries_per_seed</td><td>2</td><td>default</td></tr>" in page
     assert 'id="run-options"' not in render_browser([], {})  # an imported dataset has no run config
 
@@ -148,7 +148,7 @@ async def test_create_run_refuses_a_bad_option_as_invalid_argument_naming_its_ke
     callers = Recording(stages.stage_addresses())
     manager = RunManager(store, callers)
     server, address = await serve(manager, store)
-    config = small_config(stages={"render": {"options": {"refinement_rounds": 1}}})
+    config = small_config(stages={"refine": {"options": {"refinement_rounds": 1}}})
     config.stages[0].options["refinement_rounds"] = 1.5  # as a client may send it, past the parser
     try:
         async with grpc.aio.insecure_channel(address) as channel:
@@ -158,7 +158,7 @@ async def test_create_run_refuses_a_bad_option_as_invalid_argument_naming_its_ke
     finally:
         await server.stop(None)
     assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
-    assert caught.value.details() == "config.stages.render.options.refinement_rounds: expected an integer, got 1.5"
+    assert caught.value.details() == "config.stages.refine.options.refinement_rounds: expected an integer, got 1.5"
     assert_nothing_happened(callers, manager, store)
 
 
@@ -166,8 +166,8 @@ async def test_what_the_service_does_not_serve_is_named_at_the_option_key(stages
     from services.common.errors import InvalidArgument
     manager = RunManager(store, Recording(stages.stage_addresses()))
     with pytest.raises(InvalidArgument) as caught:
-        await manager.create(small_config(stages={"render": {"options": {"renderer": "dall-e"}}}))
-    assert caught.value.field == "config.stages.render.options.renderer"
+        await manager.create(small_config(stages={"refine": {"options": {"renderer": "dall-e"}}}))
+    assert caught.value.field == "config.stages.refine.options.renderer"
     assert caught.value.reason == "'dall-e' is not served by t2i-refiner (serves: offline)"
 
 

@@ -45,7 +45,7 @@ def _record(number: int, pictures: list[bytes]) -> DatasetRecord:
         filter_reason="labelled unsafe text" if split == "train" else "safe text, images carry the harm",
         seed_id=f"seed-{number // 2}", prompt1=rounds[-1]["prompt1"], prompt2=rounds[-1]["prompt2"],
         made_by=[("extract", "offline", "offline-lexicon-v1", "extract-v1"),
-                 ("render", "offline", "placeholder-v1", "")], stage_provenance={"rounds": rounds})
+                 ("refine", "offline", "placeholder-v1", "")], stage_provenance={"rounds": rounds})
 
 
 def write_synthetic_dataset(root: Path, samples: int, left_out: int = 0) -> Path:

@@ -22,13 +22,21 @@ from services.coordinator.stages.detoxify import DETOXIFY
 from services.coordinator.stages.extract import EXTRACT
 from services.coordinator.stages.filter import FILTER
 from services.coordinator.stages.options import OptionValue, StageOption
-from services.coordinator.stages.render import RENDER
+from services.coordinator.stages.refine import REFINE
 from services.coordinator.stages.retrieve import RETRIEVE
 
-PIPELINE: tuple[PipelineStage, ...] = (EXTRACT, DETOXIFY, RENDER, FILTER, RETRIEVE, ANNOTATE)
+PIPELINE: tuple[PipelineStage, ...] = (EXTRACT, DETOXIFY, REFINE, FILTER, RETRIEVE, ANNOTATE)
 
 BY_KEY: dict[str, PipelineStage] = {stage.key: stage for stage in PIPELINE}
 BY_STAGE: dict[int, PipelineStage] = {stage.stage: stage for stage in PIPELINE}
+# A renamed stage's former keys, as written in older run configs and stored runs.
+FORMER_KEYS: dict[str, PipelineStage] = {former: stage for stage in PIPELINE for former in stage.former_keys}
+
+
+def named(key: str) -> PipelineStage | None:
+    """The stage a key names: its key, or one it had before a rename (the
+    one place a former key is read as its stage); None for no stage."""
+    return BY_KEY.get(key) or FORMER_KEYS.get(key)
 
 
 # Splits a branch finishes (real): their target caps the forks kept, never the seeds started.
@@ -82,6 +90,6 @@ def forks(stage: PipelineStage, sample: object, config) -> list:
             if branch.used(config) and branch.takes(sample)]
 
 
-__all__ = ["PIPELINE", "BY_KEY", "BY_STAGE", "BRANCHES", "BRANCH_SPLITS", "deprecated_aliases", "following",
-           "forks", "provenance_lists", "run_options", "OptionValue", "PipelineStage", "ProvenanceList",
-           "RunContext", "StageApi", "StageCallError", "StageOption", "TransientStageError"]
+__all__ = ["PIPELINE", "BY_KEY", "BY_STAGE", "BRANCHES", "BRANCH_SPLITS", "FORMER_KEYS", "deprecated_aliases",
+           "following", "forks", "named", "provenance_lists", "run_options", "OptionValue", "PipelineStage",
+           "ProvenanceList", "RunContext", "StageApi", "StageCallError", "StageOption", "TransientStageError"]

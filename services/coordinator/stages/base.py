@@ -71,7 +71,7 @@ ENTRY_TYPES: tuple[type, ...] = (str, int, float, bool)
 
 @dataclass(frozen=True)
 class ProvenanceList:
-    """A list a stage adds to the exported record's provenance (the render
+    """A list a stage adds to the exported record's provenance (the refine
     stage's drawing rounds, the retrieve stage's photos): its name there and
     the fields of one entry with their types, in column order. The records,
     the Parquet schema and the dataset browser's table are derived from these
@@ -142,6 +142,13 @@ class PipelineStage:
     # The stage's own run options, beyond the settings every stage has: a run
     # sets them at `stages.<key>.options.<name>`; `run_options` reads them.
     options: tuple[StageOption, ...] = ()
+    # Keys the stage had before a rename: a run config, manifest or
+    # checkpoint written with one is read as this stage (stages.named).
+    former_keys: tuple[str, ...] = ()
+    # The name its outputs are stored under (layout.stage_output), when not
+    # its key: a stage keeps the name its outputs were first stored under, so
+    # a run stored before a rename resumes and exports as it is.
+    stored_name: str = ""
 
     @property
     def module(self) -> str:
@@ -151,6 +158,11 @@ class PipelineStage:
     @property
     def address_variable(self) -> str:
         return f"MIS_{self.module.upper()}_ADDRESS"
+
+    @property
+    def stored_as(self) -> str:
+        """The name of its outputs in the store: `stored_name`, else its key."""
+        return self.stored_name or self.key
 
     def request(self, items: Sequence[Any], run: RunContext, backend: str) -> Any:
         raise NotImplementedError

@@ -1,5 +1,8 @@
-"""Rendering: the two objects of an instruction drawn as an image pair (and
-refined after a VLM review) by the t2i-refiner; its GPU stage."""
+"""Refining: the two objects of an instruction drawn as an image pair, then
+reviewed by a VLM and redrawn from its proposed prompts, by the t2i-refiner;
+the pipeline's GPU stage. Its key was `render` before it took its service's
+name: run configs, manifests and checkpoints written with that key are read
+as this stage, and its outputs keep the stored name `render`."""
 
 from __future__ import annotations
 
@@ -21,14 +24,16 @@ ROUNDS = ProvenanceList("rounds", (
              ("proposed prompts", ("refined_prompt1", "refined_prompt2"))))
 
 def _render_option(name: str, kind: type, default, description: str, **bounds) -> StageOption:
-    """A RenderOptions field as a run option; once the `render` mapping's key."""
+    """A RenderOptions field as a run option; once a key of RunConfig's `render` mapping."""
     return StageOption(name, kind, default, description, legacy=(f"render.{name}",), **bounds)
 
 
-class Render(PipelineStage):
-    key = "render"
-    stage = common_pb2.STAGE_RENDER
+class Refine(PipelineStage):
+    key = "refine"
+    stage = common_pb2.STAGE_REFINE
     service = "t2i-refiner"
+    former_keys = ("render",)
+    stored_name = "render"
     api = StageApi(t2i_refiner_pb2_grpc.T2IRefinerServiceStub, "RenderPairBatch")
     info_api = StageApi(t2i_refiner_pb2_grpc.T2IRefinerServiceStub, "GetInfo", "info",
                         t2i_refiner_pb2.T2IRefinerServiceGetInfoRequest)
@@ -144,4 +149,4 @@ class Render(PipelineStage):
             for r in result.rounds]}
 
 
-RENDER = Render()
+REFINE = Refine()
