@@ -24,7 +24,7 @@ from services.coordinator import layout
 from services.coordinator.callers import GrpcCallers
 from services.coordinator.export import export_run
 from services.coordinator.runs import RunManager
-from services.coordinator.stages import BY_KEY
+from services.coordinator.stages import BY_KEY, named
 from tests.coordinator.conftest import small_config, stored_results
 from tests.support.inprocess import InProcessStages
 from tests.support.processes import vllm_env
@@ -40,9 +40,9 @@ def stage_outputs(store, run_id: str) -> dict[str, list[dict]]:
     """Every stage output of the run, by stage."""
     outputs: dict[str, list[dict]] = {stage: [] for stage in STAGES}
     for key, result in stored_results(store, run_id).items():
-        stage = key.rsplit("/", 1)[-1].removesuffix(".json")
-        if stage in outputs:
-            outputs[stage].append(result)
+        stage = named(key.rsplit("/", 1)[-1].removesuffix(".json"))
+        if stage is not None and stage.key in outputs:
+            outputs[stage.key].append(result)
     return outputs
 
 
